@@ -1,0 +1,225 @@
+//! Encoding v2 record batches for Produce requests.
+
+use bytes::{BufMut, BytesMut};
+
+use super::batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, V2_CRC_START, V2_HEADER_LEN};
+use crate::compression::{compress, Compression};
+use crate::error::{ProtocolError, Result};
+use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
+
+/// A transaction marker carried by a control batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlMarker {
+    /// The producer's transaction was aborted.
+    Abort,
+    /// The producer's transaction was committed.
+    Commit,
+    /// A control type this crate does not know.
+    Other(i16),
+}
+
+impl ControlMarker {
+    pub(crate) fn from_type(ty: i16) -> Self {
+        match ty {
+            0 => ControlMarker::Abort,
+            1 => ControlMarker::Commit,
+            t => ControlMarker::Other(t),
+        }
+    }
+
+    fn type_id(self) -> i16 {
+        match self {
+            ControlMarker::Abort => 0,
+            ControlMarker::Commit => 1,
+            ControlMarker::Other(t) => t,
+        }
+    }
+}
+
+/// A header of a record to be produced.
+#[derive(Clone, Copy, Debug)]
+pub struct NewHeader<'a> {
+    /// Header name.
+    pub key: &'a str,
+    /// Header value (`None` for null).
+    pub value: Option<&'a [u8]>,
+}
+
+/// A record to be produced.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NewRecord<'a> {
+    /// Key (`None` for null).
+    pub key: Option<&'a [u8]>,
+    /// Value (`None` for a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: &'a [NewHeader<'a>],
+    /// Create time in milliseconds since the epoch.
+    pub timestamp: i64,
+}
+
+/// Builds one v2 record batch.
+///
+/// Records are serialised as they are pushed; [`RecordBatchBuilder::finish`]
+/// compresses the section, writes the header and computes the CRC32C.
+#[derive(Debug)]
+pub struct RecordBatchBuilder {
+    compression: Compression,
+    records: BytesMut,
+    count: i32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+    base_offset: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    attributes: i16,
+}
+
+impl RecordBatchBuilder {
+    /// A builder for a batch compressed with `compression`.
+    pub fn new(compression: Compression) -> Self {
+        RecordBatchBuilder {
+            compression,
+            records: BytesMut::new(),
+            count: 0,
+            first_timestamp: 0,
+            max_timestamp: -1,
+            base_offset: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            attributes: 0,
+        }
+    }
+
+    /// Sets the base offset (brokers assign offsets; fakes and fixtures set them).
+    pub fn base_offset(mut self, offset: i64) -> Self {
+        self.base_offset = offset;
+        self
+    }
+
+    /// Marks the batch as written by an idempotent or transactional producer.
+    pub fn producer(mut self, id: i64, epoch: i16, base_sequence: i32, transactional: bool) -> Self {
+        self.producer_id = id;
+        self.producer_epoch = epoch;
+        self.base_sequence = base_sequence;
+        if transactional {
+            self.attributes |= ATTR_TRANSACTIONAL;
+        }
+        self
+    }
+
+    /// Number of records pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no record was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Uncompressed size of the records pushed so far.
+    pub fn records_size(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Appends a record; its offset delta is its index in the batch.
+    pub fn push(&mut self, r: &NewRecord<'_>) -> Result<()> {
+        if self.count == 0 {
+            self.first_timestamp = r.timestamp;
+        }
+        self.max_timestamp = self.max_timestamp.max(r.timestamp);
+        let ts_delta = r.timestamp.wrapping_sub(self.first_timestamp);
+        let len_of = |b: Option<&[u8]>| -> Result<i32> {
+            b.map_or(Ok(-1), |b| i32::try_from(b.len()).map_err(|_| ProtocolError::Unencodable("field too large")))
+        };
+        let (key_len, value_len) = (len_of(r.key)?, len_of(r.value)?);
+        let header_count = i32::try_from(r.headers.len()).map_err(|_| ProtocolError::Unencodable("too many headers"))?;
+
+        let field = |len: i32| varint_len(len) + usize::try_from(len).unwrap_or(0);
+        let mut body_len = 1 + varlong_len(ts_delta) + varint_len(self.count);
+        body_len += field(key_len) + field(value_len) + varint_len(header_count);
+        for h in r.headers {
+            body_len += field(len_of(Some(h.key.as_bytes()))?) + field(len_of(h.value)?);
+        }
+        let body_len = i32::try_from(body_len).map_err(|_| ProtocolError::Unencodable("record too large"))?;
+        let buf = &mut self.records;
+        buf.reserve(varint_len(body_len) + body_len as usize);
+        put_varint(buf, body_len);
+        buf.put_i8(0);
+        put_varlong(buf, ts_delta);
+        put_varint(buf, self.count);
+        put_bytes(buf, key_len, r.key);
+        put_bytes(buf, value_len, r.value);
+        put_varint(buf, header_count);
+        for h in r.headers {
+            let k = h.key.as_bytes();
+            put_bytes(buf, k.len() as i32, Some(k));
+            put_bytes(buf, len_of(h.value)?, h.value);
+        }
+        self.count = self.count.checked_add(1).ok_or(ProtocolError::Unencodable("too many records"))?;
+        Ok(())
+    }
+
+    /// Appends the batch to `out`.
+    pub fn finish(self, out: &mut BytesMut) -> Result<()> {
+        if self.count == 0 {
+            return Err(ProtocolError::Unencodable("a record batch needs at least one record"));
+        }
+        let section = match self.compression {
+            Compression::None => self.records.to_vec(),
+            codec => compress(codec, &self.records)?,
+        };
+        let batch_len = i32::try_from(V2_HEADER_LEN - 12 + section.len())
+            .map_err(|_| ProtocolError::Unencodable("batch too large"))?;
+        let start = out.len();
+        out.reserve(V2_HEADER_LEN + section.len());
+        out.put_i64(self.base_offset);
+        out.put_i32(batch_len);
+        out.put_i32(-1); // partition leader epoch: set by the broker
+        out.put_i8(2);
+        out.put_u32(0); // CRC, patched below
+        out.put_i16(self.attributes | i16::from(self.compression.id()));
+        out.put_i32(self.count - 1);
+        out.put_i64(self.first_timestamp);
+        out.put_i64(self.max_timestamp);
+        out.put_i64(self.producer_id);
+        out.put_i16(self.producer_epoch);
+        out.put_i32(self.base_sequence);
+        out.put_i32(self.count);
+        out.put_slice(&section);
+        let crc = crc32c::crc32c(&out[start + V2_CRC_START..]);
+        out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
+        Ok(())
+    }
+
+    /// Appends a control batch holding one transaction marker for `producer_id`.
+    pub fn control(
+        out: &mut BytesMut,
+        base_offset: i64,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: ControlMarker,
+        timestamp: i64,
+    ) -> Result<()> {
+        let mut b = RecordBatchBuilder::new(Compression::None)
+            .base_offset(base_offset)
+            .producer(producer_id, producer_epoch, -1, true);
+        b.attributes |= ATTR_CONTROL;
+        let mut key = [0u8; 4];
+        key[2..].copy_from_slice(&marker.type_id().to_be_bytes());
+        // Value: version (0) + coordinator epoch (0), as brokers write it.
+        let value = [0u8; 6];
+        b.push(&NewRecord { key: Some(&key), value: Some(&value), headers: &[], timestamp })?;
+        b.finish(out)
+    }
+}
+
+fn put_bytes(buf: &mut BytesMut, len: i32, b: Option<&[u8]>) {
+    put_varint(buf, len);
+    if let Some(b) = b {
+        buf.put_slice(b);
+    }
+}

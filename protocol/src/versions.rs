@@ -1,0 +1,125 @@
+//! API version negotiation (KIP-35 / KIP-511).
+//!
+//! A connection first sends ApiVersions at [`API_VERSIONS_MAX`]. A broker that
+//! does not know that version answers UNSUPPORTED_VERSION in the v0 layout with
+//! its own range for ApiVersions; [`parse_api_versions`] then says which version
+//! to retry with. Afterwards every API is used at the highest version both sides
+//! support ([`BrokerVersions::negotiate`]).
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+use crate::error::{ProtocolError, Result};
+use crate::frame::decode_response;
+
+/// Highest ApiVersions version this crate sends.
+pub const API_VERSIONS_MAX: i16 = 3;
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// The versions of each API that ferrokafka implements.
+///
+/// Fetch goes down to v0 (brokers 0.10.x, legacy message sets); the others start
+/// where their current request layout began.
+const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 0, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::ApiVersions, 0, API_VERSIONS_MAX),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+];
+
+/// The versions of `api` this client implements, if it implements it at all.
+pub fn client_versions(api: ApiKey) -> Option<VersionRange> {
+    CLIENT_VERSIONS
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|&(_, min, max)| VersionRange { min, max })
+}
+
+/// The version ranges a broker announced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BrokerVersions {
+    ranges: Vec<(i16, VersionRange)>,
+}
+
+impl BrokerVersions {
+    /// Collects the ranges of an ApiVersions response.
+    pub fn from_response(response: &ApiVersionsResponse) -> Self {
+        let mut ranges: Vec<_> = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, VersionRange { min: k.min_version, max: k.max_version }))
+            .collect();
+        ranges.sort_by_key(|(k, _)| *k);
+        BrokerVersions { ranges }
+    }
+
+    /// The range the broker announced for `api`.
+    pub fn get(&self, api: ApiKey) -> Option<VersionRange> {
+        let key = api as i16;
+        self.ranges
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()
+            .map(|i| self.ranges[i].1)
+    }
+
+    /// The highest version of `api` supported by both sides.
+    pub fn negotiate(&self, api: ApiKey) -> Result<i16> {
+        let client = client_versions(api).unwrap_or(VersionRange { min: 0, max: -1 });
+        let broker = self.get(api);
+        match broker.map(|b| b.intersect(&client)) {
+            Some(common) if !common.is_empty() => Ok(common.max),
+            _ => Err(ProtocolError::NoCommonVersion { api, client, broker }),
+        }
+    }
+}
+
+/// What to do with an ApiVersions answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiVersionsReply {
+    /// The broker answered: these are its ranges.
+    Supported(BrokerVersions),
+    /// The broker does not know the version sent; send ApiVersions again at this one.
+    RetryWith(i16),
+}
+
+/// Interprets the response frame to an ApiVersions request sent at `sent_version`.
+pub fn parse_api_versions(frame: Bytes, sent_version: i16) -> Result<ApiVersionsReply> {
+    // The error code is the first body field in every version, right after the
+    // v0 response header (correlation id).
+    let code = frame.get(4..6).map(|b| i16::from_be_bytes([b[0], b[1]]));
+    if code == Some(UNSUPPORTED_VERSION) && sent_version > 0 {
+        let (_, body) = decode_response::<ApiVersionsResponse>(frame, ApiKey::ApiVersions, 0)?;
+        let theirs = BrokerVersions::from_response(&body).get(ApiKey::ApiVersions);
+        let retry = theirs.map_or(0, |r| r.max.min(sent_version - 1).max(0));
+        return Ok(ApiVersionsReply::RetryWith(retry));
+    }
+    let (_, body) = decode_response::<ApiVersionsResponse>(frame, ApiKey::ApiVersions, sent_version)?;
+    if body.error_code != 0 {
+        return Err(ProtocolError::ApiVersionsFailed { code: body.error_code });
+    }
+    Ok(ApiVersionsReply::Supported(BrokerVersions::from_response(&body)))
+}
+
+/// A request body for ApiVersions at `version`, naming this client (v3+).
+pub fn api_versions_request(version: i16) -> kafka_protocol::messages::ApiVersionsRequest {
+    use kafka_protocol::protocol::StrBytes;
+    let mut req = kafka_protocol::messages::ApiVersionsRequest::default();
+    if version >= 3 {
+        req.client_software_name = StrBytes::from_static_str("ferrokafka");
+        req.client_software_version = StrBytes::from_static_str(env!("CARGO_PKG_VERSION"));
+    }
+    req
+}
