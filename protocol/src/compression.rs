@@ -118,21 +118,9 @@ pub fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>> {
             enc.write_all(input).map_err(|e| fail(e.to_string()))?;
             enc.finish().map_err(|e| fail(e.to_string()))
         }
-        Compression::Snappy => {
-            // xerial framing, as the Java client writes it; every reader accepts it.
-            let mut out = Vec::with_capacity(input.len() / 2 + 32);
-            out.extend_from_slice(&XERIAL_MAGIC);
-            out.extend_from_slice(&1i32.to_be_bytes());
-            out.extend_from_slice(&1i32.to_be_bytes());
-            let mut enc = snap::raw::Encoder::new();
-            for chunk in input.chunks(32 * 1024) {
-                let block = enc.compress_vec(chunk).map_err(|e| fail(e.to_string()))?;
-                let len = i32::try_from(block.len()).map_err(|_| fail("block too large".into()))?;
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&block);
-            }
-            Ok(out)
-        }
+        // Raw snappy, as librdkafka writes it: every reader accepts it (Java brokers,
+        // librdkafka, kafka-python, kafka-protocol), while some read no xerial framing.
+        Compression::Snappy => snap::raw::Encoder::new().compress_vec(input).map_err(|e| fail(e.to_string())),
         Compression::Lz4 => {
             // Independent 64 KiB blocks: the only layout Kafka's Java reader accepts.
             let info = lz4_flex::frame::FrameInfo::new()
