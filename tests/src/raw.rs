@@ -179,8 +179,10 @@ impl RawConnection {
         } else {
             Some(topics.iter().map(|t| MetadataRequestTopic::default().with_name(Some(topic_name(t)))).collect())
         };
-        req.allow_auto_topic_creation = false;
-        self.call(ApiKey::Metadata, &req)
+        let version = self.version(ApiKey::Metadata)?;
+        // The field exists from v4; earlier versions behave as if it were true (its default).
+        req.allow_auto_topic_creation = version < 4;
+        self.call_at(ApiKey::Metadata, version, &req)
     }
 
     /// Creates a topic (CreateTopics) and fails on any error but "already exists".
