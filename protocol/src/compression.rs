@@ -62,9 +62,7 @@ impl Compression {
 
     /// Parses a `compression.type` value.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::None, Self::Gzip, Self::Snappy, Self::Lz4, Self::Zstd]
-            .into_iter()
-            .find(|c| c.name() == name)
+        [Self::None, Self::Gzip, Self::Snappy, Self::Lz4, Self::Zstd].into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -85,8 +83,9 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize, offset: i64) -
     let too_big = ProtocolError::DecompressLimit { codec, offset, limit };
     match codec {
         Compression::None => Ok(input.to_vec()),
-        Compression::Gzip => read_limited(flate2::read::GzDecoder::new(input), input.len(), limit)
-            .map_err(|e| e.map_err(fail, too_big)),
+        Compression::Gzip => {
+            read_limited(flate2::read::GzDecoder::new(input), input.len(), limit).map_err(|e| e.map_err(fail, too_big))
+        }
         Compression::Lz4 => {
             let patched = lz4_fix_header_checksum(input).map_err(|m| fail(m.to_owned()))?;
             let reader = std::io::Cursor::new(patched).chain(&input[patched.len()..]);
@@ -94,8 +93,7 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize, offset: i64) -
                 .map_err(|e| e.map_err(fail, too_big))
         }
         Compression::Zstd => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(input)
-                .map_err(|e| fail(e.to_string()))?;
+            let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| fail(e.to_string()))?;
             read_limited(decoder, input.len(), limit).map_err(|e| e.map_err(fail, too_big))
         }
         Compression::Snappy => {
@@ -130,10 +128,7 @@ pub fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>> {
             enc.write_all(input).map_err(|e| fail(e.to_string()))?;
             enc.finish().map_err(|e| fail(e.to_string()))
         }
-        Compression::Zstd => Ok(ruzstd::encoding::compress_to_vec(
-            input,
-            ruzstd::encoding::CompressionLevel::Fastest,
-        )),
+        Compression::Zstd => Ok(ruzstd::encoding::compress_to_vec(input, ruzstd::encoding::CompressionLevel::Fastest)),
     }
 }
 
@@ -144,11 +139,7 @@ enum LimitedError {
 }
 
 impl LimitedError {
-    fn map_err(
-        self,
-        fail: impl FnOnce(String) -> ProtocolError,
-        too_big: ProtocolError,
-    ) -> ProtocolError {
+    fn map_err(self, fail: impl FnOnce(String) -> ProtocolError, too_big: ProtocolError) -> ProtocolError {
         match self {
             LimitedError::Codec(m) => fail(m),
             LimitedError::TooBig => too_big,
@@ -159,10 +150,7 @@ impl LimitedError {
 fn read_limited(reader: impl Read, input_len: usize, limit: usize) -> Result<Vec<u8>, LimitedError> {
     let cap = input_len.saturating_mul(4).min(limit).max(64);
     let mut out = Vec::with_capacity(cap);
-    let read = reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| LimitedError::Codec(e.to_string()))?;
+    let read = reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| LimitedError::Codec(e.to_string()))?;
     if read > limit {
         return Err(LimitedError::TooBig);
     }
@@ -185,19 +173,14 @@ fn snappy_raw(input: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, L
 
 fn xerial_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, LimitedError> {
     // magic (8) + version (4) + compatible version (4), then (i32 length, raw block)*.
-    let mut rest = input
-        .get(16..)
-        .ok_or_else(|| LimitedError::Codec("xerial header truncated".into()))?;
+    let mut rest = input.get(16..).ok_or_else(|| LimitedError::Codec("xerial header truncated".into()))?;
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let (len, tail) = rest
-            .split_first_chunk::<4>()
-            .ok_or_else(|| LimitedError::Codec("xerial block length truncated".into()))?;
+        let (len, tail) =
+            rest.split_first_chunk::<4>().ok_or_else(|| LimitedError::Codec("xerial block length truncated".into()))?;
         let len = usize::try_from(i32::from_be_bytes(*len))
             .map_err(|_| LimitedError::Codec("negative xerial block length".into()))?;
-        let block = tail
-            .get(..len)
-            .ok_or_else(|| LimitedError::Codec("xerial block truncated".into()))?;
+        let block = tail.get(..len).ok_or_else(|| LimitedError::Codec("xerial block truncated".into()))?;
         out = snappy_raw(block, limit, out)?;
         rest = &tail[len..];
     }

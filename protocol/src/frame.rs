@@ -79,11 +79,7 @@ pub fn encode_request<R: Encodable>(dst: &mut BytesMut, meta: &RequestMeta, body
 }
 
 fn encode_request_inner<R: Encodable>(dst: &mut BytesMut, meta: &RequestMeta, body: &R) -> Result<()> {
-    let enc = |e: anyhow::Error| ProtocolError::Encode {
-        api: meta.api,
-        version: meta.version,
-        message: e.to_string(),
-    };
+    let enc = |e: anyhow::Error| ProtocolError::Encode { api: meta.api, version: meta.version, message: e.to_string() };
     let header = RequestHeader::default()
         .with_request_api_key(meta.api as i16)
         .with_request_api_version(meta.version)
@@ -94,8 +90,11 @@ fn encode_request_inner<R: Encodable>(dst: &mut BytesMut, meta: &RequestMeta, bo
     dst.put_i32(0);
     header.encode(dst, header_version).map_err(enc)?;
     body.encode(dst, meta.version).map_err(enc)?;
-    let size = i32::try_from(dst.len() - start - 4)
-        .map_err(|_| ProtocolError::Encode { api: meta.api, version: meta.version, message: "request over 2 GiB".into() })?;
+    let size = i32::try_from(dst.len() - start - 4).map_err(|_| ProtocolError::Encode {
+        api: meta.api,
+        version: meta.version,
+        message: "request over 2 GiB".into(),
+    })?;
     dst[start..start + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
 }

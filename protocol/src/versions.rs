@@ -45,10 +45,7 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
 
 /// The versions of `api` this client implements, if it implements it at all.
 pub fn client_versions(api: ApiKey) -> Option<VersionRange> {
-    CLIENT_VERSIONS
-        .iter()
-        .find(|(k, _, _)| *k == api)
-        .map(|&(_, min, max)| VersionRange { min, max })
+    CLIENT_VERSIONS.iter().find(|(k, _, _)| *k == api).map(|&(_, min, max)| VersionRange { min, max })
 }
 
 /// The version ranges a broker announced.
@@ -72,10 +69,7 @@ impl BrokerVersions {
     /// The range the broker announced for `api`.
     pub fn get(&self, api: ApiKey) -> Option<VersionRange> {
         let key = api as i16;
-        self.ranges
-            .binary_search_by_key(&key, |(k, _)| *k)
-            .ok()
-            .map(|i| self.ranges[i].1)
+        self.ranges.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.ranges[i].1)
     }
 
     /// The highest version of `api` supported by both sides.

@@ -1,5 +1,7 @@
 //! Every malformed input yields its typed error; nothing panics, nothing is lost.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{BufMut, Bytes, BytesMut};
 use ferrokafka_protocol::compression::{compress, decompress};
 use ferrokafka_protocol::frame::FrameDecoder;
@@ -133,7 +135,9 @@ fn decompression_is_bounded() {
         let small = compress(codec, &big).unwrap();
         assert!(small.len() < 300 * 1024, "{codec}: {} bytes", small.len());
         match decompress(codec, &small, 1 << 20, 77) {
-            Err(ProtocolError::DecompressLimit { codec: c, offset: 77, limit }) => assert_eq!((c, limit), (codec, 1 << 20)),
+            Err(ProtocolError::DecompressLimit { codec: c, offset: 77, limit }) => {
+                assert_eq!((c, limit), (codec, 1 << 20))
+            }
             other => panic!("{codec}: expected DecompressLimit, got {:?}", other.map(|v| v.len())),
         }
         assert_eq!(decompress(codec, &small, 8 << 20, 0).unwrap(), big);
@@ -162,7 +166,7 @@ fn records_below_the_requested_offset_are_skipped() {
 fn legacy_crc_and_nesting_errors() {
     let msg = LegacyMessage { offset: 5, timestamp: 1, key: None, value: Some(b"v") };
     let mut d = BytesMut::new();
-    encode_legacy_message(&mut d, 1, Compression::None, 5, &[msg.clone()]).unwrap();
+    encode_legacy_message(&mut d, 1, Compression::None, 5, std::slice::from_ref(&msg)).unwrap();
     let last = d.len() - 1;
     d[last] ^= 1;
     assert!(matches!(values(d.freeze(), DecodeOptions::default()), Err(ProtocolError::CrcMismatch { offset: 5, .. })));

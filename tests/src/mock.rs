@@ -103,10 +103,7 @@ impl MockCluster {
     pub fn command(&mut self, cmd: &str) -> Result<String, String> {
         writeln!(self.stdin, "{cmd}").map_err(|e| format!("launcher stdin: {e}"))?;
         self.stdin.flush().map_err(|e| format!("launcher stdin: {e}"))?;
-        let reply = self
-            .lines
-            .recv_timeout(REPLY_TIMEOUT)
-            .map_err(|_| format!("no reply to {cmd:?} within 20 s"))?;
+        let reply = self.lines.recv_timeout(REPLY_TIMEOUT).map_err(|_| format!("no reply to {cmd:?} within 20 s"))?;
         match reply.strip_prefix("OK") {
             Some(rest) => Ok(rest.trim().to_owned()),
             None => Err(reply),

@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-
 /// A record as a peer produced or consumed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerRecord {
@@ -38,12 +37,18 @@ fn run(cmd: &mut Command, stdin: &[u8], what: &str) -> Result<String, String> {
 }
 
 /// Produces `key:value` lines with kcat (`-z codec`, one batch thanks to linger.ms).
-pub fn kcat_produce(bootstrap: &str, topic: &str, partition: i32, records: &[(&str, &str)], codec: &str) -> Result<(), String> {
+pub fn kcat_produce(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    records: &[(&str, &str)],
+    codec: &str,
+) -> Result<(), String> {
     let input: String = records.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
     run(
-        Command::new("timeout").args(["60", "kcat", "-P", "-b", bootstrap, "-t", topic, "-p", &partition.to_string()]).args([
-            "-K:", "-z", codec, "-X", "linger.ms=100",
-        ]),
+        Command::new("timeout")
+            .args(["60", "kcat", "-P", "-b", bootstrap, "-t", topic, "-p", &partition.to_string()])
+            .args(["-K:", "-z", codec, "-X", "linger.ms=100"]),
         input.as_bytes(),
         "kcat -P",
     )
@@ -53,10 +58,9 @@ pub fn kcat_produce(bootstrap: &str, topic: &str, partition: i32, records: &[(&s
 /// Consumes `count` records from the beginning of `topic` with kcat.
 pub fn kcat_consume(bootstrap: &str, topic: &str, count: usize) -> Result<Vec<PeerRecord>, String> {
     let out = run(
-        Command::new("timeout").args(["60", "kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-J"]).args([
-            "-c",
-            &count.to_string(),
-        ]),
+        Command::new("timeout")
+            .args(["60", "kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-J"])
+            .args(["-c", &count.to_string()]),
         b"",
         "kcat -C",
     )?;
@@ -107,10 +111,25 @@ json.dump(out[:count], sys.stdout)
 "#;
 
 /// Produces records to one partition with kafka-python.
-pub fn kpy_produce(bootstrap: &str, topic: &str, partition: i32, records: &[(Option<&str>, Option<&str>)], codec: &str) -> Result<(), String> {
+pub fn kpy_produce(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    records: &[(Option<&str>, Option<&str>)],
+    codec: &str,
+) -> Result<(), String> {
     let input = serde_json::to_vec(records).map_err(|e| e.to_string())?;
     run(
-        Command::new("timeout").args(["90", "python3", "-c", KPY_PRODUCE, bootstrap, topic, &partition.to_string(), codec]),
+        Command::new("timeout").args([
+            "90",
+            "python3",
+            "-c",
+            KPY_PRODUCE,
+            bootstrap,
+            topic,
+            &partition.to_string(),
+            codec,
+        ]),
         &input,
         "kafka-python producer",
     )
@@ -120,7 +139,16 @@ pub fn kpy_produce(bootstrap: &str, topic: &str, partition: i32, records: &[(Opt
 /// Consumes `count` records of one partition from the beginning with kafka-python.
 pub fn kpy_consume(bootstrap: &str, topic: &str, partition: i32, count: usize) -> Result<Vec<PeerRecord>, String> {
     let out = run(
-        Command::new("timeout").args(["90", "python3", "-c", KPY_CONSUME, bootstrap, topic, &partition.to_string(), &count.to_string()]),
+        Command::new("timeout").args([
+            "90",
+            "python3",
+            "-c",
+            KPY_CONSUME,
+            bootstrap,
+            topic,
+            &partition.to_string(),
+            &count.to_string(),
+        ]),
         b"",
         "kafka-python consumer",
     )?;
@@ -128,4 +156,3 @@ pub fn kpy_consume(bootstrap: &str, topic: &str, partition: i32, count: usize) -
         serde_json::from_str(&out).map_err(|e| format!("kafka-python output {out:?}: {e}"))?;
     Ok(rows.into_iter().map(|(partition, offset, key, value)| PeerRecord { partition, offset, key, value }).collect())
 }
-

@@ -12,13 +12,17 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::frame::{decode_response, encode_request, peek_correlation_id, FrameDecoder, RequestMeta};
 use ferrokafka_protocol::messages::{
-    create_topics_request::CreatableTopic, fetch_request::{FetchPartition, FetchTopic},
-    metadata_request::MetadataRequestTopic, produce_request::{PartitionProduceData, TopicProduceData},
+    create_topics_request::CreatableTopic,
+    fetch_request::{FetchPartition, FetchTopic},
+    metadata_request::MetadataRequestTopic,
+    produce_request::{PartitionProduceData, TopicProduceData},
     ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, MetadataRequest,
     MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use ferrokafka_protocol::versions::{api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX};
+use ferrokafka_protocol::versions::{
+    api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
+};
 use ferrokafka_protocol::ProtocolError;
 
 /// What went wrong on a raw connection.
@@ -122,7 +126,12 @@ impl RawConnection {
     pub fn send<R: Encodable>(&mut self, api: ApiKey, version: i16, body: &R) -> Result<i32, RawError> {
         let id = self.next_id;
         self.next_id += 1;
-        let meta = RequestMeta { api, version, correlation_id: id, client_id: Some(StrBytes::from_static_str("ferrokafka-tests")) };
+        let meta = RequestMeta {
+            api,
+            version,
+            correlation_id: id,
+            client_id: Some(StrBytes::from_static_str("ferrokafka-tests")),
+        };
         let mut out = BytesMut::new();
         encode_request(&mut out, &meta, body)?;
         self.stream.write_all(&out)?;
@@ -165,7 +174,12 @@ impl RawConnection {
     }
 
     /// Sends a request at `version` and decodes its response.
-    pub fn call_at<Req: Encodable, Resp: Decodable>(&mut self, api: ApiKey, version: i16, body: &Req) -> Result<Resp, RawError> {
+    pub fn call_at<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        body: &Req,
+    ) -> Result<Resp, RawError> {
         let id = self.send(api, version, body)?;
         let frame = self.recv_for(id)?;
         Ok(decode_response::<Resp>(frame, api, version)?.1)
@@ -187,7 +201,10 @@ impl RawConnection {
 
     /// Creates a topic (CreateTopics) and fails on any error but "already exists".
     pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<(), RawError> {
-        let topic = CreatableTopic::default().with_name(topic_name(name)).with_num_partitions(partitions).with_replication_factor(1);
+        let topic = CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1);
         let req = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(10_000);
         let resp: CreateTopicsResponse = self.call(ApiKey::CreateTopics, &req)?;
         match resp.topics.first().map(|t| t.error_code) {
@@ -199,10 +216,9 @@ impl RawConnection {
     /// Produces `records` (encoded batches) to one partition with acks=1; returns the base offset.
     pub fn produce(&mut self, topic: &str, partition: i32, records: Bytes) -> Result<i64, RawError> {
         let data = PartitionProduceData::default().with_index(partition).with_records(Some(records));
-        let req = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(10_000)
-            .with_topic_data(vec![TopicProduceData::default().with_name(topic_name(topic)).with_partition_data(vec![data])]);
+        let req = ProduceRequest::default().with_acks(1).with_timeout_ms(10_000).with_topic_data(vec![
+            TopicProduceData::default().with_name(topic_name(topic)).with_partition_data(vec![data]),
+        ]);
         let resp: ProduceResponse = self.call(ApiKey::Produce, &req)?;
         let p = resp
             .responses

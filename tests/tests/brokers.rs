@@ -2,6 +2,8 @@
 //! (tansu and librdkafka's mock cluster), through the protocol crate over a plain
 //! socket; plus the same bytes crossing to and from kcat and kafka-python.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::records::{DecodeOptions, NewHeader, NewRecord, Record, RecordBatchBuilder, RecordSet};
@@ -12,7 +14,8 @@ use ferrokafka_tests::raw::RawConnection;
 use ferrokafka_tests::tansu::Tansu;
 use ferrokafka_tests::unique_topic;
 
-const CODECS: [Compression; 5] = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+const CODECS: [Compression; 5] =
+    [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
 fn batch(codec: Compression, n: usize) -> Bytes {
     let mut b = RecordBatchBuilder::new(codec);
@@ -21,8 +24,13 @@ fn batch(codec: Compression, n: usize) -> Bytes {
         let value = format!("value-{i}-{}", "x".repeat(i % 50));
         let hv = i.to_string();
         let headers = [NewHeader { key: "i", value: Some(hv.as_bytes()) }, NewHeader { key: "null", value: None }];
-        b.push(&NewRecord { key: Some(key.as_bytes()), value: Some(value.as_bytes()), headers: &headers, timestamp: 1_700_000_000_000 + i as i64 })
-            .unwrap();
+        b.push(&NewRecord {
+            key: Some(key.as_bytes()),
+            value: Some(value.as_bytes()),
+            headers: &headers,
+            timestamp: 1_700_000_000_000 + i as i64,
+        })
+        .unwrap();
     }
     let mut out = BytesMut::new();
     b.finish(&mut out).unwrap();
@@ -65,7 +73,11 @@ fn check_round_trip(conn: &mut RawConnection, topic: &str) {
             assert_eq!(r.value.as_deref(), Some(format!("value-{i}-{}", "x".repeat(i % 50)).as_bytes()), "{codec}");
             assert_eq!(r.timestamp, 1_700_000_000_000 + i as i64, "{codec}");
             let h: Vec<_> = r.headers.iter().map(|h| (h.key, h.value)).collect();
-            assert_eq!(h, [(Bytes::from("i"), Some(Bytes::from(i.to_string()))), (Bytes::from("null"), None)], "{codec}");
+            assert_eq!(
+                h,
+                [(Bytes::from("i"), Some(Bytes::from(i.to_string()))), (Bytes::from("null"), None)],
+                "{codec}"
+            );
         }
     }
 }
@@ -123,7 +135,8 @@ fn kcat_and_protocol_crate_exchange_records_on_the_mock() {
         assert_eq!(base, 20);
         let read = kcat_consume(mock.bootstrap(), &topic, 25).unwrap();
         let ours: Vec<_> = read.iter().filter(|r| r.offset >= 20).map(|r| (r.key.clone(), r.value.clone())).collect();
-        let want: Vec<_> = (0..5).map(|i| (Some(format!("key-{i}")), Some(format!("value-{i}-{}", "x".repeat(i % 50))))).collect();
+        let want: Vec<_> =
+            (0..5).map(|i| (Some(format!("key-{i}")), Some(format!("value-{i}-{}", "x".repeat(i % 50))))).collect();
         assert_eq!(ours, want, "{codec}: kcat reads our batch");
     }
 }
@@ -135,8 +148,14 @@ fn kafka_python_and_protocol_crate_exchange_records_on_tansu() {
     for codec in CODECS {
         let topic = unique_topic(&format!("kpy-{codec}"));
         conn.create_topic(&topic, 1).unwrap();
-        let sent: Vec<(Option<String>, Option<String>)> =
-            (0..10).map(|i| (if i == 3 { None } else { Some(format!("k{i}")) }, if i == 5 { None } else { Some(format!("{codec}-v{i}")) })).collect();
+        let sent: Vec<(Option<String>, Option<String>)> = (0..10)
+            .map(|i| {
+                (
+                    if i == 3 { None } else { Some(format!("k{i}")) },
+                    if i == 5 { None } else { Some(format!("{codec}-v{i}")) },
+                )
+            })
+            .collect();
         let refs: Vec<(Option<&str>, Option<&str>)> = sent.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
         kpy_produce(broker.addr(), &topic, 0, &refs, codec.name()).unwrap();
         let got = fetch_all(&mut conn, &topic, 0, 0, sent.len());
@@ -147,7 +166,8 @@ fn kafka_python_and_protocol_crate_exchange_records_on_tansu() {
         let base = conn.produce(&topic, 0, batch(codec, 5)).unwrap();
         let read = kpy_consume(broker.addr(), &topic, 0, 15).unwrap();
         let ours: Vec<_> = read.iter().filter(|r| r.offset >= base).map(|r| (r.key.clone(), r.value.clone())).collect();
-        let want: Vec<_> = (0..5).map(|i| (Some(format!("key-{i}")), Some(format!("value-{i}-{}", "x".repeat(i % 50))))).collect();
+        let want: Vec<_> =
+            (0..5).map(|i| (Some(format!("key-{i}")), Some(format!("value-{i}-{}", "x".repeat(i % 50))))).collect();
         assert_eq!(ours, want, "{codec}: kafka-python reads our batch");
     }
 }

@@ -1,6 +1,8 @@
 //! Differential tests against `kafka_protocol::records` (uncompressed, gzip, snappy):
 //! batches written by either implementation read back identically in the other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::records::{DecodeOptions, NewHeader, NewRecord, RecordBatchBuilder, RecordSet};
 use ferrokafka_protocol::Compression;
@@ -19,7 +21,8 @@ type Row = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>, i6
 fn rows(null_header_values: bool) -> impl Strategy<Value = Vec<Row>> {
     let bytes = || proptest::option::of(proptest::collection::vec(any::<u8>(), 0..48));
     let header_value = move || bytes().prop_filter("null header value", move |v| null_header_values || v.is_some());
-    let headers = proptest::collection::btree_map("[a-z]{1,6}", header_value(), 0..3).prop_map(|m| m.into_iter().collect::<Vec<_>>());
+    let headers = proptest::collection::btree_map("[a-z]{1,6}", header_value(), 0..3)
+        .prop_map(|m| m.into_iter().collect::<Vec<_>>());
     proptest::collection::vec((bytes(), bytes(), headers, 1_600_000_000_000i64..1_602_000_000_000), 1..16)
 }
 
@@ -36,7 +39,11 @@ fn decode_ours(data: Bytes) -> Vec<Row> {
     for b in RecordSet::new(data, DecodeOptions::default()) {
         for r in b.unwrap().records() {
             let r = r.unwrap();
-            let headers = r.headers.iter().map(|h| (String::from_utf8(h.key.to_vec()).unwrap(), h.value.map(|v| v.to_vec()))).collect();
+            let headers = r
+                .headers
+                .iter()
+                .map(|h| (String::from_utf8(h.key.to_vec()).unwrap(), h.value.map(|v| v.to_vec())))
+                .collect();
             out.push((r.key.map(|k| k.to_vec()), r.value.map(|v| v.to_vec()), headers, r.timestamp));
         }
     }

@@ -1,6 +1,8 @@
 //! Golden fixtures written by kafka-python and kcat/librdkafka decode byte for byte
 //! to what those peers' own decoders read (see tests/fixtures/records/README.md).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::Bytes;
 use ferrokafka_protocol::records::{Batch, DecodeOptions, Record, RecordSet, TimestampType};
 use serde_json::Value;
@@ -17,7 +19,11 @@ fn opt_hex(v: &Value) -> Option<Vec<u8>> {
 fn expected_records(j: &Value) -> Vec<Value> {
     if let Some(rule) = j.get("record_rule") {
         let n = rule["count"].as_u64().unwrap();
-        let (mul, len, every) = (rule["value_mul"].as_u64().unwrap(), rule["value_len"].as_u64().unwrap(), rule["header_every"].as_u64().unwrap());
+        let (mul, len, every) = (
+            rule["value_mul"].as_u64().unwrap(),
+            rule["value_len"].as_u64().unwrap(),
+            rule["header_every"].as_u64().unwrap(),
+        );
         return (0..n)
             .map(|i| {
                 let value: Vec<u8> = (0..len).map(|j| ((i * mul + j) % 256) as u8).collect();
@@ -46,7 +52,8 @@ fn check_record(name: &str, got: &Record, want: &Value) {
     assert_eq!(got.timestamp, want["timestamp"].as_i64().unwrap_or(-1), "{ctx}: timestamp");
     assert_eq!(got.key.as_deref().map(<[u8]>::to_vec), opt_hex(&want["key"]), "{ctx}: key");
     assert_eq!(got.value.as_deref().map(<[u8]>::to_vec), opt_hex(&want["value"]), "{ctx}: value");
-    let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = got.headers.iter().map(|h| (h.key.to_vec(), h.value.map(|v| v.to_vec()))).collect();
+    let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+        got.headers.iter().map(|h| (h.key.to_vec(), h.value.map(|v| v.to_vec()))).collect();
     let want_headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = want["headers"]
         .as_array()
         .unwrap()
@@ -92,8 +99,10 @@ fn every_fixture_decodes_as_its_writer_intended() {
     for name in &names {
         let j: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
         let data = Bytes::from(std::fs::read(dir.join(format!("{name}.bin"))).unwrap());
-        let want_batches: Vec<&Value> = j["batches"].as_array().unwrap().iter().filter(|b| !b["truncated"].as_bool().unwrap_or(false)).collect();
-        let expect_truncated = j["batches"].as_array().unwrap().iter().any(|b| b["truncated"].as_bool().unwrap_or(false));
+        let want_batches: Vec<&Value> =
+            j["batches"].as_array().unwrap().iter().filter(|b| !b["truncated"].as_bool().unwrap_or(false)).collect();
+        let expect_truncated =
+            j["batches"].as_array().unwrap().iter().any(|b| b["truncated"].as_bool().unwrap_or(false));
         let mut set = RecordSet::new(data, DecodeOptions::default());
         let mut got_records = Vec::new();
         let mut got_batches = 0;

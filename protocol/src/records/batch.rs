@@ -239,19 +239,15 @@ pub(crate) fn decode_v2(bytes: Bytes, opts: &DecodeOptions) -> Result<Batch> {
     let producer_epoch = c.i16().ok_or(short(base_offset))?;
     let base_sequence = c.i32().ok_or(short(base_offset))?;
     let count = c.i32().ok_or(short(base_offset))?;
-    let record_count = u32::try_from(count).map_err(|_| ProtocolError::CorruptBatch {
-        offset: base_offset,
-        reason: "negative record count",
-    })?;
+    let record_count = u32::try_from(count)
+        .map_err(|_| ProtocolError::CorruptBatch { offset: base_offset, reason: "negative record count" })?;
     let codec_id = (attrs & ATTR_CODEC_MASK) as u8;
-    let compression = Compression::from_id(codec_id)
-        .ok_or(ProtocolError::UnknownCodec { offset: base_offset, codec: codec_id })?;
+    let compression =
+        Compression::from_id(codec_id).ok_or(ProtocolError::UnknownCodec { offset: base_offset, codec: codec_id })?;
     let section = bytes.slice(V2_HEADER_LEN..);
     let records = match compression {
         Compression::None => section,
-        codec => {
-            Bytes::from(decompress(codec, &section, opts.max_decompressed_bytes, base_offset)?)
-        }
+        codec => Bytes::from(decompress(codec, &section, opts.max_decompressed_bytes, base_offset)?),
     };
     Ok(Batch {
         base_offset,

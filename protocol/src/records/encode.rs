@@ -136,7 +136,8 @@ impl RecordBatchBuilder {
             b.map_or(Ok(-1), |b| i32::try_from(b.len()).map_err(|_| ProtocolError::Unencodable("field too large")))
         };
         let (key_len, value_len) = (len_of(r.key)?, len_of(r.value)?);
-        let header_count = i32::try_from(r.headers.len()).map_err(|_| ProtocolError::Unencodable("too many headers"))?;
+        let header_count =
+            i32::try_from(r.headers.len()).map_err(|_| ProtocolError::Unencodable("too many headers"))?;
 
         let field = |len: i32| varint_len(len) + usize::try_from(len).unwrap_or(0);
         let mut body_len = 1 + varlong_len(ts_delta) + varint_len(self.count);
@@ -204,9 +205,12 @@ impl RecordBatchBuilder {
         marker: ControlMarker,
         timestamp: i64,
     ) -> Result<()> {
-        let mut b = RecordBatchBuilder::new(Compression::None)
-            .base_offset(base_offset)
-            .producer(producer_id, producer_epoch, -1, true);
+        let mut b = RecordBatchBuilder::new(Compression::None).base_offset(base_offset).producer(
+            producer_id,
+            producer_epoch,
+            -1,
+            true,
+        );
         b.attributes |= ATTR_CONTROL;
         let mut key = [0u8; 4];
         key[2..].copy_from_slice(&marker.type_id().to_be_bytes());

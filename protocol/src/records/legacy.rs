@@ -90,8 +90,7 @@ pub(crate) fn decode_entry(bytes: Bytes, opts: &DecodeOptions) -> Result<Batch> 
         Some(c) => c,
         None => return Err(ProtocolError::UnknownCodec { offset: wrapper.offset, codec: codec_id }),
     };
-    let (magic, wrapper_offset, wrapper_ts, tt) =
-        (wrapper.magic, wrapper.offset, wrapper.timestamp, ts_type(&wrapper));
+    let (magic, wrapper_offset, wrapper_ts, tt) = (wrapper.magic, wrapper.offset, wrapper.timestamp, ts_type(&wrapper));
     let records = if compression == Compression::None {
         vec![to_record(wrapper, wrapper_offset, wrapper_ts, tt)]
     } else {

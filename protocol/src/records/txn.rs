@@ -29,7 +29,7 @@ pub struct AbortedTransactions {
 impl AbortedTransactions {
     /// Starts from a fetch response's aborted list (any order).
     pub fn new(mut list: Vec<AbortedTransaction>) -> Self {
-        list.sort_by(|a, b| b.first_offset.cmp(&a.first_offset));
+        list.sort_by_key(|t| std::cmp::Reverse(t.first_offset));
         AbortedTransactions { pending: list, open: Vec::new() }
     }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine with the Rust
+# toolchain, Python 3 and gcc: kcat and librdkafka-dev (apt), the kafka-python peer
+# (pip), and the tansu broker (cargo install, once, outside the repository).
+# Fails loudly when anything cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TANSU_VERSION=0.6.0
+TANSU_ROOT="${HOME}/.cache/ferrokafka/tansu"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v kcat >/dev/null || need_apt+=(kcat)
+[ -f /usr/include/librdkafka/rdkafka_mock.h ] || need_apt+=(librdkafka-dev)
+command -v gcc >/dev/null || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import kafka, lz4, snappy, zstandard' 2>/dev/null; then
+  echo "setup: pip install -r tests/requirements.txt"
+  python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+fi
+
+if ! "${TANSU_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERSION}"; then
+  echo "setup: cargo install tansu ${TANSU_VERSION} into ${TANSU_ROOT} (about 10 minutes the first time)"
+  cargo install tansu --version "${TANSU_VERSION}" --features dynostore --locked --root "${TANSU_ROOT}" --quiet
+fi
+"${TANSU_ROOT}/bin/tansu" --version >/dev/null
+echo "setup: kcat $(kcat -V 2>&1 | head -1 | awk '{print $2}'), librdkafka-dev, kafka-python, tansu ${TANSU_VERSION} ready"
