@@ -31,4 +31,4 @@ if ! "${TANSU_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERSION}
   cargo install tansu --version "${TANSU_VERSION}" --features dynostore --locked --root "${TANSU_ROOT}" --quiet
 fi
 "${TANSU_ROOT}/bin/tansu" --version >/dev/null
-echo "setup: kcat $(kcat -V 2>&1 | head -1 | awk '{print $2}'), librdkafka-dev, kafka-python, tansu ${TANSU_VERSION} ready"
+echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, kafka-python, tansu ${TANSU_VERSION} ready"
