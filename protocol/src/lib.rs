@@ -45,3 +45,5 @@ pub use error::{ProtocolError, Result};
 pub use kafka_protocol::messages;
 /// Low-level protocol types (`StrBytes`, `VersionRange`, the `Encodable`/`Decodable` traits).
 pub use kafka_protocol::protocol;
+/// Kafka error codes with their names and retriability.
+pub use kafka_protocol::error::ResponseError;

@@ -1,0 +1,238 @@
+//! The cluster view shared by producers, consumers and admin calls: bootstrap,
+//! metadata cache, and one connection per (broker, purpose) with reconnect backoff.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ferrokafka_protocol::messages::{metadata_request::MetadataRequestTopic, ApiKey, MetadataRequest, MetadataResponse, TopicName};
+use ferrokafka_protocol::protocol::StrBytes;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::config::ClientConfig;
+use crate::conn::{Connection, ConnectionOptions};
+use crate::error::{ClientError, Result};
+use crate::metadata::{BrokerInfo, Metadata};
+
+/// What a connection is used for. Fetches (which wait at the broker) and group
+/// traffic get their own sockets so they never queue behind each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnKind {
+    /// Metadata, produce, admin, offsets.
+    General,
+    /// Fetch requests.
+    Fetch,
+    /// Consumer group coordination.
+    Group,
+}
+
+struct Slot {
+    conn: Option<Connection>,
+    backoff: Backoff,
+    next_attempt: Instant,
+}
+
+struct Inner {
+    config: ClientConfig,
+    opts: ConnectionOptions,
+    metadata: RwLock<Arc<Metadata>>,
+    /// Topics whose metadata is kept fresh.
+    topics: RwLock<BTreeSet<String>>,
+    slots: std::sync::Mutex<HashMap<(i32, ConnKind), Arc<Mutex<Slot>>>>,
+    bootstrap: Mutex<Option<Connection>>,
+    refresh: Mutex<()>,
+}
+
+/// A handle to the cluster; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("bootstrap", &self.inner.config.bootstrap_servers()).finish()
+    }
+}
+
+impl Cluster {
+    /// Connects to the first reachable bootstrap broker and loads metadata.
+    pub async fn connect(config: ClientConfig) -> Result<Cluster> {
+        let opts = ConnectionOptions {
+            client_id: StrBytes::from_string(config.client_id().to_owned()),
+            request_timeout: config.request_timeout(),
+            connect_timeout: config.connection_setup_timeout(),
+            max_in_flight: config.max_in_flight_requests_per_connection(),
+            max_frame_size: config.receive_message_max_bytes(),
+        };
+        let cluster = Cluster {
+            inner: Arc::new(Inner {
+                config,
+                opts,
+                metadata: RwLock::new(Arc::new(Metadata::empty())),
+                topics: RwLock::new(BTreeSet::new()),
+                slots: std::sync::Mutex::new(HashMap::new()),
+                bootstrap: Mutex::new(None),
+                refresh: Mutex::new(()),
+            }),
+        };
+        cluster.refresh_metadata().await?;
+        Ok(cluster)
+    }
+
+    /// The client configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The current metadata snapshot.
+    pub fn metadata(&self) -> Arc<Metadata> {
+        self.inner.metadata.read().map(|m| m.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Adds topics to those whose metadata is fetched on refresh.
+    pub fn track_topics<'a>(&self, topics: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut t) = self.inner.topics.write() {
+            t.extend(topics.into_iter().map(str::to_owned));
+        }
+    }
+
+    /// Refreshes metadata if the snapshot is older than `metadata.max.age.ms`.
+    pub async fn metadata_fresh(&self) -> Result<Arc<Metadata>> {
+        let m = self.metadata();
+        if m.fetched_at.elapsed() < self.inner.config.metadata_max_age() && !m.brokers.is_empty() {
+            return Ok(m);
+        }
+        self.refresh_metadata().await
+    }
+
+    /// Fetches metadata for the tracked topics (or only brokers when none is tracked).
+    pub async fn refresh_metadata(&self) -> Result<Arc<Metadata>> {
+        let started = Instant::now();
+        let _guard = self.inner.refresh.lock().await;
+        // Someone else refreshed while we waited: use theirs.
+        let current = self.metadata();
+        if current.fetched_at > started && !current.brokers.is_empty() {
+            return Ok(current);
+        }
+        let topics: Vec<String> = self.inner.topics.read().map(|t| t.iter().cloned().collect()).unwrap_or_default();
+        let resp = self.fetch_metadata(Some(&topics)).await?;
+        let snapshot = Arc::new(Metadata::from_response(&resp, Some(&current)));
+        if let Ok(mut m) = self.inner.metadata.write() {
+            *m = snapshot.clone();
+        }
+        Ok(snapshot)
+    }
+
+    /// Sends a Metadata request (all topics when `topics` is `None`) to any broker.
+    pub async fn fetch_metadata(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
+        let conn = self.any_connection().await?;
+        let version = conn.version(ApiKey::Metadata)?;
+        let mut req = MetadataRequest::default();
+        req.topics = topics.map(|ts| {
+            ts.iter()
+                .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(t.clone())))))
+                .collect()
+        });
+        // v4+ can ask brokers not to auto-create; earlier versions always may.
+        req.allow_auto_topic_creation = version < 4 || self.inner.config.allow_auto_create_topics();
+        let result = conn.call_at(ApiKey::Metadata, version, &req, None).await;
+        if result.is_err() {
+            self.forget_bootstrap().await;
+        }
+        result
+    }
+
+    async fn forget_bootstrap(&self) {
+        *self.inner.bootstrap.lock().await = None;
+    }
+
+    /// A live connection to some broker: a known broker if possible, else the
+    /// bootstrap list in order (re-resolving each host on every attempt).
+    pub async fn any_connection(&self) -> Result<Connection> {
+        let mut boot = self.inner.bootstrap.lock().await;
+        if let Some(c) = boot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let known: Vec<String> = self.metadata().brokers.values().map(BrokerInfo::addr).collect();
+        let mut last = String::from("no address to try");
+        for addr in known.iter().chain(self.inner.config.bootstrap_servers()) {
+            match Connection::connect(addr, &self.inner.opts).await {
+                Ok(c) => {
+                    *boot = Some(c.clone());
+                    return Ok(c);
+                }
+                Err(e) => {
+                    tracing::debug!(broker = %addr, error = %e, "bootstrap connection failed");
+                    last = e.to_string();
+                }
+            }
+        }
+        Err(ClientError::NoBrokerReachable { bootstrap: self.inner.config.bootstrap_servers().join(","), last })
+    }
+
+    /// The connection of `kind` to broker `node`, (re)connecting with exponential
+    /// backoff and jitter (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`).
+    pub async fn broker(&self, node: i32, kind: ConnKind) -> Result<Connection> {
+        let addr = self
+            .metadata()
+            .brokers
+            .get(&node)
+            .map(BrokerInfo::addr)
+            .ok_or_else(|| ClientError::InvalidState(format!("broker {node} is not in the metadata")))?;
+        let cfg = &self.inner.config;
+        let slot = {
+            let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .entry((node, kind))
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(Slot {
+                        conn: None,
+                        backoff: Backoff::new(cfg.reconnect_backoff(), cfg.reconnect_backoff_max()),
+                        next_attempt: Instant::now(),
+                    }))
+                })
+                .clone()
+        };
+        // One connect attempt per (broker, kind) at a time; other brokers are not held up.
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.conn.as_ref().filter(|c| !c.is_closed() && c.addr() == addr) {
+            return Ok(c.clone());
+        }
+        tokio::time::sleep_until(slot.next_attempt).await;
+        match Connection::connect(&addr, &self.inner.opts).await {
+            Ok(c) => {
+                slot.backoff.reset();
+                slot.conn = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                slot.next_attempt = Instant::now() + slot.backoff.next_delay();
+                slot.conn = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// The connection of `kind` to the leader of `tp`, refreshing metadata once if
+    /// the leader is unknown.
+    pub async fn leader(&self, tp: &crate::metadata::TopicPartition, kind: ConnKind) -> Result<(i32, Connection)> {
+        let mut md = self.metadata();
+        if md.leader(tp).is_none() {
+            self.track_topics([&*tp.topic]);
+            md = self.refresh_metadata().await?;
+        }
+        let leader = md.leader(tp).map(|b| b.id).ok_or_else(|| ClientError::UnknownTopicOrPartition {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+        })?;
+        Ok((leader, self.broker(leader, kind).await?))
+    }
+
+    /// Pause between retries (`retry.backoff.ms`).
+    pub fn retry_backoff(&self) -> Duration {
+        self.inner.config.retry_backoff()
+    }
+}

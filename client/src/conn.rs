@@ -1,0 +1,324 @@
+//! One broker connection: a task that owns the socket, and cheap handles to it.
+//!
+//! Callers encode their request (with a correlation id from the handle), hand the
+//! frame to the task over a channel, and await a oneshot for the response frame.
+//! The task writes requests in arrival order, keeps at most
+//! `max.in.flight.requests.per.connection` unanswered, and matches responses
+//! strictly in order. A response with another correlation id, a malformed frame,
+//! a timed-out request or a socket error *poisons* the connection: every pending
+//! request fails and the handle reports itself closed, so the owner reconnects.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferrokafka_protocol::frame::{decode_response, encode_request, peek_correlation_id, FrameDecoder, RequestMeta};
+use ferrokafka_protocol::messages::ApiKey;
+use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use ferrokafka_protocol::versions::{api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX};
+use ferrokafka_protocol::ProtocolError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::error::{ClientError, Result};
+
+/// Settings of one connection, taken from the client configuration.
+#[derive(Clone, Debug)]
+pub struct ConnectionOptions {
+    /// `client.id`.
+    pub client_id: StrBytes,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub connect_timeout: Duration,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight: usize,
+    /// `receive.message.max.bytes`.
+    pub max_frame_size: usize,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            client_id: StrBytes::from_static_str("ferrokafka"),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_in_flight: 5,
+            max_frame_size: ferrokafka_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Bytes>>;
+
+struct Envelope {
+    id: i32,
+    api: ApiKey,
+    frame: Bytes,
+    timeout: Duration,
+    /// `None` for requests the broker does not answer (Produce with acks=0).
+    reply: Option<Reply>,
+}
+
+struct InFlight {
+    id: i32,
+    api: ApiKey,
+    deadline: Instant,
+    timeout: Duration,
+    reply: Reply,
+}
+
+struct Shared {
+    addr: String,
+    next_id: AtomicI32,
+    /// Set by the connection task when it stops, and by handles that poison it.
+    closed: Arc<AtomicBool>,
+    versions: OnceLock<BrokerVersions>,
+    client_id: StrBytes,
+    request_timeout: Duration,
+}
+
+/// A handle to a broker connection. Cloning is cheap; the socket closes when the
+/// last handle is dropped.
+#[derive(Clone)]
+pub struct Connection {
+    tx: mpsc::Sender<Envelope>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("addr", &self.shared.addr).field("closed", &self.is_closed()).finish()
+    }
+}
+
+impl Connection {
+    /// Connects to `addr` (resolving it now), starts the connection task and
+    /// negotiates API versions.
+    pub async fn connect(addr: &str, opts: &ConnectionOptions) -> Result<Connection> {
+        let io = |source| ClientError::Io { broker: addr.to_owned(), source };
+        let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Disconnected { broker: addr.to_owned(), reason: "connection setup timed out".into() })?
+            .map_err(io)?;
+        stream.set_nodelay(true).map_err(io)?;
+        let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 2);
+        let closed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(run(stream, rx, addr.to_owned(), opts.clone(), closed.clone()));
+        let conn = Connection {
+            tx,
+            shared: Arc::new(Shared {
+                addr: addr.to_owned(),
+                next_id: AtomicI32::new(1),
+                closed,
+                versions: OnceLock::new(),
+                client_id: opts.client_id.clone(),
+                request_timeout: opts.request_timeout,
+            }),
+        };
+        let mut version = API_VERSIONS_MAX;
+        for _ in 0..4 {
+            let frame = conn.raw_call(ApiKey::ApiVersions, version, &api_versions_request(version), None).await?;
+            match parse_api_versions(frame, version).map_err(|source| conn.protocol_error(source))? {
+                ApiVersionsReply::Supported(v) => {
+                    let _ = conn.shared.versions.set(v);
+                    return Ok(conn);
+                }
+                ApiVersionsReply::RetryWith(v) => version = v,
+            }
+        }
+        Err(ClientError::Disconnected { broker: addr.to_owned(), reason: "ApiVersions negotiation did not converge".into() })
+    }
+
+    fn protocol_error(&self, source: ProtocolError) -> ClientError {
+        ClientError::Protocol { broker: self.shared.addr.clone(), source }
+    }
+
+    /// The broker's address.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// Whether the connection task has stopped (poisoned, closed by the broker, …).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Relaxed) || self.tx.is_closed()
+    }
+
+    /// The version of `api` negotiated with this broker.
+    pub fn version(&self, api: ApiKey) -> Result<i16> {
+        match self.shared.versions.get() {
+            Some(v) => v.negotiate(api).map_err(|source| self.protocol_error(source)),
+            None => Err(self.disconnected("API versions not negotiated yet")),
+        }
+    }
+
+    /// Sends `req` at the negotiated version and decodes the response.
+    pub async fn call<Req: Encodable, Resp: Decodable>(&self, api: ApiKey, req: &Req) -> Result<Resp> {
+        let version = self.version(api)?;
+        self.call_at(api, version, req, None).await
+    }
+
+    /// Sends `req` at `version`; `extra_timeout` is added to `request.timeout.ms`
+    /// (a Fetch may legitimately wait `fetch.max.wait.ms` at the broker).
+    pub async fn call_at<Req: Encodable, Resp: Decodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+        extra_timeout: Option<Duration>,
+    ) -> Result<Resp> {
+        let frame = self.raw_call(api, version, req, extra_timeout).await?;
+        decode_response::<Resp>(frame, api, version)
+            .map(|(_, body)| body)
+            .map_err(|source| self.poison_with(ClientError::Protocol { broker: self.shared.addr.clone(), source }))
+    }
+
+    /// Sends a request the broker will not answer (Produce with acks=0).
+    pub async fn send_only<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<()> {
+        let (id, frame) = self.encode(api, version, req)?;
+        let env = Envelope { id, api, frame, timeout: self.shared.request_timeout, reply: None };
+        self.tx.send(env).await.map_err(|_| self.disconnected("connection task stopped"))
+    }
+
+    fn encode<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<(i32, Bytes)> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let meta = RequestMeta { api, version, correlation_id: id, client_id: Some(self.shared.client_id.clone()) };
+        let mut buf = BytesMut::new();
+        encode_request(&mut buf, &meta, req)
+            .map_err(|source| ClientError::Protocol { broker: self.shared.addr.clone(), source })?;
+        Ok((id, buf.freeze()))
+    }
+
+    async fn raw_call<Req: Encodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+        extra_timeout: Option<Duration>,
+    ) -> Result<Bytes> {
+        let (id, frame) = self.encode(api, version, req)?;
+        let (reply, rx) = oneshot::channel();
+        let timeout = self.shared.request_timeout + extra_timeout.unwrap_or_default();
+        let env = Envelope { id, api, frame, timeout, reply: Some(reply) };
+        self.tx.send(env).await.map_err(|_| self.disconnected("connection task stopped"))?;
+        rx.await.map_err(|_| self.disconnected("connection task stopped"))?
+    }
+
+    fn disconnected(&self, reason: &str) -> ClientError {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        ClientError::Disconnected { broker: self.shared.addr.clone(), reason: reason.to_owned() }
+    }
+
+    /// A response that cannot be decoded means we no longer trust the stream.
+    fn poison_with(&self, e: ClientError) -> ClientError {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        e
+    }
+}
+
+/// The connection task.
+async fn run(stream: TcpStream, mut rx: mpsc::Receiver<Envelope>, addr: String, opts: ConnectionOptions, closed: Arc<AtomicBool>) {
+    let (mut rd, mut wr) = stream.into_split();
+    let decoder = FrameDecoder::new(opts.max_frame_size);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    // Ids of requests sent without expecting an answer; some brokers answer anyway.
+    let mut unanswered: VecDeque<i32> = VecDeque::new();
+    let failure: ClientError = loop {
+        let deadline = in_flight.front().map(|f| f.deadline);
+        tokio::select! {
+            env = rx.recv(), if in_flight.len() < opts.max_in_flight => {
+                let Some(env) = env else { break ClientError::Closed };
+                if let Err(source) = wr.write_all(&env.frame).await {
+                    let e = ClientError::Io { broker: addr.clone(), source };
+                    if let Some(reply) = env.reply { let _ = reply.send(Err(clone_err(&e))); }
+                    break e;
+                }
+                match env.reply {
+                    Some(reply) => in_flight.push_back(InFlight {
+                        id: env.id, api: env.api, deadline: Instant::now() + env.timeout, timeout: env.timeout, reply,
+                    }),
+                    None => {
+                        unanswered.push_back(env.id);
+                        if unanswered.len() > 1024 { unanswered.pop_front(); }
+                    }
+                }
+            }
+            read = rd.read_buf(&mut buf) => {
+                match read {
+                    Ok(0) => break ClientError::Disconnected { broker: addr.clone(), reason: "closed by the broker".into() },
+                    Err(source) => break ClientError::Io { broker: addr.clone(), source },
+                    Ok(_) => {}
+                }
+                if let Err(e) = dispatch(&decoder, &mut buf, &mut in_flight, &mut unanswered, &addr) { break e; }
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                let (api, after) = in_flight.front().map(|f| (f.api, f.timeout)).unwrap_or((ApiKey::ApiVersions, Duration::ZERO));
+                break ClientError::Timeout { api, broker: addr.clone(), after };
+            }
+        }
+    };
+    closed.store(true, Ordering::Relaxed);
+    tracing::debug!(broker = %addr, error = %failure, "connection closed");
+    for f in in_flight.drain(..) {
+        let _ = f.reply.send(Err(clone_err(&failure)));
+    }
+    rx.close();
+    while let Some(env) = rx.recv().await {
+        if let Some(reply) = env.reply {
+            let _ = reply.send(Err(clone_err(&failure)));
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands every complete frame in `buf` to the request it answers.
+fn dispatch(
+    decoder: &FrameDecoder,
+    buf: &mut BytesMut,
+    in_flight: &mut VecDeque<InFlight>,
+    unanswered: &mut VecDeque<i32>,
+    addr: &str,
+) -> Result<()> {
+    let protocol = |source| ClientError::Protocol { broker: addr.to_owned(), source };
+    while let Some(frame) = decoder.decode(buf).map_err(protocol)? {
+        let actual = peek_correlation_id(&frame).ok_or_else(|| {
+            protocol(ProtocolError::Decode { api: ApiKey::ApiVersions, version: 0, message: "frame shorter than a correlation id".into() })
+        })?;
+        if let Some(pos) = unanswered.iter().position(|id| *id == actual) {
+            unanswered.remove(pos);
+            continue;
+        }
+        let Some(front) = in_flight.pop_front() else {
+            return Err(protocol(ProtocolError::CorrelationMismatch { expected: -1, actual }));
+        };
+        if front.id != actual {
+            let e = protocol(ProtocolError::CorrelationMismatch { expected: front.id, actual });
+            let _ = front.reply.send(Err(clone_err(&e)));
+            return Err(e);
+        }
+        let _ = front.reply.send(Ok(frame));
+    }
+    Ok(())
+}
+
+/// Errors are not `Clone` (they hold `io::Error`); pending requests get an equivalent.
+fn clone_err(e: &ClientError) -> ClientError {
+    match e {
+        ClientError::Io { broker, source } => ClientError::Io { broker: broker.clone(), source: std::io::Error::new(source.kind(), source.to_string()) },
+        ClientError::Timeout { api, broker, after } => ClientError::Timeout { api: *api, broker: broker.clone(), after: *after },
+        ClientError::Protocol { broker, source } => ClientError::Disconnected { broker: broker.clone(), reason: source.to_string() },
+        ClientError::Disconnected { broker, reason } => ClientError::Disconnected { broker: broker.clone(), reason: reason.clone() },
+        other => ClientError::Disconnected { broker: String::new(), reason: other.to_string() },
+    }
+}

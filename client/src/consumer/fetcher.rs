@@ -1,0 +1,358 @@
+//! The consumer's background fetcher: one Fetch in flight per leader, positions
+//! reset per `auto.offset.reset`, leader moves followed through metadata.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrokafka_protocol::messages::{
+    fetch_request::{FetchPartition, FetchTopic},
+    fetch_response::PartitionData,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName,
+};
+use ferrokafka_protocol::protocol::StrBytes;
+use ferrokafka_protocol::records::{AbortedTransaction, AbortedTransactions, Batch, DecodeOptions, RecordSet};
+use ferrokafka_protocol::ResponseError;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::Shared;
+use crate::admin::{list_offsets, OffsetSpec};
+use crate::cluster::{Cluster, ConnKind};
+use crate::config::{AutoOffsetReset, IsolationLevel};
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+
+/// Decoded data of one partition from one fetch.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) tp: TopicPartition,
+    pub(crate) epoch: u64,
+    pub(crate) fetch_offset: i64,
+    pub(crate) next_offset: i64,
+    pub(crate) batches: Vec<Batch>,
+    pub(crate) high_watermark: i64,
+    pub(crate) last_stable_offset: i64,
+    pub(crate) permits: usize,
+}
+
+/// What the fetcher sends to [`Consumer::poll`](super::Consumer::poll).
+#[derive(Debug)]
+pub(crate) enum Event {
+    Data(Fetched),
+    /// A partition recorded an error in the shared state.
+    Error,
+}
+
+type Planned = Vec<(TopicPartition, i64, u64)>;
+type Outcome = (i32, Planned, Result<Vec<(TopicPartition, PartitionData)>>);
+
+pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>, tx: mpsc::Sender<Event>, budget: Arc<Semaphore>, budget_total: usize) {
+    let mut inflight: JoinSet<Outcome> = JoinSet::new();
+    let mut busy: HashSet<i32> = HashSet::new();
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        if shared.lock().closed {
+            return;
+        }
+        let waiting = retry_at.is_some_and(|t| t > Instant::now());
+        if !waiting {
+            retry_at = None;
+            if let Err(e) = reset_positions(&cluster, &shared, &tx).await {
+                tracing::debug!(error = %e, "offset reset failed; retrying");
+                retry_at = Some(Instant::now() + cluster.retry_backoff());
+            }
+            let (plan, leaderless) = plan_fetches(&cluster, &shared, &busy);
+            if leaderless {
+                retry_at = Some(Instant::now() + cluster.retry_backoff());
+                let c = cluster.clone();
+                tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+            }
+            for (leader, parts) in plan {
+                busy.insert(leader);
+                let c = cluster.clone();
+                inflight.spawn(async move {
+                    let r = fetch_from(&c, leader, &parts).await;
+                    (leader, parts, r)
+                });
+            }
+        }
+        let retry_sleep = retry_at.map(tokio::time::sleep_until);
+        tokio::select! {
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                let Ok((leader, parts, result)) = done else { continue };
+                busy.remove(&leader);
+                if handle(&cluster, &shared, &tx, &budget, budget_total, parts, result).await {
+                    retry_at = Some(Instant::now() + cluster.retry_backoff());
+                }
+            }
+            _ = shared.wake.notified() => {}
+            _ = async { if let Some(s) = retry_sleep { s.await } else { std::future::pending().await } } => {}
+        }
+    }
+}
+
+/// Picks, per leader without a fetch in flight, the partitions ready to fetch.
+/// Returns the plan and whether some partition has no known leader.
+fn plan_fetches(cluster: &Cluster, shared: &Shared, busy: &HashSet<i32>) -> (HashMap<i32, Planned>, bool) {
+    let md = cluster.metadata();
+    let mut st = shared.lock();
+    let mut plan: HashMap<i32, Planned> = HashMap::new();
+    let mut leaderless = false;
+    for (tp, p) in st.parts.iter_mut() {
+        let Some(offset) = p.fetch_position else { continue };
+        if p.paused || p.stopped || p.in_flight {
+            continue;
+        }
+        match md.leader(tp) {
+            Some(b) if !busy.contains(&b.id) => {
+                p.in_flight = true;
+                plan.entry(b.id).or_default().push((tp.clone(), offset, p.epoch));
+            }
+            Some(_) => {}
+            None => leaderless = true,
+        }
+    }
+    (plan, leaderless)
+}
+
+async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<Vec<(TopicPartition, PartitionData)>> {
+    let cfg = cluster.config();
+    let conn = cluster.broker(leader, ConnKind::Fetch).await?;
+    let version = conn.version(ApiKey::Fetch)?;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (tp, offset, _) in parts {
+        let p = FetchPartition::default()
+            .with_partition(tp.partition)
+            .with_fetch_offset(*offset)
+            .with_partition_max_bytes(i32::try_from(cfg.max_partition_fetch_bytes()).unwrap_or(i32::MAX));
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == &*tp.topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(
+                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(tp.topic.to_string()))).with_partitions(vec![p]),
+            ),
+        }
+    }
+    let mut req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(i32::try_from(cfg.fetch_max_wait().as_millis()).unwrap_or(i32::MAX))
+        .with_min_bytes(i32::try_from(cfg.fetch_min_bytes()).unwrap_or(i32::MAX))
+        .with_topics(topics);
+    if version >= 3 {
+        req.max_bytes = i32::try_from(cfg.fetch_max_bytes()).unwrap_or(i32::MAX);
+    }
+    if version >= 4 {
+        req.isolation_level = cfg.isolation_level().as_i8();
+    }
+    let resp: FetchResponse = conn.call_at(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await?;
+    if let Some(error) = ResponseError::try_from_code(resp.error_code) {
+        return Err(ClientError::Broker { api: ApiKey::Fetch, error, topic: String::new(), partition: -1 });
+    }
+    let mut out = Vec::new();
+    for t in resp.responses {
+        let topic: Arc<str> = Arc::from(t.topic.0.as_str());
+        for p in t.partitions {
+            out.push((TopicPartition { topic: topic.clone(), partition: p.partition_index }, p));
+        }
+    }
+    Ok(out)
+}
+
+/// Applies one fetch outcome; `true` asks the loop to back off (metadata is being refreshed).
+async fn handle(
+    cluster: &Cluster,
+    shared: &Shared,
+    tx: &mpsc::Sender<Event>,
+    budget: &Semaphore,
+    budget_total: usize,
+    planned: Planned,
+    result: Result<Vec<(TopicPartition, PartitionData)>>,
+) -> bool {
+    let data = match result {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::debug!(error = %e, "fetch failed");
+            let mut st = shared.lock();
+            for (tp, _, _) in &planned {
+                if let Some(p) = st.parts.get_mut(tp) {
+                    p.in_flight = false;
+                }
+            }
+            if e.needs_metadata_refresh() {
+                let c = cluster.clone();
+                tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+            }
+            return true;
+        }
+    };
+    let cfg = cluster.config();
+    let opts = DecodeOptions { check_crcs: cfg.check_crcs(), ..DecodeOptions::default() };
+    let mut backoff = false;
+    let mut to_send = Vec::new();
+    {
+        let mut st = shared.lock();
+        // Partitions the broker did not answer for are simply fetched again.
+        for (tp, _, _) in &planned {
+            if let Some(p) = st.parts.get_mut(tp) {
+                p.in_flight = false;
+            }
+        }
+        for (tp, pd) in data {
+            let Some(&(_, offset, epoch)) = planned.iter().find(|(t, _, _)| *t == tp) else { continue };
+            let Some(part) = st.parts.get_mut(&tp) else { continue };
+            if part.epoch != epoch || part.fetch_position != Some(offset) {
+                continue;
+            }
+            if let Some(error) = ResponseError::try_from_code(pd.error_code) {
+                match error {
+                    ResponseError::OffsetOutOfRange => match cfg.auto_offset_reset() {
+                        AutoOffsetReset::None => {
+                            part.error = Some(ClientError::OffsetOutOfRange { topic: tp.topic.to_string(), partition: tp.partition, offset });
+                            part.stopped = true;
+                        }
+                        _ => {
+                            tracing::info!(%tp, offset, "offset out of range; resetting per auto.offset.reset");
+                            part.position = None;
+                            part.fetch_position = None;
+                            part.epoch += 1;
+                        }
+                    },
+                    e if e.is_retriable() || matches!(e, ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch) => {
+                        backoff = true;
+                    }
+                    e => {
+                        part.error = Some(ClientError::Broker { api: ApiKey::Fetch, error: e, topic: tp.topic.to_string(), partition: tp.partition });
+                        part.stopped = true;
+                    }
+                }
+                continue;
+            }
+            part.high_watermark = pd.high_watermark;
+            part.last_stable_offset = pd.last_stable_offset;
+            part.log_start_offset = pd.log_start_offset;
+            let records = pd.records.unwrap_or_default();
+            let aborted: Vec<AbortedTransaction> = pd
+                .aborted_transactions
+                .unwrap_or_default()
+                .iter()
+                .map(|a| AbortedTransaction { producer_id: a.producer_id.0, first_offset: a.first_offset })
+                .collect();
+            match decode(records, opts, offset, cfg.isolation_level(), aborted) {
+                Ok((batches, next, size)) => {
+                    part.fetch_position = Some(next);
+                    if next != offset {
+                        to_send.push(Fetched {
+                            tp: tp.clone(),
+                            epoch,
+                            fetch_offset: offset,
+                            next_offset: next,
+                            batches,
+                            high_watermark: pd.high_watermark,
+                            last_stable_offset: pd.last_stable_offset,
+                            permits: size.min(budget_total),
+                        });
+                    }
+                }
+                Err(e) => {
+                    part.error = Some(e);
+                    part.stopped = true;
+                }
+            }
+        }
+    }
+    let errored = shared.lock().parts.values().any(|p| p.error.is_some());
+    for f in to_send {
+        // Backpressure: wait until the application has consumed enough.
+        if let Ok(permit) = budget.acquire_many(u32::try_from(f.permits).unwrap_or(u32::MAX)).await {
+            permit.forget();
+        }
+        if tx.send(Event::Data(f)).await.is_err() {
+            return false;
+        }
+    }
+    if errored {
+        let _ = tx.try_send(Event::Error);
+    }
+    if backoff {
+        let c = cluster.clone();
+        tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+    }
+    backoff
+}
+
+/// Decodes a partition's records: the batches to deliver, the next fetch offset
+/// (past control batches and aborted data too) and the bytes held.
+fn decode(
+    records: Bytes,
+    opts: DecodeOptions,
+    offset: i64,
+    isolation: IsolationLevel,
+    aborted: Vec<AbortedTransaction>,
+) -> Result<(Vec<Batch>, i64, usize)> {
+    let size = records.len();
+    let mut set = RecordSet::new(records, opts);
+    let mut filter = AbortedTransactions::new(aborted);
+    let mut next = offset;
+    let mut batches = Vec::new();
+    for b in set.by_ref() {
+        let b = b.map_err(|source| ClientError::Protocol { broker: format!("fetch at offset {offset}"), source })?;
+        if b.last_offset < offset {
+            continue;
+        }
+        next = next.max(b.last_offset + 1);
+        let keep = match isolation {
+            IsolationLevel::ReadCommitted => filter.retain(&b),
+            IsolationLevel::ReadUncommitted => !b.is_control,
+        };
+        if keep {
+            batches.push(b);
+        }
+    }
+    if next == offset && set.truncated() {
+        let needed = set.truncated_batch_size().unwrap_or(0);
+        return Err(ClientError::InvalidState(format!(
+            "the record batch at offset {offset} ({needed} bytes) is larger than max.partition.fetch.bytes"
+        )));
+    }
+    Ok((batches, next, size))
+}
+
+/// Resolves positions of partitions that have none, per `auto.offset.reset`.
+async fn reset_positions(cluster: &Cluster, shared: &Shared, tx: &mpsc::Sender<Event>) -> Result<()> {
+    let pending: Vec<(TopicPartition, u64)> = {
+        let st = shared.lock();
+        st.parts.iter().filter(|(_, p)| p.position.is_none() && !p.stopped).map(|(tp, p)| (tp.clone(), p.epoch)).collect()
+    };
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let cfg = cluster.config();
+    let spec = match cfg.auto_offset_reset() {
+        AutoOffsetReset::Earliest => OffsetSpec::Earliest,
+        AutoOffsetReset::Latest => OffsetSpec::Latest,
+        AutoOffsetReset::None => {
+            let mut st = shared.lock();
+            for (tp, _) in &pending {
+                if let Some(p) = st.parts.get_mut(tp) {
+                    p.stopped = true;
+                    p.error = Some(ClientError::NoOffsetForPartition { topic: tp.topic.to_string(), partition: tp.partition });
+                }
+            }
+            let _ = tx.try_send(Event::Error);
+            return Ok(());
+        }
+    };
+    let tps: Vec<TopicPartition> = pending.iter().map(|(tp, _)| tp.clone()).collect();
+    let offsets = list_offsets(cluster, &tps, spec, cfg.isolation_level()).await?;
+    let mut st = shared.lock();
+    for (tp, epoch) in pending {
+        if let (Some(p), Some(&o)) = (st.parts.get_mut(&tp), offsets.get(&tp)) {
+            if p.epoch == epoch && p.position.is_none() {
+                p.position = Some(o);
+                p.fetch_position = Some(o);
+            }
+        }
+    }
+    Ok(())
+}

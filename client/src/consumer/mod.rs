@@ -1,0 +1,267 @@
+//! A consumer of explicitly assigned partitions (`assign` mode), with prefetching.
+//!
+//! A background fetcher task keeps one Fetch in flight per leader broker and
+//! queues decoded batches, bounded by a memory budget, while the application
+//! handles what [`Consumer::poll`] returned. Records are zero-copy views into the
+//! fetched buffers.
+
+mod fetcher;
+mod records;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::cluster::Cluster;
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+
+pub use records::{ConsumerRecord, ConsumerRecords};
+
+use fetcher::{Event, Fetched};
+
+/// Per-partition state shared by the application side and the fetcher.
+#[derive(Debug)]
+pub(crate) struct PartState {
+    /// Next offset the application will see; `None` until reset.
+    pub(crate) position: Option<i64>,
+    /// Next offset to fetch (ahead of `position` while data is queued).
+    pub(crate) fetch_position: Option<i64>,
+    /// Bumped by every seek: queued data of an older epoch is dropped.
+    pub(crate) epoch: u64,
+    pub(crate) paused: bool,
+    pub(crate) in_flight: bool,
+    pub(crate) high_watermark: i64,
+    pub(crate) last_stable_offset: i64,
+    pub(crate) log_start_offset: i64,
+    /// An error to hand to the application at the next poll.
+    pub(crate) error: Option<ClientError>,
+    /// Set with `error`: nothing is fetched until the next seek.
+    pub(crate) stopped: bool,
+}
+
+impl PartState {
+    fn new(position: Option<i64>) -> Self {
+        PartState {
+            position,
+            fetch_position: position,
+            epoch: 0,
+            paused: false,
+            in_flight: false,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            error: None,
+            stopped: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) parts: HashMap<TopicPartition, PartState>,
+    pub(crate) closed: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the fetcher after assign/seek/resume/poll.
+    pub(crate) wake: Notify,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A consumer of assigned partitions.
+#[derive(Debug)]
+pub struct Consumer {
+    cluster: Cluster,
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Event>,
+    budget: Arc<Semaphore>,
+    task: JoinHandle<()>,
+}
+
+impl Consumer {
+    /// Connects to the cluster described by `config`.
+    pub async fn new(config: ClientConfig) -> Result<Consumer> {
+        let cluster = Cluster::connect(config).await?;
+        Ok(Self::with_cluster(cluster))
+    }
+
+    /// A consumer sharing an existing cluster handle.
+    pub fn with_cluster(cluster: Cluster) -> Consumer {
+        let shared = Arc::new(Shared::default());
+        // Prefetched data may occupy up to twice `fetch.max.bytes` before the
+        // fetcher waits for the application.
+        let budget_bytes = cluster.config().fetch_max_bytes().saturating_mul(2).max(1 << 20);
+        let budget = Arc::new(Semaphore::new(budget_bytes));
+        let (tx, rx) = mpsc::channel(1024);
+        let task = tokio::spawn(fetcher::run(cluster.clone(), shared.clone(), tx, budget.clone(), budget_bytes));
+        Consumer { cluster, shared, rx, budget, task }
+    }
+
+    /// The cluster handle.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Replaces the assignment. Partitions kept from the previous assignment keep
+    /// their positions; new ones start per `auto.offset.reset` unless sought.
+    pub fn assign(&self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+        self.cluster.track_topics(partitions.iter().map(|tp| &*tp.topic));
+        let mut st = self.shared.lock();
+        let mut next = HashMap::new();
+        for tp in partitions {
+            let part = st.parts.remove(&tp).unwrap_or_else(|| PartState::new(None));
+            next.insert(tp, part);
+        }
+        st.parts = next;
+        drop(st);
+        self.shared.wake.notify_one();
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        let mut v: Vec<_> = self.shared.lock().parts.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Sets the next offset to consume for an assigned partition.
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.with_part(tp, |p| {
+            p.position = Some(offset);
+            p.fetch_position = Some(offset);
+            p.epoch += 1;
+            p.error = None;
+            p.stopped = false;
+        })
+    }
+
+    /// Seeks to the log start (`Some(true)`) or end (`Some(false)`) on the next fetch.
+    pub async fn seek_to(&self, tp: &TopicPartition, beginning: bool) -> Result<()> {
+        let spec = if beginning { crate::admin::OffsetSpec::Earliest } else { crate::admin::OffsetSpec::Latest };
+        let iso = self.cluster.config().isolation_level();
+        let offsets = crate::admin::list_offsets(&self.cluster, std::slice::from_ref(tp), spec, iso).await?;
+        let offset = offsets.get(tp).copied().ok_or_else(|| ClientError::UnknownTopicOrPartition {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+        })?;
+        self.seek(tp, offset)
+    }
+
+    /// The next offset the application will see, once known.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.shared.lock().parts.get(tp).and_then(|p| p.position)
+    }
+
+    /// The last known high watermark of a partition (-1 before the first fetch).
+    pub fn high_watermark(&self, tp: &TopicPartition) -> i64 {
+        self.shared.lock().parts.get(tp).map_or(-1, |p| p.high_watermark)
+    }
+
+    /// Lag of a partition: high watermark minus position, once both are known.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let st = self.shared.lock();
+        let p = st.parts.get(tp)?;
+        let end = if p.last_stable_offset >= 0 { p.last_stable_offset } else { p.high_watermark };
+        (end >= 0).then_some((end - p.position?).max(0))
+    }
+
+    /// Stops fetching a partition; queued data for it is kept.
+    pub fn pause(&self, tp: &TopicPartition) -> Result<()> {
+        self.with_part(tp, |p| p.paused = true)
+    }
+
+    /// Resumes fetching a paused partition.
+    pub fn resume(&self, tp: &TopicPartition) -> Result<()> {
+        self.with_part(tp, |p| p.paused = false)
+    }
+
+    fn with_part(&self, tp: &TopicPartition, f: impl FnOnce(&mut PartState)) -> Result<()> {
+        let mut st = self.shared.lock();
+        let part = st.parts.get_mut(tp).ok_or_else(|| ClientError::InvalidState(format!("{tp} is not assigned")))?;
+        f(part);
+        drop(st);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for records; returns what arrived (possibly nothing).
+    ///
+    /// An error of a partition (e.g. OffsetOutOfRange with `auto.offset.reset=none`)
+    /// is returned once; the partition then stays stopped until the next seek.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        let mut out = ConsumerRecords::default();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if out.is_empty() {
+                if let Some(e) = self.take_error() {
+                    return Err(e);
+                }
+            }
+            let event = if out.is_empty() {
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => return Err(ClientError::Closed),
+                    Err(_) => break,
+                }
+            } else {
+                match self.rx.try_recv() {
+                    Ok(ev) => ev,
+                    Err(_) => break,
+                }
+            };
+            if let Event::Data(f) = event {
+                self.accept(f, &mut out);
+            }
+            if out.record_count_hint() >= self.cluster.config().max_poll_records() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn accept(&self, f: Fetched, out: &mut ConsumerRecords) {
+        self.budget.add_permits(f.permits);
+        let mut st = self.shared.lock();
+        let Some(part) = st.parts.get_mut(&f.tp) else { return };
+        // Data from before a seek, or not contiguous with what was delivered, is dropped.
+        if part.epoch != f.epoch || part.position != Some(f.fetch_offset) {
+            return;
+        }
+        part.position = Some(f.next_offset);
+        part.high_watermark = f.high_watermark;
+        part.last_stable_offset = f.last_stable_offset;
+        if !f.batches.is_empty() {
+            out.push(f.tp, f.fetch_offset, f.batches);
+        }
+    }
+
+    fn take_error(&self) -> Option<ClientError> {
+        self.shared.lock().parts.values_mut().find_map(|p| p.error.take())
+    }
+
+    /// Stops the fetcher.
+    pub async fn close(self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+        self.task.abort();
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,172 @@
+//! The client crate's one error type.
+
+use std::time::Duration;
+
+use ferrokafka_protocol::messages::ApiKey;
+use ferrokafka_protocol::ProtocolError;
+
+use crate::config::ConfigError;
+
+/// A Kafka error code returned by a broker, with its name.
+pub use ferrokafka_protocol::ResponseError;
+
+/// Everything the client can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A configuration key or value was rejected.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bytes from a broker could not be framed or decoded.
+    #[error("{broker}: {source}")]
+    Protocol {
+        /// The broker's address.
+        broker: String,
+        /// What the protocol crate rejected.
+        #[source]
+        source: ProtocolError,
+    },
+    /// A socket operation failed.
+    #[error("{broker}: {source}")]
+    Io {
+        /// The broker's address.
+        broker: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection closed (or was poisoned) while the request was in flight.
+    #[error("connection to {broker} closed: {reason}")]
+    Disconnected {
+        /// The broker's address.
+        broker: String,
+        /// Why.
+        reason: String,
+    },
+    /// No response arrived within `request.timeout.ms`.
+    #[error("{api:?} request to {broker} timed out after {after:?}")]
+    Timeout {
+        /// The API.
+        api: ApiKey,
+        /// The broker's address.
+        broker: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// A broker answered with a Kafka error code.
+    #[error("{api:?} failed for {topic}/{partition}: {error} (code {})", error.code())]
+    Broker {
+        /// The API.
+        api: ApiKey,
+        /// The error.
+        error: ResponseError,
+        /// Topic concerned ("" when not about a topic).
+        topic: String,
+        /// Partition concerned (-1 when not about a partition).
+        partition: i32,
+    },
+    /// `auto.offset.reset=none` and the position is outside the log.
+    #[error("offset {offset} is out of range for {topic}/{partition} and auto.offset.reset is none")]
+    OffsetOutOfRange {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offset that was asked for.
+        offset: i64,
+    },
+    /// A partition has no position and `auto.offset.reset` is none.
+    #[error("no offset to start {topic}/{partition} from and auto.offset.reset is none")]
+    NoOffsetForPartition {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// An exact range of offsets is not (or no longer) in the log.
+    #[error("offsets {from}..{until} of {topic}/{partition} are not available: log holds {log_start}..{high_watermark}")]
+    RangeUnavailable {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Inclusive start asked for.
+        from: i64,
+        /// Exclusive end asked for.
+        until: i64,
+        /// First offset in the log.
+        log_start: i64,
+        /// High watermark (or last stable offset).
+        high_watermark: i64,
+    },
+    /// A topic or partition is unknown to the cluster.
+    #[error("unknown topic or partition {topic}/{partition}")]
+    UnknownTopicOrPartition {
+        /// Topic.
+        topic: String,
+        /// Partition (-1 for the whole topic).
+        partition: i32,
+    },
+    /// A produced record could not be delivered.
+    #[error("delivery to {topic}/{partition} failed after {attempts} attempt(s){}: {reason}",
+        if *retriable { " (retries or delivery.timeout.ms exhausted)" } else { "" })]
+    Delivery {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Attempts made.
+        attempts: u32,
+        /// Whether the last error was retriable.
+        retriable: bool,
+        /// The last error.
+        reason: String,
+    },
+    /// No bootstrap broker could be reached.
+    #[error("no broker of {bootstrap} could be reached: {last}")]
+    NoBrokerReachable {
+        /// The bootstrap list.
+        bootstrap: String,
+        /// The last error seen.
+        last: String,
+    },
+    /// The operation needs a partition that is paused, unassigned or otherwise unusable.
+    #[error("{0}")]
+    InvalidState(String),
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl ClientError {
+    /// Whether retrying (after a metadata refresh or reconnect) may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ClientError::Protocol { source, .. } => source.is_retriable(),
+            ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
+            ClientError::NoBrokerReachable { .. } => true,
+            ClientError::Broker { error, .. } => error.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the error means metadata (leaders) may be stale.
+    pub fn needs_metadata_refresh(&self) -> bool {
+        match self {
+            ClientError::Broker { error, .. } => matches!(
+                error,
+                ResponseError::NotLeaderOrFollower
+                    | ResponseError::UnknownTopicOrPartition
+                    | ResponseError::LeaderNotAvailable
+                    | ResponseError::FencedLeaderEpoch
+                    | ResponseError::UnknownLeaderEpoch
+                    | ResponseError::NotCoordinator
+            ),
+            ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,285 @@
+//! The producer: per-partition batching (`linger.ms`, `batch.size`), compression,
+//! `acks`, retries with backoff, ordering kept per partition (one batch in flight
+//! per partition), and `flush`/`close` that deliver or report every record.
+
+mod partitioner;
+mod sender;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ferrokafka_protocol::records::{NewHeader, NewRecord, RecordBatchBuilder};
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::cluster::Cluster;
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+
+pub use partitioner::{murmur2, partition_for_key};
+
+/// A record to send.
+#[derive(Clone, Debug, Default)]
+pub struct ProducerRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value (`None` for a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Create time in ms since the epoch; `None` = now.
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record with a value only.
+    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        ProducerRecord { topic: topic.into(), value: Some(value.into()), ..Default::default() }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+}
+
+/// Where a record landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// Partition.
+    pub partition: i32,
+    /// Offset (-1 with `acks=0`).
+    pub offset: i64,
+}
+
+type Delivery = oneshot::Sender<Result<RecordMetadata>>;
+
+/// A batch being filled.
+pub(crate) struct OpenBatch {
+    pub(crate) builder: RecordBatchBuilder,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) created: Instant,
+}
+
+impl OpenBatch {
+    /// Encodes the batch; on failure its records are failed and `None` returned.
+    pub(crate) fn seal(self) -> Option<SealedBatch> {
+        let mut out = bytes::BytesMut::new();
+        match self.builder.finish(&mut out) {
+            Ok(()) => Some(SealedBatch { data: out.freeze(), deliveries: self.deliveries, created: self.created, attempts: 0 }),
+            Err(e) => {
+                for d in self.deliveries {
+                    let _ = d.send(Err(ClientError::Protocol { broker: String::new(), source: clone_protocol_error(&e) }));
+                }
+                None
+            }
+        }
+    }
+}
+
+fn clone_protocol_error(e: &ferrokafka_protocol::ProtocolError) -> ferrokafka_protocol::ProtocolError {
+    ferrokafka_protocol::ProtocolError::Compress { codec: ferrokafka_protocol::Compression::None, message: e.to_string() }
+}
+
+/// An encoded batch waiting to be sent (again).
+pub(crate) struct SealedBatch {
+    pub(crate) data: Bytes,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) created: Instant,
+    pub(crate) attempts: u32,
+}
+
+#[derive(Default)]
+pub(crate) struct PartQueue {
+    pub(crate) open: Option<OpenBatch>,
+    pub(crate) ready: VecDeque<SealedBatch>,
+    pub(crate) in_flight: bool,
+    /// Retry backoff: not sent before this instant.
+    pub(crate) not_before: Option<Instant>,
+}
+
+#[derive(Default)]
+pub(crate) struct Accumulator {
+    pub(crate) parts: HashMap<TopicPartition, PartQueue>,
+    /// Sticky partition per topic for records without a key.
+    sticky: HashMap<String, i32>,
+    /// Records accepted and not yet delivered or failed.
+    pub(crate) pending: usize,
+    pub(crate) flushing: usize,
+    pub(crate) closed: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Shared {
+    acc: Mutex<Accumulator>,
+    /// Wakes the sender (new data, flush, close).
+    pub(crate) wake: Notify,
+    /// Wakes flushers when `pending` drops.
+    pub(crate) drained: Notify,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Accumulator> {
+        self.acc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A Kafka producer.
+pub struct Producer {
+    cluster: Cluster,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("cluster", &self.cluster).finish()
+    }
+}
+
+/// Resolves when the record is acknowledged (or failed for good).
+#[derive(Debug)]
+pub struct DeliveryFuture(oneshot::Receiver<Result<RecordMetadata>>);
+
+impl std::future::Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed)))
+    }
+}
+
+impl Producer {
+    /// Connects to the cluster described by `config`.
+    pub async fn new(config: ClientConfig) -> Result<Producer> {
+        Ok(Self::with_cluster(Cluster::connect(config).await?))
+    }
+
+    /// A producer sharing an existing cluster handle.
+    pub fn with_cluster(cluster: Cluster) -> Producer {
+        let shared = Arc::new(Shared::default());
+        let task = tokio::spawn(sender::run(cluster.clone(), shared.clone()));
+        Producer { cluster, shared, task: Some(task) }
+    }
+
+    /// Queues a record; the future resolves once the broker acknowledged it.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let partitions = self.partition_count(&record.topic).await?;
+        let cfg = self.cluster.config();
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let headers: Vec<NewHeader<'_>> = record.headers.iter().map(|(k, v)| NewHeader { key: k, value: v.as_deref() }).collect();
+        let new = NewRecord { key: record.key.as_deref(), value: record.value.as_deref(), headers: &headers, timestamp };
+        let (tx, rx) = oneshot::channel();
+        let mut acc = self.shared.lock();
+        if acc.closed {
+            return Err(ClientError::Closed);
+        }
+        let partition = match (record.partition, record.key.as_deref()) {
+            (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
+            (Some(p), _) => {
+                return Err(ClientError::UnknownTopicOrPartition { topic: record.topic.clone(), partition: p });
+            }
+            (None, Some(key)) => partition_for_key(key, partitions),
+            (None, None) => *acc.sticky.entry(record.topic.clone()).or_insert_with(|| fastrand::usize(..partitions) as i32),
+        };
+        let tp = TopicPartition::new(record.topic.as_str(), partition);
+        let size_hint = 32 + record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
+        let mut failed = 0;
+        let mut sealed = false;
+        {
+            let queue = acc.parts.entry(tp).or_default();
+            let full = queue.open.as_ref().is_some_and(|b| b.builder.records_size() + size_hint > cfg.batch_size());
+            if full {
+                if let Some(b) = queue.open.take() {
+                    failed = b.deliveries.len();
+                    if let Some(s) = b.seal() {
+                        failed = 0;
+                        queue.ready.push_back(s);
+                    }
+                    sealed = true;
+                }
+            }
+            let batch = queue.open.get_or_insert_with(|| OpenBatch {
+                builder: RecordBatchBuilder::new(cfg.compression()),
+                deliveries: Vec::new(),
+                created: Instant::now(),
+            });
+            batch.builder.push(&new).map_err(|source| ClientError::Protocol { broker: String::new(), source })?;
+            batch.deliveries.push(tx);
+        }
+        acc.pending = acc.pending + 1 - failed;
+        if sealed && record.key.is_none() && record.partition.is_none() && partitions > 1 {
+            // Sticky partitioning: move to another partition once a batch is complete.
+            let next = (partition as usize + 1 + fastrand::usize(..partitions - 1)) % partitions;
+            acc.sticky.insert(record.topic.clone(), next as i32);
+        }
+        drop(acc);
+        self.shared.wake.notify_one();
+        Ok(DeliveryFuture(rx))
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<usize> {
+        if let Some(n) = self.cluster.metadata().partition_count(topic) {
+            return Ok(n);
+        }
+        self.cluster.track_topics([topic]);
+        let md = self.cluster.refresh_metadata().await?;
+        md.partition_count(topic).filter(|n| *n > 0).ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: -1 })
+    }
+
+    /// Sends everything queued now (ignoring `linger.ms`) and waits until every
+    /// record accepted so far is delivered or failed.
+    pub async fn flush(&self) {
+        self.shared.lock().flushing += 1;
+        self.shared.wake.notify_one();
+        loop {
+            let notified = self.shared.drained.notified();
+            if self.shared.lock().pending == 0 {
+                break;
+            }
+            notified.await;
+        }
+        self.shared.lock().flushing -= 1;
+    }
+
+    /// Flushes, then stops the sender. Records sent after `close` fail with `Closed`.
+    pub async fn close(mut self) {
+        self.flush().await;
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// The cluster handle.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
+impl Drop for Producer {
+    /// Dropping without `close` still sends what was queued; the sender stops when done.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
