@@ -42,7 +42,12 @@ fn name(s: &str) -> TopicName {
 }
 
 fn broker_error(api: ApiKey, code: i16, topic: &str, partition: i32) -> Option<ClientError> {
-    ResponseError::try_from_code(code).map(|error| ClientError::Broker { api, error, topic: topic.to_owned(), partition })
+    ResponseError::try_from_code(code).map(|error| ClientError::Broker {
+        api,
+        error,
+        topic: topic.to_owned(),
+        partition,
+    })
 }
 
 /// Creates a topic with `partitions` partitions and replication factor
@@ -53,7 +58,10 @@ pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, repli
         id if id >= 0 && md.brokers.contains_key(&id) => cluster.broker(id, ConnKind::General).await?,
         _ => cluster.any_connection().await?,
     };
-    let t = CreatableTopic::default().with_name(name(topic)).with_num_partitions(partitions).with_replication_factor(replication);
+    let t = CreatableTopic::default()
+        .with_name(name(topic))
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication);
     let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
     let resp: CreateTopicsResponse = conn.call(ApiKey::CreateTopics, &req).await?;
     for t in &resp.topics {
@@ -71,7 +79,8 @@ pub async fn delete_topic(cluster: &Cluster, topic: &str) -> Result<()> {
     let version = conn.version(ApiKey::DeleteTopics)?;
     let mut req = DeleteTopicsRequest::default().with_timeout_ms(30_000);
     if version >= 6 {
-        req.topics = vec![ferrokafka_protocol::messages::delete_topics_request::DeleteTopicState::default().with_name(Some(name(topic)))];
+        req.topics = vec![ferrokafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+            .with_name(Some(name(topic)))];
     } else {
         req.topic_names = vec![name(topic)];
     }
@@ -129,13 +138,17 @@ pub async fn list_offsets(
                 Err(e) => return Err(e),
             }
         }
-        retry.extend(pending.iter().filter(|tp| !out.contains_key(*tp) && cluster.metadata().leader(tp).is_none()).cloned());
+        retry.extend(
+            pending.iter().filter(|tp| !out.contains_key(*tp) && cluster.metadata().leader(tp).is_none()).cloned(),
+        );
         retry.sort();
         retry.dedup();
         pending = retry;
         if !pending.is_empty() {
             if attempts >= 10 {
-                return Err(last_err.unwrap_or_else(|| ClientError::InvalidState("ListOffsets did not converge".into())));
+                return Err(
+                    last_err.unwrap_or_else(|| ClientError::InvalidState("ListOffsets did not converge".into()))
+                );
             }
             tokio::time::sleep(cluster.retry_backoff()).await;
             cluster.refresh_metadata().await?;

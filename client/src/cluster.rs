@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ferrokafka_protocol::messages::{metadata_request::MetadataRequestTopic, ApiKey, MetadataRequest, MetadataResponse, TopicName};
+use ferrokafka_protocol::messages::{
+    metadata_request::MetadataRequestTopic, ApiKey, MetadataRequest, MetadataResponse, TopicName,
+};
 use ferrokafka_protocol::protocol::StrBytes;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -34,13 +36,16 @@ struct Slot {
     next_attempt: Instant,
 }
 
+/// One (broker, kind) connection slot, locked while (re)connecting.
+type SharedSlot = Arc<Mutex<Slot>>;
+
 struct Inner {
     config: ClientConfig,
     opts: ConnectionOptions,
     metadata: RwLock<Arc<Metadata>>,
     /// Topics whose metadata is kept fresh.
     topics: RwLock<BTreeSet<String>>,
-    slots: std::sync::Mutex<HashMap<(i32, ConnKind), Arc<Mutex<Slot>>>>,
+    slots: std::sync::Mutex<HashMap<(i32, ConnKind), SharedSlot>>,
     bootstrap: Mutex<Option<Connection>>,
     refresh: Mutex<()>,
 }

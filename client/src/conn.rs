@@ -17,7 +17,9 @@ use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::frame::{decode_response, encode_request, peek_correlation_id, FrameDecoder, RequestMeta};
 use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use ferrokafka_protocol::versions::{api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX};
+use ferrokafka_protocol::versions::{
+    api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
+};
 use ferrokafka_protocol::ProtocolError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -103,7 +105,10 @@ impl Connection {
         let io = |source| ClientError::Io { broker: addr.to_owned(), source };
         let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr))
             .await
-            .map_err(|_| ClientError::Disconnected { broker: addr.to_owned(), reason: "connection setup timed out".into() })?
+            .map_err(|_| ClientError::Disconnected {
+                broker: addr.to_owned(),
+                reason: "connection setup timed out".into(),
+            })?
             .map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 2);
@@ -131,7 +136,10 @@ impl Connection {
                 ApiVersionsReply::RetryWith(v) => version = v,
             }
         }
-        Err(ClientError::Disconnected { broker: addr.to_owned(), reason: "ApiVersions negotiation did not converge".into() })
+        Err(ClientError::Disconnected {
+            broker: addr.to_owned(),
+            reason: "ApiVersions negotiation did not converge".into(),
+        })
     }
 
     fn protocol_error(&self, source: ProtocolError) -> ClientError {
@@ -221,7 +229,13 @@ impl Connection {
 }
 
 /// The connection task.
-async fn run(stream: TcpStream, mut rx: mpsc::Receiver<Envelope>, addr: String, opts: ConnectionOptions, closed: Arc<AtomicBool>) {
+async fn run(
+    stream: TcpStream,
+    mut rx: mpsc::Receiver<Envelope>,
+    addr: String,
+    opts: ConnectionOptions,
+    closed: Arc<AtomicBool>,
+) {
     let (mut rd, mut wr) = stream.into_split();
     let decoder = FrameDecoder::new(opts.max_frame_size);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -293,7 +307,11 @@ fn dispatch(
     let protocol = |source| ClientError::Protocol { broker: addr.to_owned(), source };
     while let Some(frame) = decoder.decode(buf).map_err(protocol)? {
         let actual = peek_correlation_id(&frame).ok_or_else(|| {
-            protocol(ProtocolError::Decode { api: ApiKey::ApiVersions, version: 0, message: "frame shorter than a correlation id".into() })
+            protocol(ProtocolError::Decode {
+                api: ApiKey::ApiVersions,
+                version: 0,
+                message: "frame shorter than a correlation id".into(),
+            })
         })?;
         if let Some(pos) = unanswered.iter().position(|id| *id == actual) {
             unanswered.remove(pos);
@@ -315,10 +333,18 @@ fn dispatch(
 /// Errors are not `Clone` (they hold `io::Error`); pending requests get an equivalent.
 fn clone_err(e: &ClientError) -> ClientError {
     match e {
-        ClientError::Io { broker, source } => ClientError::Io { broker: broker.clone(), source: std::io::Error::new(source.kind(), source.to_string()) },
-        ClientError::Timeout { api, broker, after } => ClientError::Timeout { api: *api, broker: broker.clone(), after: *after },
-        ClientError::Protocol { broker, source } => ClientError::Disconnected { broker: broker.clone(), reason: source.to_string() },
-        ClientError::Disconnected { broker, reason } => ClientError::Disconnected { broker: broker.clone(), reason: reason.clone() },
+        ClientError::Io { broker, source } => {
+            ClientError::Io { broker: broker.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+        }
+        ClientError::Timeout { api, broker, after } => {
+            ClientError::Timeout { api: *api, broker: broker.clone(), after: *after }
+        }
+        ClientError::Protocol { broker, source } => {
+            ClientError::Disconnected { broker: broker.clone(), reason: source.to_string() }
+        }
+        ClientError::Disconnected { broker, reason } => {
+            ClientError::Disconnected { broker: broker.clone(), reason: reason.clone() }
+        }
         other => ClientError::Disconnected { broker: String::new(), reason: other.to_string() },
     }
 }

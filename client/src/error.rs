@@ -84,7 +84,9 @@ pub enum ClientError {
         partition: i32,
     },
     /// An exact range of offsets is not (or no longer) in the log.
-    #[error("offsets {from}..{until} of {topic}/{partition} are not available: log holds {log_start}..{high_watermark}")]
+    #[error(
+        "offsets {from}..{until} of {topic}/{partition} are not available: log holds {log_start}..{high_watermark}"
+    )]
     RangeUnavailable {
         /// Topic.
         topic: String,

@@ -7,11 +7,11 @@ pub mod config;
 mod error;
 
 pub use error::{ClientError, ResponseError, Result};
-pub mod conn;
+pub mod admin;
 pub mod backoff;
 pub mod cluster;
-pub mod metadata;
-pub mod admin;
+pub mod conn;
 pub mod consumer;
-pub mod range;
+pub mod metadata;
 pub mod producer;
+pub mod range;

@@ -95,7 +95,13 @@ pub struct Metadata {
 impl Metadata {
     /// An empty snapshot (before the first fetch).
     pub fn empty() -> Self {
-        Metadata { brokers: HashMap::new(), topics: HashMap::new(), controller_id: -1, cluster_id: None, fetched_at: Instant::now() }
+        Metadata {
+            brokers: HashMap::new(),
+            topics: HashMap::new(),
+            controller_id: -1,
+            cluster_id: None,
+            fetched_at: Instant::now(),
+        }
     }
 
     /// Builds a snapshot from a Metadata response. Topics not in the response but
@@ -114,8 +120,7 @@ impl Metadata {
                 (info.id, info)
             })
             .collect();
-        let mut topics: HashMap<Arc<str>, TopicInfo> =
-            previous.map(|p| p.topics.clone()).unwrap_or_default();
+        let mut topics: HashMap<Arc<str>, TopicInfo> = previous.map(|p| p.topics.clone()).unwrap_or_default();
         for t in &resp.topics {
             let Some(name) = t.name.as_ref() else { continue };
             let name: Arc<str> = Arc::from(name.as_str());

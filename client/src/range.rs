@@ -101,7 +101,9 @@ impl RangeReader {
             .with_partition(self.tp.partition)
             .with_fetch_offset(self.next)
             .with_partition_max_bytes(i32::try_from(cfg.max_partition_fetch_bytes()).unwrap_or(i32::MAX));
-        let t = FetchTopic::default().with_topic(TopicName(StrBytes::from_string(self.tp.topic.to_string()))).with_partitions(vec![p]);
+        let t = FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(self.tp.topic.to_string())))
+            .with_partitions(vec![p]);
         let mut req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_max_wait_ms(i32::try_from(cfg.fetch_max_wait().as_millis()).unwrap_or(500))
@@ -127,7 +129,12 @@ impl RangeReader {
         if let Some(error) = ResponseError::try_from_code(pd.error_code) {
             return Err(match error {
                 ResponseError::OffsetOutOfRange => self.unavailable(pd.log_start_offset, end),
-                error => ClientError::Broker { api: ApiKey::Fetch, error, topic: self.tp.topic.to_string(), partition: self.tp.partition },
+                error => ClientError::Broker {
+                    api: ApiKey::Fetch,
+                    error,
+                    topic: self.tp.topic.to_string(),
+                    partition: self.tp.partition,
+                },
             });
         }
         if self.until > end || (pd.log_start_offset >= 0 && self.from < pd.log_start_offset) {

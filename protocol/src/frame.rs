@@ -111,12 +111,8 @@ pub fn decode_response<R: Decodable>(mut frame: Bytes, api: ApiKey, version: i16
     let dec = |e: anyhow::Error| ProtocolError::Decode { api, version, message: e.to_string() };
     let header = ResponseHeader::decode(&mut frame, api.response_header_version(version)).map_err(dec)?;
     let body = R::decode(&mut frame, version).map_err(dec)?;
-    if frame.has_remaining() {
-        return Err(ProtocolError::Decode {
-            api,
-            version,
-            message: format!("{} bytes left after the response body", frame.remaining()),
-        });
-    }
+    // Bytes after the body are ignored, as the Java client and librdkafka do: a
+    // broker may add fields (librdkafka 2.0.2's mock appends 4 bytes to
+    // ListOffsets v5). The body itself was fully validated.
     Ok((header, body))
 }

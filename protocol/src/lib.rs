@@ -41,9 +41,9 @@ pub mod versions;
 pub use compression::Compression;
 pub use error::{ProtocolError, Result};
 
+/// Kafka error codes with their names and retriability.
+pub use kafka_protocol::error::ResponseError;
 /// The generated Kafka message types (from the `kafka-protocol` crate).
 pub use kafka_protocol::messages;
 /// Low-level protocol types (`StrBytes`, `VersionRange`, the `Encodable`/`Decodable` traits).
 pub use kafka_protocol::protocol;
-/// Kafka error codes with their names and retriability.
-pub use kafka_protocol::error::ResponseError;

@@ -48,7 +48,13 @@ pub(crate) enum Event {
 type Planned = Vec<(TopicPartition, i64, u64)>;
 type Outcome = (i32, Planned, Result<Vec<(TopicPartition, PartitionData)>>);
 
-pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>, tx: mpsc::Sender<Event>, budget: Arc<Semaphore>, budget_total: usize) {
+pub(crate) async fn run(
+    cluster: Cluster,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Event>,
+    budget: Arc<Semaphore>,
+    budget_total: usize,
+) {
     let mut inflight: JoinSet<Outcome> = JoinSet::new();
     let mut busy: HashSet<i32> = HashSet::new();
     let mut retry_at: Option<Instant> = None;
@@ -130,7 +136,9 @@ async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<V
         match topics.iter_mut().find(|t| t.topic.0.as_str() == &*tp.topic) {
             Some(t) => t.partitions.push(p),
             None => topics.push(
-                FetchTopic::default().with_topic(TopicName(StrBytes::from_string(tp.topic.to_string()))).with_partitions(vec![p]),
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(tp.topic.to_string())))
+                    .with_partitions(vec![p]),
             ),
         }
     }
@@ -208,7 +216,11 @@ async fn handle(
                 match error {
                     ResponseError::OffsetOutOfRange => match cfg.auto_offset_reset() {
                         AutoOffsetReset::None => {
-                            part.error = Some(ClientError::OffsetOutOfRange { topic: tp.topic.to_string(), partition: tp.partition, offset });
+                            part.error = Some(ClientError::OffsetOutOfRange {
+                                topic: tp.topic.to_string(),
+                                partition: tp.partition,
+                                offset,
+                            });
                             part.stopped = true;
                         }
                         _ => {
@@ -218,11 +230,18 @@ async fn handle(
                             part.epoch += 1;
                         }
                     },
-                    e if e.is_retriable() || matches!(e, ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch) => {
+                    e if e.is_retriable()
+                        || matches!(e, ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch) =>
+                    {
                         backoff = true;
                     }
                     e => {
-                        part.error = Some(ClientError::Broker { api: ApiKey::Fetch, error: e, topic: tp.topic.to_string(), partition: tp.partition });
+                        part.error = Some(ClientError::Broker {
+                            api: ApiKey::Fetch,
+                            error: e,
+                            topic: tp.topic.to_string(),
+                            partition: tp.partition,
+                        });
                         part.stopped = true;
                     }
                 }
@@ -322,7 +341,11 @@ fn decode(
 async fn reset_positions(cluster: &Cluster, shared: &Shared, tx: &mpsc::Sender<Event>) -> Result<()> {
     let pending: Vec<(TopicPartition, u64)> = {
         let st = shared.lock();
-        st.parts.iter().filter(|(_, p)| p.position.is_none() && !p.stopped).map(|(tp, p)| (tp.clone(), p.epoch)).collect()
+        st.parts
+            .iter()
+            .filter(|(_, p)| p.position.is_none() && !p.stopped)
+            .map(|(tp, p)| (tp.clone(), p.epoch))
+            .collect()
     };
     if pending.is_empty() {
         return Ok(());
@@ -336,7 +359,10 @@ async fn reset_positions(cluster: &Cluster, shared: &Shared, tx: &mpsc::Sender<E
             for (tp, _) in &pending {
                 if let Some(p) = st.parts.get_mut(tp) {
                     p.stopped = true;
-                    p.error = Some(ClientError::NoOffsetForPartition { topic: tp.topic.to_string(), partition: tp.partition });
+                    p.error = Some(ClientError::NoOffsetForPartition {
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition,
+                    });
                 }
             }
             let _ = tx.try_send(Event::Error);

@@ -80,7 +80,9 @@ impl<'a> Iterator for RecordsIter<'a> {
             let (tp, from, batches) = self.parts.get(self.part)?;
             if let Some((records, epoch)) = &mut self.current {
                 match records.next() {
-                    Some(Ok(record)) => return Some(Ok(ConsumerRecord { topic_partition: tp, record, leader_epoch: *epoch })),
+                    Some(Ok(record)) => {
+                        return Some(Ok(ConsumerRecord { topic_partition: tp, record, leader_epoch: *epoch }))
+                    }
                     Some(Err(source)) => {
                         self.part = self.parts.len();
                         return Some(Err(ClientError::Protocol { broker: format!("record data of {tp}"), source }));

@@ -81,10 +81,16 @@ impl OpenBatch {
     pub(crate) fn seal(self) -> Option<SealedBatch> {
         let mut out = bytes::BytesMut::new();
         match self.builder.finish(&mut out) {
-            Ok(()) => Some(SealedBatch { data: out.freeze(), deliveries: self.deliveries, created: self.created, attempts: 0 }),
+            Ok(()) => Some(SealedBatch {
+                data: out.freeze(),
+                deliveries: self.deliveries,
+                created: self.created,
+                attempts: 0,
+            }),
             Err(e) => {
                 for d in self.deliveries {
-                    let _ = d.send(Err(ClientError::Protocol { broker: String::new(), source: clone_protocol_error(&e) }));
+                    let _ =
+                        d.send(Err(ClientError::Protocol { broker: String::new(), source: clone_protocol_error(&e) }));
                 }
                 None
             }
@@ -93,7 +99,10 @@ impl OpenBatch {
 }
 
 fn clone_protocol_error(e: &ferrokafka_protocol::ProtocolError) -> ferrokafka_protocol::ProtocolError {
-    ferrokafka_protocol::ProtocolError::Compress { codec: ferrokafka_protocol::Compression::None, message: e.to_string() }
+    ferrokafka_protocol::ProtocolError::Compress {
+        codec: ferrokafka_protocol::Compression::None,
+        message: e.to_string(),
+    }
 }
 
 /// An encoded batch waiting to be sent (again).
@@ -181,8 +190,10 @@ impl Producer {
         let partitions = self.partition_count(&record.topic).await?;
         let cfg = self.cluster.config();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let headers: Vec<NewHeader<'_>> = record.headers.iter().map(|(k, v)| NewHeader { key: k, value: v.as_deref() }).collect();
-        let new = NewRecord { key: record.key.as_deref(), value: record.value.as_deref(), headers: &headers, timestamp };
+        let headers: Vec<NewHeader<'_>> =
+            record.headers.iter().map(|(k, v)| NewHeader { key: k, value: v.as_deref() }).collect();
+        let new =
+            NewRecord { key: record.key.as_deref(), value: record.value.as_deref(), headers: &headers, timestamp };
         let (tx, rx) = oneshot::channel();
         let mut acc = self.shared.lock();
         if acc.closed {
@@ -194,7 +205,9 @@ impl Producer {
                 return Err(ClientError::UnknownTopicOrPartition { topic: record.topic.clone(), partition: p });
             }
             (None, Some(key)) => partition_for_key(key, partitions),
-            (None, None) => *acc.sticky.entry(record.topic.clone()).or_insert_with(|| fastrand::usize(..partitions) as i32),
+            (None, None) => {
+                *acc.sticky.entry(record.topic.clone()).or_insert_with(|| fastrand::usize(..partitions) as i32)
+            }
         };
         let tp = TopicPartition::new(record.topic.as_str(), partition);
         let size_hint = 32 + record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
@@ -238,7 +251,9 @@ impl Producer {
         }
         self.cluster.track_topics([topic]);
         let md = self.cluster.refresh_metadata().await?;
-        md.partition_count(topic).filter(|n| *n > 0).ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: -1 })
+        md.partition_count(topic)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: -1 })
     }
 
     /// Sends everything queued now (ignoring `linger.ms`) and waits until every

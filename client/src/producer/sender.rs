@@ -122,7 +122,9 @@ async fn produce_to(cluster: &Cluster, leader: i32, group: &Group) -> Result<Opt
         match topics.iter_mut().find(|t| t.name.0.as_str() == &*tp.topic) {
             Some(t) => t.partition_data.push(p),
             None => topics.push(
-                TopicProduceData::default().with_name(TopicName(StrBytes::from_string(tp.topic.to_string()))).with_partition_data(vec![p]),
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(tp.topic.to_string())))
+                    .with_partition_data(vec![p]),
             ),
         }
     }
@@ -184,12 +186,19 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             Some(error) if error.is_retriable() => {
                 refresh |= matches!(
                     error,
-                    ResponseError::NotLeaderOrFollower | ResponseError::UnknownTopicOrPartition | ResponseError::LeaderNotAvailable
+                    ResponseError::NotLeaderOrFollower
+                        | ResponseError::UnknownTopicOrPartition
+                        | ResponseError::LeaderNotAvailable
                 );
                 retry.push((tp, batch, error));
             }
             Some(error) => {
-                done += fail(batch, || ClientError::Broker { api: ApiKey::Produce, error, topic: tp.topic.to_string(), partition: tp.partition });
+                done += fail(batch, || ClientError::Broker {
+                    api: ApiKey::Produce,
+                    error,
+                    topic: tp.topic.to_string(),
+                    partition: tp.partition,
+                });
             }
         }
     }
