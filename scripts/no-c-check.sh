@@ -4,7 +4,7 @@
 # allowed exception. The unpublished tests crate is exempt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-crates=(ferrokafka-protocol)
+crates=(ferrokafka-protocol ferrokafka-client ferrokafka-cli)
 status=0
 for c in "${crates[@]}"; do
   tree=$(cargo tree -p "$c" -e normal,build --prefix none)

@@ -154,6 +154,10 @@ pub async fn list_offsets(
             cluster.refresh_metadata().await?;
         }
     }
+    // A broker may leave a partition out of its answer: report it rather than guess.
+    if let Some(tp) = partitions.iter().find(|tp| !out.contains_key(*tp)) {
+        return Err(ClientError::UnknownTopicOrPartition { topic: tp.topic.to_string(), partition: tp.partition });
+    }
     Ok(out)
 }
 

@@ -1,0 +1,184 @@
+//! kcat-compatible command-line arguments.
+
+use std::collections::BTreeMap;
+
+/// What to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `-C`
+    Consume,
+    /// `-P`
+    Produce,
+    /// `-L`
+    List,
+    /// `-Q`
+    Query,
+    /// `read-range TOPIC PARTITION FROM UNTIL`
+    ReadRange,
+}
+
+/// Where consuming starts (`-o`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartOffset {
+    /// `beginning`
+    Beginning,
+    /// `end`
+    End,
+    /// `N`: an absolute offset.
+    Absolute(i64),
+    /// `-N`: N records before the end.
+    FromEnd(i64),
+    /// `s@TS`: the first offset with a timestamp ≥ TS (ms).
+    Timestamp(i64),
+}
+
+/// Parsed arguments.
+#[derive(Clone, Debug)]
+pub struct Args {
+    pub mode: Mode,
+    pub config: BTreeMap<String, String>,
+    pub topics: Vec<String>,
+    pub partition: Option<i32>,
+    pub offset: StartOffset,
+    pub exit_at_end: bool,
+    pub count: Option<u64>,
+    pub format: Option<String>,
+    pub json: bool,
+    pub key_delimiter: Option<String>,
+    pub headers: Vec<(String, Option<String>)>,
+    pub quiet: bool,
+    pub range: Option<(String, i32, i64, i64)>,
+}
+
+/// A usage error (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, UsageError> {
+    it.next().ok_or_else(|| UsageError(format!("{flag} needs a value")))
+}
+
+fn number<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, UsageError> {
+    s.parse().map_err(|_| UsageError(format!("{what}: {s:?} is not a number")))
+}
+
+/// Parses `-o`.
+pub fn parse_offset(s: &str) -> Result<StartOffset, UsageError> {
+    Ok(match s {
+        "beginning" => StartOffset::Beginning,
+        "end" => StartOffset::End,
+        s if s.starts_with("s@") => StartOffset::Timestamp(number(&s[2..], "-o s@")?),
+        s if s.starts_with('-') => StartOffset::FromEnd(number(&s[1..], "-o -N")?),
+        s => StartOffset::Absolute(number(s, "-o")?),
+    })
+}
+
+/// Reads a `-F` file of `key=value` lines (`#` comments).
+fn config_file(path: &str, config: &mut BTreeMap<String, String>) -> Result<(), UsageError> {
+    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("-F {path}: {e}")))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| UsageError(format!("{path}:{}: expected key=value", n + 1)))?;
+        config.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(())
+}
+
+/// Parses the command line (without the program name).
+pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
+    let mut mode = None;
+    let mut args = Args {
+        mode: Mode::Consume,
+        config: BTreeMap::new(),
+        topics: Vec::new(),
+        partition: None,
+        offset: StartOffset::Beginning,
+        exit_at_end: false,
+        count: None,
+        format: None,
+        json: false,
+        key_delimiter: None,
+        headers: Vec::new(),
+        quiet: false,
+        range: None,
+    };
+    let mut it = argv.iter();
+    let mut positional = Vec::new();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-C" => mode = Some(Mode::Consume),
+            "-P" => mode = Some(Mode::Produce),
+            "-L" => mode = Some(Mode::List),
+            "-Q" => mode = Some(Mode::Query),
+            "-b" => {
+                args.config.insert("bootstrap.servers".into(), value(&mut it, "-b")?.clone());
+            }
+            "-t" => args.topics.push(value(&mut it, "-t")?.clone()),
+            "-p" => args.partition = Some(number(value(&mut it, "-p")?, "-p")?),
+            "-o" => args.offset = parse_offset(value(&mut it, "-o")?)?,
+            "-e" => args.exit_at_end = true,
+            "-c" => args.count = Some(number(value(&mut it, "-c")?, "-c")?),
+            "-f" => args.format = Some(value(&mut it, "-f")?.clone()),
+            "-J" => args.json = true,
+            "-K" => args.key_delimiter = Some(value(&mut it, "-K")?.clone()),
+            "-q" => args.quiet = true,
+            "-z" => {
+                args.config.insert("compression.type".into(), value(&mut it, "-z")?.clone());
+            }
+            "-H" => {
+                let h = value(&mut it, "-H")?;
+                args.headers.push(match h.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+                    None => (h.clone(), None),
+                });
+            }
+            "-X" => {
+                let kv = value(&mut it, "-X")?;
+                let (k, v) = kv.split_once('=').ok_or_else(|| UsageError(format!("-X {kv}: expected key=value")))?;
+                args.config.insert(k.to_owned(), v.to_owned());
+            }
+            "-F" => config_file(value(&mut it, "-F")?, &mut args.config)?,
+            "read-range" => mode = Some(Mode::ReadRange),
+            s if s.starts_with('-') && s.len() > 1 => return Err(UsageError(format!("unknown option {s}"))),
+            s => positional.push(s.to_owned()),
+        }
+    }
+    args.mode = mode.ok_or_else(|| UsageError("one of -C, -P, -L, -Q or read-range is required".into()))?;
+    if args.mode == Mode::ReadRange {
+        let [topic, p, from, until] = positional.as_slice() else {
+            return Err(UsageError("read-range takes TOPIC PARTITION FROM UNTIL".into()));
+        };
+        args.range = Some((topic.clone(), number(p, "PARTITION")?, number(from, "FROM")?, number(until, "UNTIL")?));
+    } else if let Some(extra) = positional.first() {
+        return Err(UsageError(format!("unexpected argument {extra:?}")));
+    }
+    if matches!(args.mode, Mode::Consume | Mode::Produce | Mode::Query) && args.topics.is_empty() {
+        return Err(UsageError("-t TOPIC is required".into()));
+    }
+    if !args.config.contains_key("bootstrap.servers") && !args.config.contains_key("metadata.broker.list") {
+        return Err(UsageError("-b BROKERS (or -X bootstrap.servers=…) is required".into()));
+    }
+    Ok(args)
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
+       ferrokafka read-range TOPIC PARTITION FROM UNTIL -b BROKERS [options]
+
+  -C            consume                  -P  produce lines from stdin
+  -L            list metadata            -Q  query offsets for -t topic:partition:timestamp
+  -b BROKERS    bootstrap servers        -t TOPIC   topic (repeatable for -C)
+  -p N          partition                -o OFFSET  beginning|end|N|-N|s@TIMESTAMP_MS
+  -e            exit at the end          -c N       exit after N records
+  -f FMT        output format: %t %p %o %k %s %S %K %T %h, \\n \\t
+  -J            JSON envelope per record -K DELIM   key delimiter
+  -H NAME=VAL   header (produce)         -z CODEC   none|gzip|snappy|lz4|zstd
+  -X KEY=VAL    client configuration     -F FILE    configuration file (key=value lines)
+  -q            quiet
+
+exit codes: 0 ok, 1 runtime error (broker unreachable, unknown topic, …),
+            2 usage error, 3 configuration error";

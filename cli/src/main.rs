@@ -1,0 +1,46 @@
+//! `ferrokafka`: a kcat-like command-line Kafka client, without librdkafka.
+//!
+//! Exit codes: 0 success, 1 runtime error, 2 usage error, 3 configuration error.
+
+#![allow(missing_docs)] // a binary: its documentation is the usage text
+
+mod args;
+mod format;
+mod run;
+
+use std::process::ExitCode;
+
+use ferrokafka_client::ClientError;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.iter().any(|a| a == "-h" || a == "--help") || argv.is_empty() {
+        println!("{}", args::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let args = match args::parse(&argv) {
+        Ok(a) => a,
+        Err(args::UsageError(msg)) => {
+            eprintln!("ferrokafka: {msg}\n\n{}", args::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferrokafka: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ ClientError::Config(_)) => {
+            eprintln!("ferrokafka: configuration error: {e}");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            eprintln!("ferrokafka: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The commands.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ferrokafka_client::admin::{list_offsets, OffsetSpec};
+use ferrokafka_client::cluster::Cluster;
+use ferrokafka_client::config::ClientConfig;
+use ferrokafka_client::consumer::Consumer;
+use ferrokafka_client::metadata::TopicPartition;
+use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_client::range::RangeReader;
+use ferrokafka_client::{ClientError, Result};
+
+use crate::args::{Args, Mode, StartOffset};
+use crate::format::Output;
+
+pub async fn run(args: Args) -> Result<()> {
+    let config = ClientConfig::from_pairs(&args.config)?;
+    let cluster = Cluster::connect(config).await?;
+    match args.mode {
+        Mode::List => list(&cluster, &args).await,
+        Mode::Produce => produce(cluster, &args).await,
+        Mode::Consume => consume(cluster, &args).await,
+        Mode::Query => query(&cluster, &args).await,
+        Mode::ReadRange => read_range(cluster, &args).await,
+    }
+}
+
+fn io_err(e: std::io::Error) -> ClientError {
+    ClientError::Io { broker: "stdout/stdin".into(), source: e }
+}
+
+async fn list(cluster: &Cluster, args: &Args) -> Result<()> {
+    let topics = if args.topics.is_empty() { None } else { Some(args.topics.clone()) };
+    let md = cluster.fetch_metadata(topics.as_deref()).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let v = serde_json::json!({
+            "controllerid": md.controller_id.0,
+            "brokers": md.brokers.iter().map(|b| serde_json::json!({"id": b.node_id.0, "name": format!("{}:{}", b.host, b.port)})).collect::<Vec<_>>(),
+            "topics": md.topics.iter().map(|t| serde_json::json!({
+                "topic": t.name.as_ref().map(|n| n.0.to_string()),
+                "error": t.error_code,
+                "partitions": t.partitions.iter().map(|p| serde_json::json!({
+                    "partition": p.partition_index, "leader": p.leader_id.0, "error": p.error_code,
+                    "replicas": p.replica_nodes.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    "isrs": p.isr_nodes.iter().map(|r| r.0).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{v}").map_err(io_err)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Metadata for {}:",
+        if args.topics.is_empty() { "all topics".into() } else { args.topics.join(", ") }
+    )
+    .map_err(io_err)?;
+    writeln!(out, " {} brokers:", md.brokers.len()).map_err(io_err)?;
+    for b in &md.brokers {
+        let ctl = if b.node_id == md.controller_id { " (controller)" } else { "" };
+        writeln!(out, "  broker {} at {}:{}{ctl}", b.node_id.0, b.host, b.port).map_err(io_err)?;
+    }
+    writeln!(out, " {} topics:", md.topics.len()).map_err(io_err)?;
+    for t in &md.topics {
+        let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+        let err = if t.error_code != 0 { format!(", error {}", t.error_code) } else { String::new() };
+        writeln!(out, "  topic \"{name}\" with {} partitions{err}:", t.partitions.len()).map_err(io_err)?;
+        for p in &t.partitions {
+            let ids = |v: &[ferrokafka_protocol::messages::BrokerId]| {
+                v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",")
+            };
+            writeln!(
+                out,
+                "    partition {}, leader {}, replicas: {}, isrs: {}",
+                p.partition_index,
+                p.leader_id.0,
+                ids(&p.replica_nodes),
+                ids(&p.isr_nodes)
+            )
+            .map_err(io_err)?;
+        }
+    }
+    Ok(())
+}
+
+async fn partitions_of(cluster: &Cluster, topic: &str) -> Result<Vec<TopicPartition>> {
+    cluster.track_topics([topic]);
+    let md = cluster.refresh_metadata().await?;
+    let t = md.topics.get(topic).filter(|t| t.error_code == 0 && !t.partitions.is_empty());
+    let t = t.ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: -1 })?;
+    Ok(t.partitions.iter().map(|p| TopicPartition::new(topic, p.id)).collect())
+}
+
+async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
+    let topic = &args.topics[0];
+    let producer = Producer::with_cluster(cluster);
+    let headers: Vec<(String, Option<Bytes>)> =
+        args.headers.iter().map(|(k, v)| (k.clone(), v.clone().map(Bytes::from))).collect();
+    let mut pending = Vec::new();
+    let stdin = std::io::stdin();
+    let mut line = Vec::new();
+    let mut input = stdin.lock();
+    let mut sent = 0u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let (key, value) = match &args.key_delimiter {
+            Some(d) => match find(&line, d.as_bytes()) {
+                Some(i) => (Some(Bytes::copy_from_slice(&line[..i])), Bytes::copy_from_slice(&line[i + d.len()..])),
+                None => (None, Bytes::copy_from_slice(&line)),
+            },
+            None => (None, Bytes::copy_from_slice(&line)),
+        };
+        let rec = ProducerRecord {
+            topic: topic.clone(),
+            partition: args.partition,
+            key,
+            value: Some(value),
+            headers: headers.clone(),
+            timestamp: None,
+        };
+        pending.push(producer.send(rec).await?);
+        sent += 1;
+        if pending.len() >= 10_000 {
+            for d in pending.drain(..) {
+                d.await?;
+            }
+        }
+    }
+    for d in pending {
+        d.await?;
+    }
+    producer.close().await;
+    if !args.quiet {
+        eprintln!("% produced {sent} records to {topic}");
+    }
+    Ok(())
+}
+
+fn offset_of(map: &HashMap<TopicPartition, i64>, tp: &TopicPartition) -> Result<i64> {
+    map.get(tp)
+        .copied()
+        .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: tp.topic.to_string(), partition: tp.partition })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
+    let mut tps = Vec::new();
+    for t in &args.topics {
+        for tp in partitions_of(&cluster, t).await? {
+            if args.partition.is_none_or(|p| p == tp.partition) {
+                tps.push(tp);
+            }
+        }
+    }
+    if tps.is_empty() {
+        return Err(ClientError::UnknownTopicOrPartition {
+            topic: args.topics.join(","),
+            partition: args.partition.unwrap_or(-1),
+        });
+    }
+    let iso = cluster.config().isolation_level();
+    let ends = list_offsets(&cluster, &tps, OffsetSpec::Latest, iso).await?;
+    let starts: HashMap<TopicPartition, i64> = match args.offset {
+        StartOffset::Beginning => list_offsets(&cluster, &tps, OffsetSpec::Earliest, iso).await?,
+        StartOffset::End => ends.clone(),
+        StartOffset::Absolute(o) => tps.iter().map(|tp| (tp.clone(), o)).collect(),
+        StartOffset::FromEnd(n) => {
+            let begin = list_offsets(&cluster, &tps, OffsetSpec::Earliest, iso).await?;
+            let mut m = HashMap::new();
+            for tp in &tps {
+                m.insert(tp.clone(), (offset_of(&ends, tp)? - n).max(offset_of(&begin, tp)?));
+            }
+            m
+        }
+        StartOffset::Timestamp(ts) => {
+            let found = list_offsets(&cluster, &tps, OffsetSpec::Timestamp(ts), iso).await?;
+            let mut m = HashMap::new();
+            for tp in &tps {
+                let o = offset_of(&found, tp)?;
+                m.insert(tp.clone(), if o < 0 { offset_of(&ends, tp)? } else { o });
+            }
+            m
+        }
+    };
+    let mut consumer = Consumer::with_cluster(cluster);
+    consumer.assign(tps.iter().cloned());
+    for tp in &tps {
+        consumer.seek(tp, offset_of(&starts, tp)?)?;
+    }
+    let output = Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let progress = std::io::stderr().is_terminal() && !args.quiet;
+    let (mut count, mut bytes, mut last_report, started) = (0u64, 0u64, Instant::now(), Instant::now());
+    let at_end = |c: &Consumer| {
+        args.exit_at_end && tps.iter().all(|tp| c.position(tp).is_some_and(|p| ends.get(tp).is_none_or(|e| p >= *e)))
+    };
+    'outer: while !at_end(&consumer) {
+        let records = consumer.poll(Duration::from_millis(500)).await?;
+        for r in &records {
+            let r = r?;
+            output.write_consumed(&mut out, &r).map_err(io_err)?;
+            count += 1;
+            bytes += r.record.value.as_ref().map_or(0, |v| v.len() as u64);
+            if args.count.is_some_and(|c| count >= c) {
+                break 'outer;
+            }
+        }
+        if progress && last_report.elapsed() >= Duration::from_secs(1) {
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            let lag: i64 = tps.iter().filter_map(|tp| consumer.lag(tp)).sum();
+            eprint!(
+                "\r% {count} records ({:.0}/s, {:.1} MB/s), lag {lag}   ",
+                count as f64 / secs,
+                bytes as f64 / secs / 1e6
+            );
+            last_report = Instant::now();
+        }
+    }
+    out.flush().map_err(io_err)?;
+    if progress {
+        eprintln!();
+    }
+    consumer.close().await;
+    Ok(())
+}
+
+async fn query(cluster: &Cluster, args: &Args) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for spec in &args.topics {
+        let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+        let [ts, p, topic] = parts.as_slice() else {
+            return Err(ClientError::InvalidState(format!("-Q needs -t topic:partition:timestamp, got {spec:?}")));
+        };
+        let bad = |what: &str| ClientError::InvalidState(format!("-Q: {what} in {spec:?} is not a number"));
+        let tp = TopicPartition::new(*topic, p.parse().map_err(|_| bad("partition"))?);
+        let ts: i64 = ts.parse().map_err(|_| bad("timestamp"))?;
+        let offsets = list_offsets(
+            cluster,
+            std::slice::from_ref(&tp),
+            OffsetSpec::Timestamp(ts),
+            cluster.config().isolation_level(),
+        )
+        .await?;
+        writeln!(out, "{} [{}] offset {}", tp.topic, tp.partition, offsets.get(&tp).copied().unwrap_or(-1))
+            .map_err(io_err)?;
+    }
+    Ok(())
+}
+
+async fn read_range(cluster: Cluster, args: &Args) -> Result<()> {
+    let Some((topic, partition, from, until)) = args.range.clone() else {
+        return Err(ClientError::InvalidState("read-range needs TOPIC PARTITION FROM UNTIL".into()));
+    };
+    let output = Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref());
+    let tp = TopicPartition::new(topic.as_str(), partition);
+    let mut reader = RangeReader::new(cluster, tp, from, until, Duration::from_secs(120))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    while let Some(records) = reader.next_records().await? {
+        for r in &records {
+            output.write(&mut out, &topic, partition, r).map_err(io_err)?;
+        }
+    }
+    out.flush().map_err(io_err)
+}
