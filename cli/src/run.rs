@@ -101,7 +101,9 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
     let producer = Producer::with_cluster(cluster);
     let headers: Vec<(String, Option<Bytes>)> =
         args.headers.iter().map(|(k, v)| (k.clone(), v.clone().map(Bytes::from))).collect();
-    let mut pending = Vec::new();
+    // Deliveries are awaited oldest first once many are outstanding, so the
+    // producer keeps batching instead of waiting out linger.ms every few records.
+    let mut pending = std::collections::VecDeque::new();
     let stdin = std::io::stdin();
     let mut line = Vec::new();
     let mut input = stdin.lock();
@@ -129,10 +131,10 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
             headers: headers.clone(),
             timestamp: None,
         };
-        pending.push(producer.send(rec).await?);
+        pending.push_back(producer.send(rec).await?);
         sent += 1;
-        if pending.len() >= 10_000 {
-            for d in pending.drain(..) {
+        if pending.len() > 100_000 {
+            if let Some(d) = pending.pop_front() {
                 d.await?;
             }
         }

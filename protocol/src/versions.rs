@@ -27,7 +27,10 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     // that the schema only allows from v16, which strict decoders reject. v11 is
     // supported by every broker from 2.3 through 4.x.
     (ApiKey::Fetch, 0, 11),
-    (ApiKey::ListOffsets, 1, 7),
+    // v4+ is left out: librdkafka 2.0.2's mock cluster writes an extra int32 per
+    // partition in v4/v5 responses (seen in the integration tests), and nothing
+    // here uses the leader epoch those versions add. v3 is served by 0.11 to 4.x.
+    (ApiKey::ListOffsets, 1, 3),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::OffsetCommit, 2, 8),
     (ApiKey::OffsetFetch, 1, 7),

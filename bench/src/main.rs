@@ -1,0 +1,148 @@
+//! Benchmark: 1,000,000 records (8-byte key, 100-byte value) on librdkafka's mock
+//! cluster (32 partitions), consumed from the beginning by ferrokafka (library and
+//! CLI), kcat and rskafka, for uncompressed, lz4 and zstd topics; and produced by
+//! kcat and ferrokafka. Prints wall time, msgs/s, MB/s and CPU seconds (user+sys)
+//! of each client process, measured by bash's `time`, median of `--reps` runs.
+//!
+//! Run: `scripts/bench.sh` (builds the CLI and this crate in release mode).
+
+use std::process::Command;
+use std::time::Duration;
+
+mod clients;
+
+const PARTITIONS: i32 = 32;
+const VALUE_LEN: usize = 100;
+
+struct Row {
+    client: String,
+    topic: String,
+    walls: Vec<f64>,
+    cpus: Vec<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs a shell command under bash's `time`; returns (wall, user+sys) seconds.
+fn timed(cmd: &str) -> (f64, f64) {
+    let script = format!("TIMEFORMAT='%R %U %S'; time ( {cmd} ) > /dev/null");
+    let out = Command::new("bash").args(["-c", &script]).output().expect("bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd} failed: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    let f: Vec<f64> = last.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    assert_eq!(f.len(), 3, "cannot read timing from {last:?} ({stderr})");
+    (f[0], f[1] + f[2])
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("consume-ferrokafka") | Some("consume-rskafka") | Some("produce-ferrokafka") => {
+            let mode = std::env::args().nth(1).unwrap_or_default();
+            let rest: Vec<String> = args.collect();
+            clients::run(&mode, &rest);
+        }
+        _ => orchestrate(std::env::args().skip(1).collect()),
+    }
+}
+
+fn orchestrate(argv: Vec<String>) {
+    let mut records: usize = 1_000_000;
+    let mut reps = 3;
+    let mut cli = String::from("target/release/ferrokafka");
+    let mut i = 0;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--records" => records = argv[i + 1].parse().expect("--records N"),
+            "--reps" => reps = argv[i + 1].parse().expect("--reps N"),
+            "--cli" => cli = argv[i + 1].clone(),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    let me = std::env::current_exe().expect("current exe").display().to_string();
+    let mut mock = ferrokafka_tests::mock::MockCluster::start(1);
+    let boot = mock.bootstrap().to_owned();
+    let input = std::env::temp_dir().join(format!("ferrokafka-bench-{}.txt", std::process::id()));
+    let mut text = String::with_capacity(records * (VALUE_LEN + 10));
+    for n in 0..records {
+        text.push_str(&format!("k{n:07}:"));
+        let tail: String = (0..VALUE_LEN - 20).map(|j| (b'a' + ((n * 7 + j * 13) % 26) as u8) as char).collect();
+        text.push_str(&format!("{{\"id\":{n:09},\"v\":\"{tail}\"}}"));
+        text.push('\n');
+    }
+    std::fs::write(&input, text).expect("write input");
+    let input = input.display().to_string();
+    let payload_mb = (records * (8 + VALUE_LEN)) as f64 / 1e6;
+    let mut rows: Vec<Row> = Vec::new();
+    let row = |client: &str, topic: &str, rows: &mut Vec<Row>, (w, c): (f64, f64)| {
+        match rows.iter_mut().find(|r| r.client == client && r.topic == topic) {
+            Some(r) => {
+                r.walls.push(w);
+                r.cpus.push(c);
+            }
+            None => rows.push(Row { client: client.into(), topic: topic.into(), walls: vec![w], cpus: vec![c] }),
+        }
+    };
+    let load = "-X linger.ms=50 -X batch.num.messages=10000 -X batch.size=1000000 -X queue.buffering.max.messages=1000000";
+    for (topic, codec) in [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")] {
+        mock.create_topic(topic, PARTITIONS as u32);
+        let t = timed(&format!("kcat -P -b {boot} -t {topic} -K: -z {codec} {load} -l {input}"));
+        row(&format!("kcat-produce-{codec}"), topic, &mut rows, t);
+    }
+    for rep in 0..reps {
+        for (topic, codec) in [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")] {
+            let n = records;
+            let cmds = [
+                ("ferrokafka-lib", format!("{me} consume-ferrokafka {boot} {topic} {PARTITIONS} {n}")),
+                ("ferrokafka-cli", format!("{cli} -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
+                ("kcat", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
+                ("kcat-fw10", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f '' -X fetch.wait.max.ms=10")),
+                ("rskafka", format!("{me} consume-rskafka {boot} {topic} {PARTITIONS} {n}")),
+            ];
+            for (client, cmd) in cmds {
+                if rep == 0 {
+                    eprintln!("% {client} on {topic} ({codec})");
+                }
+                row(client, topic, &mut rows, timed(&cmd));
+            }
+        }
+        let sink = format!("sink{rep}");
+        mock.create_topic(&format!("{sink}_k"), PARTITIONS as u32);
+        mock.create_topic(&format!("{sink}_f"), PARTITIONS as u32);
+        mock.create_topic(&format!("{sink}_c"), PARTITIONS as u32);
+        row("kcat-produce", "sink", &mut rows, timed(&format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")));
+        row("ferrokafka-lib-produce", "sink", &mut rows, timed(&format!("{me} produce-ferrokafka {boot} {sink}_f {PARTITIONS} {input}")));
+        row(
+            "ferrokafka-cli-produce",
+            "sink",
+            &mut rows,
+            timed(&format!("{cli} -P -b {boot} -t {sink}_c -K : -q -X linger.ms=50 -X batch.size=1000000 < {input}")),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("records: {records} (8-byte key + {VALUE_LEN}-byte value, {payload_mb:.1} MB), {PARTITIONS} partitions, librdkafka mock cluster, {reps} reps, median");
+    println!("| client | topic | runs | wall min / median s | msgs/s (median) | MB/s (median) | CPU-s per 1M (median) |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let (wmin, wmed, cmed) = (r.walls.iter().cloned().fold(f64::MAX, f64::min), median(&r.walls), median(&r.cpus));
+        let per_m = cmed * 1_000_000.0 / records as f64;
+        println!(
+            "| {} | {} | {} | {:.2} / {:.2} | {:.0} | {:.1} | {:.2} |",
+            r.client,
+            r.topic,
+            r.walls.len(),
+            wmin,
+            wmed,
+            records as f64 / wmed,
+            payload_mb / wmed,
+            per_m
+        );
+    }
+    let _ = std::fs::remove_file(&input);
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Consume/produce benchmark against librdkafka's mock cluster: ferrokafka (library
+# and CLI) next to kcat and rskafka in one run. Arguments go to the bench binary
+# (--records N, --reps N). Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >&2
+cargo build --release -q -p ferrokafka-cli
+cargo build --release -q --manifest-path bench/Cargo.toml
+bench/target/release/ferrokafka-bench --cli target/release/ferrokafka "$@"
