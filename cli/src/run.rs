@@ -98,7 +98,7 @@ async fn partitions_of(cluster: &Cluster, topic: &str) -> Result<Vec<TopicPartit
 
 async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
     let topic = &args.topics[0];
-    let producer = Producer::with_cluster(cluster);
+    let producer = Producer::with_cluster(cluster)?;
     let headers: Vec<(String, Option<Bytes>)> =
         args.headers.iter().map(|(k, v)| (k.clone(), v.clone().map(Bytes::from))).collect();
     // Deliveries are awaited oldest first once many are outstanding, so the

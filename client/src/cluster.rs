@@ -113,6 +113,14 @@ impl Cluster {
         self.refresh_metadata().await
     }
 
+    /// Starts a background refresh when the snapshot is older than `metadata.max.age.ms`.
+    pub fn refresh_if_stale(&self) {
+        if self.metadata().fetched_at.elapsed() >= self.inner.config.metadata_max_age() {
+            let c = self.clone();
+            tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+        }
+    }
+
     /// Fetches metadata for the tracked topics (or only brokers when none is tracked).
     pub async fn refresh_metadata(&self) -> Result<Arc<Metadata>> {
         let started = Instant::now();

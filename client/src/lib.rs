@@ -1,17 +1,53 @@
 //! Kafka client core on tokio: connections, metadata, fetch and produce.
 //!
-//! All I/O of ferrokafka lives here; the bytes are handled by the sans-IO
-//! `ferrokafka-protocol` crate.
+//! All I/O of ferrokafka lives here; bytes are framed, encoded and decoded by the
+//! sans-IO `ferrokafka-protocol` crate. Configuration is a Kafka-style string map
+//! with the Java client's key names ([`config::ClientConfig`]).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ferrokafka_client::config::ClientConfig;
+//! use ferrokafka_client::consumer::Consumer;
+//! use ferrokafka_client::metadata::TopicPartition;
+//! use ferrokafka_client::producer::{Producer, ProducerRecord};
+//!
+//! # async fn demo() -> ferrokafka_client::Result<()> {
+//! let config = ClientConfig::from_pairs([
+//!     ("bootstrap.servers", "localhost:9092"),
+//!     ("auto.offset.reset", "earliest"),
+//!     ("compression.type", "lz4"),
+//! ])?;
+//!
+//! let producer = Producer::new(config.clone()).await?;
+//! let delivered = producer.send(ProducerRecord::new("events", "hello").key("k1")).await?.await?;
+//! println!("written to partition {} at offset {}", delivered.partition, delivered.offset);
+//! producer.close().await;
+//!
+//! let mut consumer = Consumer::new(config).await?;
+//! consumer.assign([TopicPartition::new("events", 0)]);
+//! for record in &consumer.poll(Duration::from_secs(1)).await? {
+//!     let r = record?;
+//!     println!("{} @ {}: {:?}", r.topic_partition, r.record.offset, r.record.value);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules: [`conn`] (one task per broker connection), [`cluster`] (bootstrap,
+//! metadata cache, connections per broker and purpose), [`consumer`] (assign-mode
+//! consumer with prefetch), [`range`] (exact offset ranges), [`producer`],
+//! [`admin`] (topics, ListOffsets), [`serde`] (deserializers and Java class names).
 
-pub mod config;
-mod error;
-
-pub use error::{ClientError, ResponseError, Result};
 pub mod admin;
 pub mod backoff;
 pub mod cluster;
+pub mod config;
 pub mod conn;
 pub mod consumer;
+mod error;
 pub mod metadata;
 pub mod producer;
 pub mod range;
+pub mod serde;
+
+pub use error::{ClientError, ResponseError, Result};

@@ -62,6 +62,7 @@ pub(crate) async fn run(
         if shared.lock().closed {
             return;
         }
+        cluster.refresh_if_stale();
         let waiting = retry_at.is_some_and(|t| t > Instant::now());
         if !waiting {
             retry_at = None;

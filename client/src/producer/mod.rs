@@ -175,14 +175,22 @@ impl std::future::Future for DeliveryFuture {
 impl Producer {
     /// Connects to the cluster described by `config`.
     pub async fn new(config: ClientConfig) -> Result<Producer> {
-        Ok(Self::with_cluster(Cluster::connect(config).await?))
+        Self::with_cluster(Cluster::connect(config).await?)
     }
 
     /// A producer sharing an existing cluster handle.
-    pub fn with_cluster(cluster: Cluster) -> Producer {
+    ///
+    /// `enable.idempotence=true` is refused: idempotent producing is not implemented yet,
+    /// and silently producing without it would break the guarantee asked for.
+    pub fn with_cluster(cluster: Cluster) -> Result<Producer> {
+        if cluster.config().enable_idempotence() {
+            return Err(ClientError::InvalidState(
+                "enable.idempotence=true is not supported yet by ferrokafka's producer".into(),
+            ));
+        }
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(sender::run(cluster.clone(), shared.clone()));
-        Producer { cluster, shared, task: Some(task) }
+        Ok(Producer { cluster, shared, task: Some(task) })
     }
 
     /// Queues a record; the future resolves once the broker acknowledged it.

@@ -26,6 +26,7 @@ type Acks2 = HashMap<TopicPartition, (i16, i64)>;
 pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
     let mut inflight: JoinSet<(Group, Result<Option<Acks2>>)> = JoinSet::new();
     loop {
+        cluster.refresh_if_stale();
         let (take, next_deadline, done) = drain(&cluster, &shared);
         if done && inflight.is_empty() {
             return;
