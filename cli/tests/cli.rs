@@ -105,36 +105,41 @@ fn kcat_and_ferrokafka_interoperate_byte_for_byte_on_the_mock() {
     }
 }
 
+/// kafka-python writes, ferrokafka reads; ferrokafka writes, kafka-python reads.
+fn kafka_python_interop(b: &str, mut create_topic: impl FnMut(&str)) {
+    for codec in CODECS {
+        let topic = unique_topic(&format!("kpy-cli-{codec}"));
+        create_topic(&topic);
+        let recs: Vec<(Option<String>, Option<String>)> = (0..20).map(|i| (Some(format!("k{i}")), Some(format!("{codec}-kpy-{i}")))).collect();
+        let refs: Vec<(Option<&str>, Option<&str>)> = recs.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
+        kpy_produce(b, &topic, 0, &refs, codec).unwrap();
+        let ours = json_lines(&ok(ferrokafka(&["-C", "-b", b, "-t", &topic, "-e", "-J", "-q"], b""), "ferrokafka -C"));
+        let got: Vec<(Value, Value)> = ours.iter().map(|r| (r["key"].clone(), r["payload"].clone())).collect();
+        let want: Vec<(Value, Value)> = recs.iter().map(|(k, v)| (Value::from(k.clone()), Value::from(v.clone()))).collect();
+        assert_eq!(got, want, "{codec}: kafka-python → ferrokafka");
+
+        let input: String = (0..20).map(|i| format!("fk{i}|{codec}-fk-{i}\n")).collect();
+        ok(ferrokafka(&["-P", "-b", b, "-t", &topic, "-p", "0", "-K", "|", "-z", codec], input.as_bytes()), "ferrokafka -P");
+        let read = kpy_consume(b, &topic, 0, 40).unwrap();
+        let tail: Vec<(Option<String>, Option<String>)> = read[20..].iter().map(|r| (r.key.clone(), r.value.clone())).collect();
+        let want: Vec<(Option<String>, Option<String>)> = (0..20).map(|i| (Some(format!("fk{i}")), Some(format!("{codec}-fk-{i}")))).collect();
+        assert_eq!(tail, want, "{codec}: ferrokafka → kafka-python");
+    }
+}
+
 #[test]
 fn kafka_python_and_ferrokafka_interoperate_on_tansu() {
     let broker = Tansu::start();
     let b = broker.addr().to_owned();
-    for codec in CODECS {
-        let topic = unique_topic(&format!("kpy-cli-{codec}"));
-        let mut raw = ferrokafka_tests::raw::RawConnection::connect(&b).unwrap();
-        raw.create_topic(&topic, 1).unwrap();
-        let recs: Vec<(Option<String>, Option<String>)> =
-            (0..20).map(|i| (Some(format!("k{i}")), Some(format!("{codec}-kpy-{i}")))).collect();
-        let refs: Vec<(Option<&str>, Option<&str>)> = recs.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
-        kpy_produce(&b, &topic, 0, &refs, codec).unwrap();
-        let ours = json_lines(&ok(ferrokafka(&["-C", "-b", &b, "-t", &topic, "-e", "-J", "-q"], b""), "ferrokafka -C"));
-        let got: Vec<(Value, Value)> = ours.iter().map(|r| (r["key"].clone(), r["payload"].clone())).collect();
-        let want: Vec<(Value, Value)> =
-            recs.iter().map(|(k, v)| (Value::from(k.clone()), Value::from(v.clone()))).collect();
-        assert_eq!(got, want, "{codec}: kafka-python → ferrokafka");
+    let mut raw = ferrokafka_tests::raw::RawConnection::connect(&b).unwrap();
+    kafka_python_interop(&b, |t| raw.create_topic(t, 1).unwrap());
+}
 
-        let input: String = (0..20).map(|i| format!("fk{i}|{codec}-fk-{i}\n")).collect();
-        ok(
-            ferrokafka(&["-P", "-b", &b, "-t", &topic, "-p", "0", "-K", "|", "-z", codec], input.as_bytes()),
-            "ferrokafka -P",
-        );
-        let read = kpy_consume(&b, &topic, 0, 40).unwrap();
-        let tail: Vec<(Option<String>, Option<String>)> =
-            read[20..].iter().map(|r| (r.key.clone(), r.value.clone())).collect();
-        let want: Vec<(Option<String>, Option<String>)> =
-            (0..20).map(|i| (Some(format!("fk{i}")), Some(format!("{codec}-fk-{i}")))).collect();
-        assert_eq!(tail, want, "{codec}: ferrokafka → kafka-python");
-    }
+#[test]
+fn kafka_python_and_ferrokafka_interoperate_on_the_mock() {
+    let mut mock = MockCluster::start(1);
+    let b = mock.bootstrap().to_owned();
+    kafka_python_interop(&b, |t| mock.create_topic(t, 1));
 }
 
 #[test]
