@@ -124,6 +124,17 @@ pub enum ClientError {
         /// The last error.
         reason: String,
     },
+    /// A commit was rejected because the member's generation is stale (the group
+    /// rebalanced): the offsets were not stored.
+    #[error("offset commit for group {group} (generation {generation}) rejected: {error}; the group is rebalancing")]
+    CommitFailed {
+        /// Group id.
+        group: String,
+        /// Generation the commit was made in.
+        generation: i32,
+        /// UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or FENCED_INSTANCE_ID.
+        error: ResponseError,
+    },
     /// No bootstrap broker could be reached.
     #[error("no broker of {bootstrap} could be reached: {last}")]
     NoBrokerReachable {
@@ -163,6 +174,7 @@ impl ClientError {
                     | ResponseError::FencedLeaderEpoch
                     | ResponseError::UnknownLeaderEpoch
                     | ResponseError::NotCoordinator
+                    | ResponseError::CoordinatorNotAvailable
             ),
             ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
             _ => false,

@@ -45,6 +45,7 @@ pub mod config;
 pub mod conn;
 pub mod consumer;
 mod error;
+pub mod group;
 pub mod metadata;
 pub mod producer;
 pub mod range;

@@ -1,0 +1,273 @@
+//! Membership state shared with the heartbeat task: the coordinator connection,
+//! member id, generation, and the flags that ask `poll` to rejoin.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ferrokafka_protocol::messages::{
+    leave_group_request::MemberIdentity, ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    HeartbeatRequest, HeartbeatResponse, LeaveGroupRequest, LeaveGroupResponse,
+};
+use ferrokafka_protocol::protocol::StrBytes;
+use ferrokafka_protocol::ResponseError;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::config::GroupConfig;
+use super::offsets::CommitIdentity;
+use crate::cluster::{Cluster, ConnKind};
+use crate::conn::Connection;
+use crate::error::{ClientError, Result};
+
+/// What the member knows about itself.
+#[derive(Debug)]
+pub(crate) struct MemberState {
+    pub(crate) member_id: String,
+    pub(crate) generation_id: i32,
+    pub(crate) protocol_name: Option<String>,
+    pub(crate) coordinator: Option<Connection>,
+    /// In a generation with an assignment.
+    pub(crate) joined: bool,
+    /// `poll` must rejoin (rebalance announced, subscription changed, …).
+    pub(crate) rejoin: bool,
+    /// The member was kicked out (session or poll timeout): its partitions are lost, not revoked.
+    pub(crate) lost: bool,
+    /// An error the application must see (fenced static member, authorization, …).
+    pub(crate) fatal: Option<ClientError>,
+    pub(crate) last_poll: Instant,
+}
+
+/// Membership shared by the consumer and its heartbeat task.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    pub(crate) cluster: Cluster,
+    pub(crate) cfg: GroupConfig,
+    state: Arc<Mutex<MemberState>>,
+    heartbeat: JoinHandle<()>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+fn gid(s: &str) -> GroupId {
+    GroupId(StrBytes::from_string(s.to_owned()))
+}
+
+impl Membership {
+    pub(crate) fn new(cluster: Cluster, cfg: GroupConfig) -> Membership {
+        let state = Arc::new(Mutex::new(MemberState {
+            member_id: String::new(),
+            generation_id: -1,
+            protocol_name: None,
+            coordinator: None,
+            joined: false,
+            rejoin: true,
+            lost: false,
+            fatal: None,
+            last_poll: Instant::now(),
+        }));
+        let heartbeat = tokio::spawn(heartbeat_loop(cluster.clone(), cfg.clone(), state.clone()));
+        Membership { cluster, cfg, state, heartbeat }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, MemberState> {
+        lock(&self.state)
+    }
+
+    /// The identity commits are made with.
+    pub(crate) fn identity(&self) -> CommitIdentity {
+        let st = self.lock();
+        CommitIdentity {
+            group_id: self.cfg.group_id.clone(),
+            generation_id: st.generation_id,
+            member_id: st.member_id.clone(),
+            group_instance_id: self.cfg.group_instance_id.clone(),
+        }
+    }
+
+    /// A live connection to the group coordinator, discovering it if needed.
+    pub(crate) async fn coordinator(&self) -> Result<Connection> {
+        if let Some(c) = self.lock().coordinator.clone().filter(|c| !c.is_closed()) {
+            return Ok(c);
+        }
+        let c = find_coordinator(&self.cluster, &self.cfg.group_id).await?;
+        self.lock().coordinator = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets the coordinator (NOT_COORDINATOR and friends).
+    pub(crate) fn coordinator_lost(&self) {
+        self.lock().coordinator = None;
+    }
+
+    /// Sends LeaveGroup (dynamic members only) and resets the member id.
+    pub(crate) async fn leave(&self) -> Result<()> {
+        let (member_id, joined) = {
+            let st = self.lock();
+            (st.member_id.clone(), st.joined)
+        };
+        self.heartbeat.abort();
+        if self.cfg.group_instance_id.is_some() || member_id.is_empty() || !joined {
+            return Ok(());
+        }
+        let conn = self.coordinator().await?;
+        send_leave(&conn, &self.cfg, &member_id).await?;
+        let mut st = self.lock();
+        st.member_id.clear();
+        st.generation_id = -1;
+        st.joined = false;
+        Ok(())
+    }
+}
+
+pub(crate) fn lock(state: &Mutex<MemberState>) -> MutexGuard<'_, MemberState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Asks any broker which broker coordinates `group_id`, retrying while none is
+/// available yet (bounded by `request.timeout.ms`).
+pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Result<Connection> {
+    let deadline = Instant::now() + cluster.config().request_timeout();
+    loop {
+        let attempt = async {
+            let conn = cluster.any_connection().await?;
+            let version = conn.version(ApiKey::FindCoordinator)?;
+            let mut req = FindCoordinatorRequest::default();
+            if version >= 4 {
+                req.coordinator_keys = vec![StrBytes::from_string(group_id.to_owned())];
+            } else {
+                req.key = StrBytes::from_string(group_id.to_owned());
+            }
+            let resp: FindCoordinatorResponse = conn.call_at(ApiKey::FindCoordinator, version, &req, None).await?;
+            let (code, node) = match resp.coordinators.first() {
+                Some(c) if version >= 4 => (c.error_code, c.node_id.0),
+                _ => (resp.error_code, resp.node_id.0),
+            };
+            if let Some(error) = ResponseError::try_from_code(code) {
+                return Err(ClientError::Broker {
+                    api: ApiKey::FindCoordinator,
+                    error,
+                    topic: group_id.to_owned(),
+                    partition: -1,
+                });
+            }
+            if !cluster.metadata().brokers.contains_key(&node) {
+                cluster.refresh_metadata().await?;
+            }
+            cluster.broker(node, ConnKind::Group).await
+        };
+        match attempt.await {
+            Ok(c) => return Ok(c),
+            Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                tracing::debug!(group = group_id, error = %e, "coordinator not found yet");
+                tokio::time::sleep(cluster.retry_backoff()).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn send_leave(conn: &Connection, cfg: &GroupConfig, member_id: &str) -> Result<()> {
+    let version = conn.version(ApiKey::LeaveGroup)?;
+    let mut req = LeaveGroupRequest::default().with_group_id(gid(&cfg.group_id));
+    if version >= 3 {
+        req.members = vec![MemberIdentity::default()
+            .with_member_id(StrBytes::from_string(member_id.to_owned()))
+            .with_group_instance_id(cfg.group_instance_id.clone().map(StrBytes::from_string))];
+    } else {
+        req.member_id = StrBytes::from_string(member_id.to_owned());
+    }
+    let resp: LeaveGroupResponse = conn.call_at(ApiKey::LeaveGroup, version, &req, None).await?;
+    match ResponseError::try_from_code(resp.error_code) {
+        None | Some(ResponseError::UnknownMemberId) => Ok(()),
+        Some(error) => {
+            Err(ClientError::Broker { api: ApiKey::LeaveGroup, error, topic: cfg.group_id.clone(), partition: -1 })
+        }
+    }
+}
+
+/// Heartbeats while the member is in a generation; turns broker answers into
+/// rejoin/lost/fatal flags for `poll`, and leaves the group when the application
+/// stops polling for longer than `max.poll.interval.ms`, as the Java client does.
+async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<MemberState>>) {
+    loop {
+        tokio::time::sleep(cfg.heartbeat_interval).await;
+        let (joined, member_id, generation, conn, idle) = {
+            let st = lock(&state);
+            (st.joined, st.member_id.clone(), st.generation_id, st.coordinator.clone(), st.last_poll.elapsed())
+        };
+        if !joined {
+            continue;
+        }
+        if idle > cfg.max_poll_interval {
+            tracing::warn!(group = %cfg.group_id, ?idle, "max.poll.interval.ms exceeded: leaving the group");
+            if let Some(c) = conn.as_ref() {
+                if cfg.group_instance_id.is_none() {
+                    let _ = send_leave(c, &cfg, &member_id).await;
+                }
+            }
+            let mut st = lock(&state);
+            reset_member(&mut st, &cfg);
+            continue;
+        }
+        let conn = match conn.filter(|c| !c.is_closed()) {
+            Some(c) => c,
+            None => match find_coordinator(&cluster, &cfg.group_id).await {
+                Ok(c) => {
+                    lock(&state).coordinator = Some(c.clone());
+                    c
+                }
+                Err(_) => continue,
+            },
+        };
+        let req = HeartbeatRequest::default()
+            .with_group_id(gid(&cfg.group_id))
+            .with_generation_id(generation)
+            .with_member_id(StrBytes::from_string(member_id.clone()));
+        let req = match conn.version(ApiKey::Heartbeat) {
+            Ok(v) if v >= 3 => req.with_group_instance_id(cfg.group_instance_id.clone().map(StrBytes::from_string)),
+            _ => req,
+        };
+        let result: Result<HeartbeatResponse> = conn.call(ApiKey::Heartbeat, &req).await;
+        let mut st = lock(&state);
+        if st.generation_id != generation {
+            continue; // a rejoin happened meanwhile
+        }
+        match result.map(|r| ResponseError::try_from_code(r.error_code)) {
+            Ok(None) => {}
+            Ok(Some(ResponseError::RebalanceInProgress)) => st.rejoin = true,
+            Ok(Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)) => reset_member(&mut st, &cfg),
+            Ok(Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)) | Err(_) => {
+                st.coordinator = None
+            }
+            Ok(Some(error)) => {
+                st.fatal = Some(ClientError::Broker {
+                    api: ApiKey::Heartbeat,
+                    error,
+                    topic: cfg.group_id.clone(),
+                    partition: -1,
+                });
+            }
+        }
+    }
+}
+
+/// The coordinator no longer knows this member: its partitions are lost.
+pub(crate) fn reset_member(st: &mut MemberState, cfg: &GroupConfig) {
+    if cfg.group_instance_id.is_none() {
+        st.member_id.clear();
+    }
+    st.generation_id = -1;
+    st.joined = false;
+    st.rejoin = true;
+    st.lost = true;
+}
+
+/// How long a JoinGroup may take: the coordinator waits up to the rebalance timeout
+/// (`max.poll.interval.ms`) for every member.
+pub(crate) fn join_timeout(cfg: &GroupConfig) -> Duration {
+    cfg.max_poll_interval + Duration::from_secs(5)
+}

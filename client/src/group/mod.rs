@@ -1,0 +1,421 @@
+//! Consumer groups (classic protocol): membership, assignors, committed offsets.
+//!
+//! [`GroupConsumer`] subscribes to topics (or a pattern), joins the group named by
+//! `group.id`, and consumes the partitions the group assigns it. A background task
+//! heartbeats; rebalances happen inside [`GroupConsumer::poll`], where a
+//! [`RebalanceListener`] runs before the consumer moves on, so an application can
+//! commit or flush there.
+
+pub mod assignor;
+mod config;
+mod coordinator;
+mod join;
+pub mod offsets;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+use tokio::time::Instant;
+
+pub use self::config::GroupConfig;
+pub use offsets::{CommitIdentity, OffsetAndMetadata};
+
+use self::assignor::{assignors_from_config, Assignor, RebalanceProtocol};
+use self::coordinator::Membership;
+use crate::cluster::Cluster;
+use crate::config::ClientConfig;
+use crate::consumer::{Consumer, ConsumerRecords};
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+
+/// A boxed future returned by [`RebalanceListener`] callbacks.
+pub type ListenerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Callbacks around rebalances. They run inside `poll`, before the consumer goes on.
+pub trait RebalanceListener: Send {
+    /// Partitions are about to be taken away; their positions can still be committed.
+    fn on_partitions_revoked<'a>(
+        &'a mut self,
+        group: &'a GroupContext<'a>,
+        partitions: &'a [TopicPartition],
+    ) -> ListenerFuture<'a>;
+
+    /// Partitions were assigned; the consumer has not fetched from them yet.
+    fn on_partitions_assigned<'a>(
+        &'a mut self,
+        _group: &'a GroupContext<'a>,
+        _partitions: &'a [TopicPartition],
+    ) -> ListenerFuture<'a> {
+        Box::pin(async {})
+    }
+
+    /// Partitions were lost (the member was removed from the group): committing
+    /// their offsets is no longer possible. Defaults to doing nothing.
+    fn on_partitions_lost<'a>(
+        &'a mut self,
+        _group: &'a GroupContext<'a>,
+        _partitions: &'a [TopicPartition],
+    ) -> ListenerFuture<'a> {
+        Box::pin(async {})
+    }
+}
+
+/// What a rebalance listener can see and do.
+pub struct GroupContext<'a> {
+    consumer: &'a Consumer,
+    membership: &'a Membership,
+}
+
+impl GroupContext<'_> {
+    /// The next offset the application would have consumed.
+    pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
+        self.consumer.position(tp)
+    }
+
+    /// Commits offsets synchronously in the current generation.
+    pub async fn commit(&self, offsets: &[(TopicPartition, OffsetAndMetadata)]) -> Result<()> {
+        commit_with_retries(self.membership, offsets).await
+    }
+
+    /// The member's generation.
+    pub fn generation_id(&self) -> i32 {
+        self.membership.lock().generation_id
+    }
+}
+
+enum Subscription {
+    /// An explicit list, kept in `GroupConsumer::topics`.
+    Topics,
+    Pattern(Regex),
+}
+
+/// A consumer that takes part in a consumer group.
+pub struct GroupConsumer {
+    consumer: Consumer,
+    membership: Membership,
+    assignors: Vec<Arc<dyn Assignor>>,
+    protocol: RebalanceProtocol,
+    subscription: Option<Subscription>,
+    topics: Vec<String>,
+    listener: Option<Box<dyn RebalanceListener>>,
+    assigned: Vec<TopicPartition>,
+    last_auto_commit: Instant,
+    last_pattern_check: Option<Instant>,
+}
+
+impl std::fmt::Debug for GroupConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupConsumer")
+            .field("group", &self.membership.cfg.group_id)
+            .field("assigned", &self.assigned)
+            .finish()
+    }
+}
+
+impl GroupConsumer {
+    /// Connects; `group.id` is required, the other group keys are validated here.
+    pub async fn new(config: ClientConfig) -> Result<GroupConsumer> {
+        let group = GroupConfig::from_client(&config)?;
+        let assignors = assignors_from_config(group.assignment_strategy.as_deref())?;
+        Self::with_assignors(Cluster::connect(config).await?, group, assignors)
+    }
+
+    /// A group consumer with explicit assignors (e.g. a custom [`Assignor`]).
+    pub fn with_assignors(
+        cluster: Cluster,
+        group: GroupConfig,
+        assignors: Vec<Arc<dyn Assignor>>,
+    ) -> Result<GroupConsumer> {
+        if assignors.is_empty() {
+            return Err(ClientError::InvalidState("a group consumer needs at least one assignor".into()));
+        }
+        let protocol = join::common_protocol(&assignors);
+        Ok(GroupConsumer {
+            consumer: Consumer::with_cluster(cluster.clone()),
+            membership: Membership::new(cluster, group),
+            assignors,
+            protocol,
+            subscription: None,
+            topics: Vec::new(),
+            listener: None,
+            assigned: Vec::new(),
+            last_auto_commit: Instant::now(),
+            last_pattern_check: None,
+        })
+    }
+
+    /// Subscribes to a list of topics (replacing any previous subscription).
+    pub fn subscribe<S: Into<String>>(&mut self, topics: impl IntoIterator<Item = S>) {
+        let mut topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        topics.sort();
+        topics.dedup();
+        self.consumer.cluster().track_topics(topics.iter().map(String::as_str));
+        self.topics = topics;
+        self.subscription = Some(Subscription::Topics);
+        self.membership.lock().rejoin = true;
+    }
+
+    /// Subscribes to every topic matching `pattern` (re-evaluated on metadata refresh,
+    /// every `metadata.max.age.ms`).
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
+        let re = Regex::new(pattern).map_err(|e| {
+            ClientError::Config(crate::config::ConfigError::invalid_value("subscribe pattern", pattern, e.to_string()))
+        })?;
+        self.subscription = Some(Subscription::Pattern(re));
+        self.topics.clear();
+        self.last_pattern_check = None;
+        self.membership.lock().rejoin = true;
+        Ok(())
+    }
+
+    /// Installs the rebalance listener.
+    pub fn set_rebalance_listener(&mut self, listener: impl RebalanceListener + 'static) {
+        self.listener = Some(Box::new(listener));
+    }
+
+    /// The partitions currently assigned to this member.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assigned.clone()
+    }
+
+    /// The member's generation (-1 before joining).
+    pub fn generation_id(&self) -> i32 {
+        self.membership.lock().generation_id
+    }
+
+    /// The member id the coordinator gave this member ("" before joining).
+    pub fn member_id(&self) -> String {
+        self.membership.lock().member_id.clone()
+    }
+
+    /// The underlying assign-mode consumer (positions, lag, pause/resume).
+    pub fn consumer(&self) -> &Consumer {
+        &self.consumer
+    }
+
+    /// Joins the group (if needed) and waits for an assignment, without fetching:
+    /// the explicit "join and wait for assignment" step a stream takes before its first batch.
+    pub async fn join(&mut self) -> Result<Vec<TopicPartition>> {
+        self.membership.lock().last_poll = Instant::now();
+        self.ensure_membership().await?;
+        Ok(self.assigned.clone())
+    }
+
+    /// Rebalances if needed, then waits up to `timeout` for records.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        self.membership.lock().last_poll = Instant::now();
+        self.ensure_membership().await?;
+        self.maybe_auto_commit().await;
+        self.consumer.poll(timeout).await
+    }
+
+    /// The current positions of every assigned partition, as offsets to commit.
+    pub fn positions(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        self.assigned
+            .iter()
+            .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
+            .collect()
+    }
+
+    /// Commits `offsets` (or, with `None`, the current positions) and waits for the result.
+    /// A commit from a stale generation fails with [`ClientError::CommitFailed`] and
+    /// makes the next poll rejoin.
+    pub async fn commit_sync(&mut self, offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>) -> Result<()> {
+        let offsets = offsets.unwrap_or_else(|| self.positions());
+        commit_with_retries(&self.membership, &offsets).await
+    }
+
+    /// Commits in the background; the returned future yields the result (awaiting it is optional).
+    pub fn commit_async(
+        &self,
+        offsets: Option<Vec<(TopicPartition, OffsetAndMetadata)>>,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
+        let offsets = offsets.unwrap_or_else(|| self.positions());
+        let identity = self.membership.identity();
+        let conn = self.membership.lock().coordinator.clone();
+        let cluster = self.membership.cluster.clone();
+        let task = tokio::spawn(async move {
+            let conn = match conn.filter(|c| !c.is_closed()) {
+                Some(c) => c,
+                None => coordinator::find_coordinator(&cluster, &identity.group_id).await?,
+            };
+            offsets::commit(&conn, &identity, &offsets).await
+        });
+        async move { task.await.unwrap_or_else(|e| Err(ClientError::InvalidState(format!("commit task failed: {e}")))) }
+    }
+
+    /// The committed offsets of `partitions` (`None` where nothing was committed).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>> {
+        let conn = self.membership.coordinator().await?;
+        offsets::fetch_committed(&conn, &self.membership.cfg.group_id, partitions).await
+    }
+
+    /// Commits (when auto-commit is on), leaves the group and stops fetching.
+    pub async fn close(mut self) -> Result<()> {
+        if self.membership.cfg.enable_auto_commit && self.membership.lock().joined {
+            if let Err(e) = self.commit_sync(None).await {
+                tracing::warn!(error = %e, "final auto-commit failed");
+            }
+        }
+        let left = self.membership.leave().await;
+        self.consumer.close().await;
+        left
+    }
+
+    async fn maybe_auto_commit(&mut self) {
+        let cfg = &self.membership.cfg;
+        if !cfg.enable_auto_commit || self.last_auto_commit.elapsed() < cfg.auto_commit_interval {
+            return;
+        }
+        self.last_auto_commit = Instant::now();
+        let commit = self.commit_async(None);
+        tokio::spawn(async move {
+            if let Err(e) = commit.await {
+                tracing::debug!(error = %e, "auto-commit failed");
+            }
+        });
+    }
+
+    /// Re-evaluates a pattern subscription against all topics (on age).
+    async fn check_pattern(&mut self) -> Result<()> {
+        let Some(Subscription::Pattern(re)) = &self.subscription else { return Ok(()) };
+        let due =
+            self.last_pattern_check.is_none_or(|t| t.elapsed() >= self.consumer.cluster().config().metadata_max_age());
+        if !due {
+            return Ok(());
+        }
+        self.last_pattern_check = Some(Instant::now());
+        let md = self.consumer.cluster().fetch_metadata(None).await?;
+        let mut topics: Vec<String> = md
+            .topics
+            .iter()
+            .filter(|t| t.error_code == 0 && !t.is_internal)
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .filter(|n| re.is_match(n))
+            .collect();
+        topics.sort();
+        if topics != self.topics {
+            tracing::info!(?topics, "pattern subscription changed");
+            self.consumer.cluster().track_topics(topics.iter().map(String::as_str));
+            self.topics = topics;
+            self.membership.lock().rejoin = true;
+        }
+        Ok(())
+    }
+
+    async fn ensure_membership(&mut self) -> Result<()> {
+        if self.subscription.is_none() {
+            return Err(ClientError::InvalidState("subscribe() before poll()".into()));
+        }
+        self.check_pattern().await?;
+        loop {
+            let (needed, fatal) = {
+                let mut st = self.membership.lock();
+                (st.rejoin || !st.joined, st.fatal.take())
+            };
+            if let Some(e) = fatal {
+                return Err(e);
+            }
+            if !needed {
+                return Ok(());
+            }
+            self.rebalance().await?;
+        }
+    }
+
+    async fn rebalance(&mut self) -> Result<()> {
+        let lost = self.membership.lock().lost;
+        let eager = self.protocol == RebalanceProtocol::Eager;
+        if (eager || lost) && !self.assigned.is_empty() {
+            let gone = std::mem::take(&mut self.assigned);
+            self.give_up(&gone, lost).await;
+            self.consumer.assign(Vec::new());
+        }
+        let owned = self.assigned.clone();
+        let joined = self.membership.join(&self.topics, &owned, &self.assignors).await?;
+        let new: BTreeSet<TopicPartition> = joined.partitions.into_iter().collect();
+        let old: BTreeSet<TopicPartition> = owned.into_iter().collect();
+        let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
+        let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();
+        if !revoked.is_empty() {
+            // Cooperative: give up what moves elsewhere, then rejoin so it can be reassigned.
+            self.give_up(&revoked, false).await;
+            self.membership.lock().rejoin = true;
+        }
+        self.assigned = new.into_iter().collect();
+        self.consumer.assign(self.assigned.iter().cloned());
+        if !added.is_empty() {
+            self.start_positions(&added).await?;
+            if let Some(l) = self.listener.as_mut() {
+                let ctx = GroupContext { consumer: &self.consumer, membership: &self.membership };
+                l.on_partitions_assigned(&ctx, &added).await;
+            }
+        }
+        tracing::info!(group = %self.membership.cfg.group_id, generation = joined.generation_id, assigned = ?self.assigned, "joined");
+        Ok(())
+    }
+
+    /// Revoked (commit allowed) or lost (no commit) partitions.
+    async fn give_up(&mut self, partitions: &[TopicPartition], lost: bool) {
+        let ctx = GroupContext { consumer: &self.consumer, membership: &self.membership };
+        if let Some(l) = self.listener.as_mut() {
+            if lost {
+                l.on_partitions_lost(&ctx, partitions).await;
+            } else {
+                l.on_partitions_revoked(&ctx, partitions).await;
+            }
+        }
+        if !lost && self.membership.cfg.enable_auto_commit {
+            let offsets: Vec<_> = partitions
+                .iter()
+                .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
+                .collect();
+            if let Err(e) = commit_with_retries(&self.membership, &offsets).await {
+                tracing::warn!(error = %e, "commit on revocation failed");
+            }
+        }
+    }
+
+    /// Newly assigned partitions start at their committed offset; the others are
+    /// reset per `auto.offset.reset` by the fetcher.
+    async fn start_positions(&mut self, added: &[TopicPartition]) -> Result<()> {
+        let conn = self.membership.coordinator().await?;
+        let committed = offsets::fetch_committed(&conn, &self.membership.cfg.group_id, added).await?;
+        for tp in added {
+            if let Some(Some(om)) = committed.get(tp) {
+                self.consumer.seek(tp, om.offset)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commits, rediscovering the coordinator on coordinator errors (bounded retries).
+async fn commit_with_retries(membership: &Membership, offsets: &[(TopicPartition, OffsetAndMetadata)]) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let conn = membership.coordinator().await?;
+        match offsets::commit(&conn, &membership.identity(), offsets).await {
+            Ok(()) => return Ok(()),
+            Err(e @ ClientError::CommitFailed { .. }) => {
+                membership.lock().rejoin = true;
+                return Err(e);
+            }
+            Err(e) if e.is_retriable() && attempt < 5 => {
+                if e.needs_metadata_refresh() {
+                    membership.coordinator_lost();
+                }
+                tokio::time::sleep(membership.cluster.retry_backoff()).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
