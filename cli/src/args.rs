@@ -15,6 +15,23 @@ pub enum Mode {
     Query,
     /// `read-range TOPIC PARTITION FROM UNTIL`
     ReadRange,
+    /// `-G GROUP topic…`: balanced consume in a consumer group.
+    GroupConsume,
+    /// `group list|describe|lag|reset-offsets`
+    Group,
+}
+
+/// A `group` subcommand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupCmd {
+    /// `group list`
+    List,
+    /// `group describe GROUP`
+    Describe(String),
+    /// `group lag GROUP`
+    Lag(String),
+    /// `group reset-offsets GROUP -t TOPIC --to-… [--execute]`
+    Reset { group: String, to: ferrokafka_client::group::admin::ResetTo, execute: bool },
 }
 
 /// Where consuming starts (`-o`).
@@ -48,6 +65,8 @@ pub struct Args {
     pub headers: Vec<(String, Option<String>)>,
     pub quiet: bool,
     pub range: Option<(String, i32, i64, i64)>,
+    pub group: Option<String>,
+    pub group_cmd: Option<GroupCmd>,
 }
 
 /// A usage error (exit code 2).
@@ -104,7 +123,11 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
         headers: Vec::new(),
         quiet: false,
         range: None,
+        group: None,
+        group_cmd: None,
     };
+    let mut reset_to = None;
+    let mut execute = false;
     let mut it = argv.iter();
     let mut positional = Vec::new();
     while let Some(a) = it.next() {
@@ -142,6 +165,18 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             }
             "-F" => config_file(value(&mut it, "-F")?, &mut args.config)?,
             "read-range" => mode = Some(Mode::ReadRange),
+            "group" if mode.is_none() => mode = Some(Mode::Group),
+            "-G" => {
+                args.group = Some(value(&mut it, "-G")?.clone());
+                mode = Some(Mode::GroupConsume);
+            }
+            "--to-earliest" => reset_to = Some(ferrokafka_client::group::admin::ResetTo::Earliest),
+            "--to-latest" => reset_to = Some(ferrokafka_client::group::admin::ResetTo::Latest),
+            "--to-offset" => reset_to = Some(ferrokafka_client::group::admin::ResetTo::Offset(number(value(&mut it, "--to-offset")?, "--to-offset")?)),
+            "--to-datetime" => {
+                reset_to = Some(ferrokafka_client::group::admin::ResetTo::Timestamp(number(value(&mut it, "--to-datetime")?, "--to-datetime")?))
+            }
+            "--execute" => execute = true,
             s if s.starts_with('-') && s.len() > 1 => return Err(UsageError(format!("unknown option {s}"))),
             s => positional.push(s.to_owned()),
         }
@@ -152,10 +187,27 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             return Err(UsageError("read-range takes TOPIC PARTITION FROM UNTIL".into()));
         };
         args.range = Some((topic.clone(), number(p, "PARTITION")?, number(from, "FROM")?, number(until, "UNTIL")?));
+    } else if args.mode == Mode::GroupConsume {
+        args.topics.extend(positional.iter().cloned());
+    } else if args.mode == Mode::Group {
+        let cmd = match positional.as_slice() {
+            [c] if c == "list" => GroupCmd::List,
+            [c, g] if c == "describe" => GroupCmd::Describe(g.clone()),
+            [c, g] if c == "lag" => GroupCmd::Lag(g.clone()),
+            [c, g] if c == "reset-offsets" => {
+                let to = reset_to.ok_or_else(|| UsageError("reset-offsets needs --to-earliest, --to-latest, --to-offset N or --to-datetime MS".into()))?;
+                if args.topics.is_empty() {
+                    return Err(UsageError("reset-offsets needs -t TOPIC".into()));
+                }
+                GroupCmd::Reset { group: g.clone(), to, execute }
+            }
+            _ => return Err(UsageError("group takes: list | describe GROUP | lag GROUP | reset-offsets GROUP -t TOPIC --to-…".into())),
+        };
+        args.group_cmd = Some(cmd);
     } else if let Some(extra) = positional.first() {
         return Err(UsageError(format!("unexpected argument {extra:?}")));
     }
-    if matches!(args.mode, Mode::Consume | Mode::Produce | Mode::Query) && args.topics.is_empty() {
+    if matches!(args.mode, Mode::Consume | Mode::Produce | Mode::Query | Mode::GroupConsume) && args.topics.is_empty() {
         return Err(UsageError("-t TOPIC is required".into()));
     }
     if !args.config.contains_key("bootstrap.servers") && !args.config.contains_key("metadata.broker.list") {
@@ -167,7 +219,10 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
+       ferrokafka -G GROUP -b BROKERS [options] TOPIC…     balanced consume in a group
        ferrokafka read-range TOPIC PARTITION FROM UNTIL -b BROKERS [options]
+       ferrokafka group list | describe GROUP | lag GROUP -b BROKERS [-J]
+       ferrokafka group reset-offsets GROUP -t TOPIC --to-earliest|--to-latest|--to-offset N|--to-datetime MS [--execute]
 
   -C            consume                  -P  produce lines from stdin
   -L            list metadata            -Q  query offsets for -t topic:partition:timestamp

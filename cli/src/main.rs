@@ -6,6 +6,7 @@
 
 mod args;
 mod format;
+mod group;
 mod run;
 
 use std::process::ExitCode;

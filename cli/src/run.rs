@@ -18,9 +18,18 @@ use crate::args::{Args, Mode, StartOffset};
 use crate::format::Output;
 
 pub async fn run(args: Args) -> Result<()> {
-    let config = ClientConfig::from_pairs(&args.config)?;
+    let mut pairs = args.config.clone();
+    if let Some(g) = &args.group {
+        pairs.insert("group.id".into(), g.clone());
+    }
+    let config = ClientConfig::from_pairs(&pairs)?;
+    if args.mode == Mode::GroupConsume {
+        return crate::group::consume(config, &args).await;
+    }
     let cluster = Cluster::connect(config).await?;
     match args.mode {
+        Mode::Group => crate::group::admin(&cluster, &args).await,
+        Mode::GroupConsume => Ok(()),
         Mode::List => list(&cluster, &args).await,
         Mode::Produce => produce(cluster, &args).await,
         Mode::Consume => consume(cluster, &args).await,
@@ -29,7 +38,7 @@ pub async fn run(args: Args) -> Result<()> {
     }
 }
 
-fn io_err(e: std::io::Error) -> ClientError {
+pub fn io_err(e: std::io::Error) -> ClientError {
     ClientError::Io { broker: "stdout/stdin".into(), source: e }
 }
 

@@ -200,3 +200,37 @@ fn unknown_topic_exits_with_1() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-topic-here"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `-G` balanced consume, then `group list | describe | lag | reset-offsets`.
+#[test]
+fn group_commands() {
+    let broker = Tansu::start();
+    let b = broker.addr().to_owned();
+    let topic = unique_topic("cli-group");
+    ferrokafka_tests::raw::RawConnection::connect(&b).unwrap().create_topic(&topic, 2).unwrap();
+    let input: String = (0..20).map(|i| format!("v{i}\n")).collect();
+    ok(ferrokafka(&["-P", "-b", &b, "-t", &topic], input.as_bytes()), "produce");
+    let group = unique_topic("cli-g");
+    let args = ["-b", &b, "-G", &group, "-c", "20", "-f", "%s\\n", "-q", "-X", "auto.offset.reset=earliest", &topic];
+    let mut got: Vec<String> = String::from_utf8(ok(ferrokafka(&args, b""), "-G")).unwrap().lines().map(str::to_owned).collect();
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    let list = String::from_utf8(ok(ferrokafka(&["group", "list", "-b", &b], b""), "group list")).unwrap();
+    assert!(list.lines().any(|l| l.starts_with(&group)), "{list}");
+    let lag: Value = serde_json::from_slice(&ok(ferrokafka(&["group", "lag", &group, "-b", &b, "-J"], b""), "group lag")).unwrap();
+    let total: i64 = lag.as_array().unwrap().iter().map(|l| l["lag"].as_i64().unwrap()).sum();
+    let committed: i64 = lag.as_array().unwrap().iter().map(|l| l["committed"].as_i64().unwrap()).sum();
+    assert_eq!((total, committed), (0, 20), "{lag}");
+    let desc = String::from_utf8(ok(ferrokafka(&["group", "describe", &group, "-b", &b], b""), "group describe")).unwrap();
+    assert!(desc.contains(&format!("group {group}")), "{desc}");
+
+    let dry = String::from_utf8(ok(ferrokafka(&["group", "reset-offsets", &group, "-b", &b, "-t", &topic, "--to-earliest"], b""), "dry run")).unwrap();
+    assert_eq!(dry.lines().count(), 2, "{dry}");
+    ok(ferrokafka(&["group", "reset-offsets", &group, "-b", &b, "-t", &topic, "--to-offset", "3", "--execute"], b""), "reset");
+    let lag: Value = serde_json::from_slice(&ok(ferrokafka(&["group", "lag", &group, "-b", &b, "-J"], b""), "group lag")).unwrap();
+    let committed: Vec<i64> = lag.as_array().unwrap().iter().map(|l| l["committed"].as_i64().unwrap()).collect();
+    assert_eq!(committed, [3, 3]);
+}

@@ -6,6 +6,7 @@
 //! [`RebalanceListener`] runs before the consumer moves on, so an application can
 //! commit or flush there.
 
+pub mod admin;
 pub mod assignor;
 mod config;
 mod coordinator;
