@@ -172,9 +172,17 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             }
             "--to-earliest" => reset_to = Some(ferrokafka_client::group::admin::ResetTo::Earliest),
             "--to-latest" => reset_to = Some(ferrokafka_client::group::admin::ResetTo::Latest),
-            "--to-offset" => reset_to = Some(ferrokafka_client::group::admin::ResetTo::Offset(number(value(&mut it, "--to-offset")?, "--to-offset")?)),
+            "--to-offset" => {
+                reset_to = Some(ferrokafka_client::group::admin::ResetTo::Offset(number(
+                    value(&mut it, "--to-offset")?,
+                    "--to-offset",
+                )?))
+            }
             "--to-datetime" => {
-                reset_to = Some(ferrokafka_client::group::admin::ResetTo::Timestamp(number(value(&mut it, "--to-datetime")?, "--to-datetime")?))
+                reset_to = Some(ferrokafka_client::group::admin::ResetTo::Timestamp(number(
+                    value(&mut it, "--to-datetime")?,
+                    "--to-datetime",
+                )?))
             }
             "--execute" => execute = true,
             s if s.starts_with('-') && s.len() > 1 => return Err(UsageError(format!("unknown option {s}"))),
@@ -195,13 +203,21 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             [c, g] if c == "describe" => GroupCmd::Describe(g.clone()),
             [c, g] if c == "lag" => GroupCmd::Lag(g.clone()),
             [c, g] if c == "reset-offsets" => {
-                let to = reset_to.ok_or_else(|| UsageError("reset-offsets needs --to-earliest, --to-latest, --to-offset N or --to-datetime MS".into()))?;
+                let to = reset_to.ok_or_else(|| {
+                    UsageError(
+                        "reset-offsets needs --to-earliest, --to-latest, --to-offset N or --to-datetime MS".into(),
+                    )
+                })?;
                 if args.topics.is_empty() {
                     return Err(UsageError("reset-offsets needs -t TOPIC".into()));
                 }
                 GroupCmd::Reset { group: g.clone(), to, execute }
             }
-            _ => return Err(UsageError("group takes: list | describe GROUP | lag GROUP | reset-offsets GROUP -t TOPIC --to-…".into())),
+            _ => {
+                return Err(UsageError(
+                    "group takes: list | describe GROUP | lag GROUP | reset-offsets GROUP -t TOPIC --to-…".into(),
+                ))
+            }
         };
         args.group_cmd = Some(cmd);
     } else if let Some(extra) = positional.first() {

@@ -58,7 +58,8 @@ pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
                 writeln!(out, "{}", serde_json::Value::Array(v)).map_err(io_err)?;
             } else {
                 for g in groups {
-                    writeln!(out, "{}\t{}\t{}", g.group_id, g.protocol_type, g.state.unwrap_or_default()).map_err(io_err)?;
+                    writeln!(out, "{}\t{}\t{}", g.group_id, g.protocol_type, g.state.unwrap_or_default())
+                        .map_err(io_err)?;
                 }
             }
         }
@@ -76,10 +77,26 @@ pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
                 let v = serde_json::json!({"group": d.group_id, "state": d.state, "protocol": d.protocol, "members": members});
                 writeln!(out, "{v}").map_err(io_err)?;
             } else {
-                writeln!(out, "group {} state {} protocol {} ({} members)", d.group_id, d.state, d.protocol, d.members.len()).map_err(io_err)?;
+                writeln!(
+                    out,
+                    "group {} state {} protocol {} ({} members)",
+                    d.group_id,
+                    d.state,
+                    d.protocol,
+                    d.members.len()
+                )
+                .map_err(io_err)?;
                 for m in d.members {
                     let parts: Vec<String> = m.assignment.iter().map(TopicPartition::to_string).collect();
-                    writeln!(out, "  {} client {} host {}: {}", m.member_id, m.client_id, m.client_host, parts.join(", ")).map_err(io_err)?;
+                    writeln!(
+                        out,
+                        "  {} client {} host {}: {}",
+                        m.member_id,
+                        m.client_id,
+                        m.client_host,
+                        parts.join(", ")
+                    )
+                    .map_err(io_err)?;
                 }
             }
         }
@@ -88,8 +105,10 @@ pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
             if args.json {
                 let v: Vec<_> = lags
                     .iter()
-                    .map(|l| serde_json::json!({"topic": &*l.topic_partition.topic, "partition": l.topic_partition.partition,
-                        "committed": l.committed, "end": l.end_offset, "lag": l.lag}))
+                    .map(|l| {
+                        serde_json::json!({"topic": &*l.topic_partition.topic, "partition": l.topic_partition.partition,
+                        "committed": l.committed, "end": l.end_offset, "lag": l.lag})
+                    })
                     .collect();
                 writeln!(out, "{}", serde_json::Value::Array(v)).map_err(io_err)?;
             } else {
@@ -97,7 +116,16 @@ pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
                 for l in lags {
                     let show = |o: Option<i64>| o.map_or("-".to_owned(), |v| v.to_string());
                     let tp = &l.topic_partition;
-                    writeln!(out, "{}\t{}\t{}\t{}\t{}", tp.topic, tp.partition, show(l.committed), l.end_offset, show(l.lag)).map_err(io_err)?;
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}\t{}",
+                        tp.topic,
+                        tp.partition,
+                        show(l.committed),
+                        l.end_offset,
+                        show(l.lag)
+                    )
+                    .map_err(io_err)?;
                 }
             }
         }
@@ -106,8 +134,14 @@ pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
             for t in &args.topics {
                 cluster.track_topics([t.as_str()]);
                 let md = cluster.refresh_metadata().await?;
-                let n = md.partition_count(t).ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: t.clone(), partition: -1 })?;
-                tps.extend((0..n as i32).filter(|p| args.partition.is_none_or(|q| q == *p)).map(|p| TopicPartition::new(t.as_str(), p)));
+                let n = md
+                    .partition_count(t)
+                    .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: t.clone(), partition: -1 })?;
+                tps.extend(
+                    (0..n as i32)
+                        .filter(|p| args.partition.is_none_or(|q| q == *p))
+                        .map(|p| TopicPartition::new(t.as_str(), p)),
+                );
             }
             let planned = reset_offsets(cluster, group, &tps, *to, *execute).await?;
             for (tp, o) in planned {

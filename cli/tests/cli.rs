@@ -110,19 +110,26 @@ fn kafka_python_interop(b: &str, mut create_topic: impl FnMut(&str)) {
     for codec in CODECS {
         let topic = unique_topic(&format!("kpy-cli-{codec}"));
         create_topic(&topic);
-        let recs: Vec<(Option<String>, Option<String>)> = (0..20).map(|i| (Some(format!("k{i}")), Some(format!("{codec}-kpy-{i}")))).collect();
+        let recs: Vec<(Option<String>, Option<String>)> =
+            (0..20).map(|i| (Some(format!("k{i}")), Some(format!("{codec}-kpy-{i}")))).collect();
         let refs: Vec<(Option<&str>, Option<&str>)> = recs.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
         kpy_produce(b, &topic, 0, &refs, codec).unwrap();
         let ours = json_lines(&ok(ferrokafka(&["-C", "-b", b, "-t", &topic, "-e", "-J", "-q"], b""), "ferrokafka -C"));
         let got: Vec<(Value, Value)> = ours.iter().map(|r| (r["key"].clone(), r["payload"].clone())).collect();
-        let want: Vec<(Value, Value)> = recs.iter().map(|(k, v)| (Value::from(k.clone()), Value::from(v.clone()))).collect();
+        let want: Vec<(Value, Value)> =
+            recs.iter().map(|(k, v)| (Value::from(k.clone()), Value::from(v.clone()))).collect();
         assert_eq!(got, want, "{codec}: kafka-python → ferrokafka");
 
         let input: String = (0..20).map(|i| format!("fk{i}|{codec}-fk-{i}\n")).collect();
-        ok(ferrokafka(&["-P", "-b", b, "-t", &topic, "-p", "0", "-K", "|", "-z", codec], input.as_bytes()), "ferrokafka -P");
+        ok(
+            ferrokafka(&["-P", "-b", b, "-t", &topic, "-p", "0", "-K", "|", "-z", codec], input.as_bytes()),
+            "ferrokafka -P",
+        );
         let read = kpy_consume(b, &topic, 0, 40).unwrap();
-        let tail: Vec<(Option<String>, Option<String>)> = read[20..].iter().map(|r| (r.key.clone(), r.value.clone())).collect();
-        let want: Vec<(Option<String>, Option<String>)> = (0..20).map(|i| (Some(format!("fk{i}")), Some(format!("{codec}-fk-{i}")))).collect();
+        let tail: Vec<(Option<String>, Option<String>)> =
+            read[20..].iter().map(|r| (r.key.clone(), r.value.clone())).collect();
+        let want: Vec<(Option<String>, Option<String>)> =
+            (0..20).map(|i| (Some(format!("fk{i}")), Some(format!("{codec}-fk-{i}")))).collect();
         assert_eq!(tail, want, "{codec}: ferrokafka → kafka-python");
     }
 }
@@ -198,7 +205,11 @@ fn unknown_topic_exits_with_1() {
     let broker = Tansu::start();
     let out = ferrokafka(&["-C", "-b", broker.addr(), "-t", "no-such-topic-here", "-e"], b"");
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-topic-here"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-topic-here"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `-G` balanced consume, then `group list | describe | lag | reset-offsets`.
@@ -212,7 +223,8 @@ fn group_commands() {
     ok(ferrokafka(&["-P", "-b", &b, "-t", &topic], input.as_bytes()), "produce");
     let group = unique_topic("cli-g");
     let args = ["-b", &b, "-G", &group, "-c", "20", "-f", "%s\\n", "-q", "-X", "auto.offset.reset=earliest", &topic];
-    let mut got: Vec<String> = String::from_utf8(ok(ferrokafka(&args, b""), "-G")).unwrap().lines().map(str::to_owned).collect();
+    let mut got: Vec<String> =
+        String::from_utf8(ok(ferrokafka(&args, b""), "-G")).unwrap().lines().map(str::to_owned).collect();
     got.sort();
     let mut want: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
     want.sort();
@@ -220,17 +232,27 @@ fn group_commands() {
 
     let list = String::from_utf8(ok(ferrokafka(&["group", "list", "-b", &b], b""), "group list")).unwrap();
     assert!(list.lines().any(|l| l.starts_with(&group)), "{list}");
-    let lag: Value = serde_json::from_slice(&ok(ferrokafka(&["group", "lag", &group, "-b", &b, "-J"], b""), "group lag")).unwrap();
+    let lag: Value =
+        serde_json::from_slice(&ok(ferrokafka(&["group", "lag", &group, "-b", &b, "-J"], b""), "group lag")).unwrap();
     let total: i64 = lag.as_array().unwrap().iter().map(|l| l["lag"].as_i64().unwrap()).sum();
     let committed: i64 = lag.as_array().unwrap().iter().map(|l| l["committed"].as_i64().unwrap()).sum();
     assert_eq!((total, committed), (0, 20), "{lag}");
-    let desc = String::from_utf8(ok(ferrokafka(&["group", "describe", &group, "-b", &b], b""), "group describe")).unwrap();
+    let desc =
+        String::from_utf8(ok(ferrokafka(&["group", "describe", &group, "-b", &b], b""), "group describe")).unwrap();
     assert!(desc.contains(&format!("group {group}")), "{desc}");
 
-    let dry = String::from_utf8(ok(ferrokafka(&["group", "reset-offsets", &group, "-b", &b, "-t", &topic, "--to-earliest"], b""), "dry run")).unwrap();
+    let dry = String::from_utf8(ok(
+        ferrokafka(&["group", "reset-offsets", &group, "-b", &b, "-t", &topic, "--to-earliest"], b""),
+        "dry run",
+    ))
+    .unwrap();
     assert_eq!(dry.lines().count(), 2, "{dry}");
-    ok(ferrokafka(&["group", "reset-offsets", &group, "-b", &b, "-t", &topic, "--to-offset", "3", "--execute"], b""), "reset");
-    let lag: Value = serde_json::from_slice(&ok(ferrokafka(&["group", "lag", &group, "-b", &b, "-J"], b""), "group lag")).unwrap();
+    ok(
+        ferrokafka(&["group", "reset-offsets", &group, "-b", &b, "-t", &topic, "--to-offset", "3", "--execute"], b""),
+        "reset",
+    );
+    let lag: Value =
+        serde_json::from_slice(&ok(ferrokafka(&["group", "lag", &group, "-b", &b, "-J"], b""), "group lag")).unwrap();
     let committed: Vec<i64> = lag.as_array().unwrap().iter().map(|l| l["committed"].as_i64().unwrap()).collect();
     assert_eq!(committed, [3, 3]);
 }

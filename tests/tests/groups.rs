@@ -42,10 +42,16 @@ fn config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> ClientConfig 
 struct CommitOnRevoke(Arc<Mutex<Vec<String>>>);
 
 impl RebalanceListener for CommitOnRevoke {
-    fn on_partitions_revoked<'a>(&'a mut self, group: &'a GroupContext<'a>, partitions: &'a [TopicPartition]) -> ListenerFuture<'a> {
+    fn on_partitions_revoked<'a>(
+        &'a mut self,
+        group: &'a GroupContext<'a>,
+        partitions: &'a [TopicPartition],
+    ) -> ListenerFuture<'a> {
         Box::pin(async move {
-            let offsets: Vec<_> =
-                partitions.iter().filter_map(|tp| group.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o)))).collect();
+            let offsets: Vec<_> = partitions
+                .iter()
+                .filter_map(|tp| group.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
+                .collect();
             if let Err(e) = group.commit(&offsets).await {
                 self.0.lock().unwrap().push(e.to_string());
             }
@@ -195,7 +201,11 @@ fn no_duplicates_or_gaps_across_a_rebalance() {
     ferrokafka_tests::raw::RawConnection::connect(&b).unwrap().create_topic(&topic, 4).unwrap();
     let rt = runtime();
     produce(&rt, &b, &topic, 250, 4);
-    let cfg = config(&b, &unique_topic("g-handover"), &[("max.poll.records", "50"), ("partition.assignment.strategy", "range")]);
+    let cfg = config(
+        &b,
+        &unique_topic("g-handover"),
+        &[("max.poll.records", "50"), ("partition.assignment.strategy", "range")],
+    );
     let a = Member::start(&rt, cfg.clone(), vec![topic.clone()]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while a.records.lock().unwrap().len() < 300 {
@@ -210,7 +220,8 @@ fn no_duplicates_or_gaps_across_a_rebalance() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let failures: Vec<String> = a.commit_failures.lock().unwrap().iter().chain(b2.commit_failures.lock().unwrap().iter()).cloned().collect();
+    let failures: Vec<String> =
+        a.commit_failures.lock().unwrap().iter().chain(b2.commit_failures.lock().unwrap().iter()).cloned().collect();
     assert!(failures.is_empty(), "revoke-time commits failed: {failures:?}");
     let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
     for r in a.stop(&rt).into_iter().chain(b2.stop(&rt)) {
@@ -247,7 +258,11 @@ fn pattern_subscription_picks_up_new_topics() {
     let wait = |n: usize| {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while assigned.lock().unwrap().len() != n {
-            assert!(std::time::Instant::now() < deadline, "expected {n} partitions, have {:?}", assigned.lock().unwrap());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {n} partitions, have {:?}",
+                assigned.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     };
@@ -340,7 +355,8 @@ fn mixed_group_with_kafka_python() {
                 }
             }
         });
-        let ours = Member::start(&rt, config(&b, &group, &[("partition.assignment.strategy", strategy)]), vec![topic.clone()]);
+        let ours =
+            Member::start(&rt, config(&b, &group, &[("partition.assignment.strategy", strategy)]), vec![topic.clone()]);
         let all: BTreeSet<i32> = (0..6).collect();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut theirs: BTreeSet<i32> = BTreeSet::new();
@@ -351,10 +367,17 @@ fn mixed_group_with_kafka_python() {
                 }
             }
             let mine: BTreeSet<i32> = ours.assigned().iter().map(|tp| tp.partition).collect();
-            if !mine.is_empty() && !theirs.is_empty() && mine.is_disjoint(&theirs) && mine.union(&theirs).cloned().collect::<BTreeSet<_>>() == all {
+            if !mine.is_empty()
+                && !theirs.is_empty()
+                && mine.is_disjoint(&theirs)
+                && mine.union(&theirs).cloned().collect::<BTreeSet<_>>() == all
+            {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{strategy}: no shared split: ours {mine:?}, kafka-python {theirs:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{strategy}: no shared split: ours {mine:?}, kafka-python {theirs:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let mine: Vec<TopicPartition> = ours.assigned().into_iter().collect();

@@ -85,7 +85,12 @@ pub enum ResetTo {
 }
 
 fn broker_error(api: ApiKey, code: i16, group: &str) -> Option<ClientError> {
-    ResponseError::try_from_code(code).map(|error| ClientError::Broker { api, error, topic: group.to_owned(), partition: -1 })
+    ResponseError::try_from_code(code).map(|error| ClientError::Broker {
+        api,
+        error,
+        topic: group.to_owned(),
+        partition: -1,
+    })
 }
 
 /// Lists the groups of every broker.
@@ -116,13 +121,21 @@ pub async fn describe_group(cluster: &Cluster, group: &str) -> Result<GroupDescr
     let conn = find_coordinator(cluster, group).await?;
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
     let resp: DescribeGroupsResponse = conn.call(ApiKey::DescribeGroups, &req).await?;
-    let g = resp.groups.into_iter().next().ok_or_else(|| ClientError::InvalidState(format!("no description of group {group}")))?;
+    let g = resp
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| ClientError::InvalidState(format!("no description of group {group}")))?;
     if let Some(e) = broker_error(ApiKey::DescribeGroups, g.error_code, group) {
         return Err(e);
     }
     let mut members = Vec::new();
     for m in g.members {
-        let assignment = if m.member_assignment.is_empty() { Vec::new() } else { decode_assignment(m.member_assignment)?.partitions };
+        let assignment = if m.member_assignment.is_empty() {
+            Vec::new()
+        } else {
+            decode_assignment(m.member_assignment)?.partitions
+        };
         members.push(MemberDescription {
             member_id: m.member_id.to_string(),
             group_instance_id: m.group_instance_id.map(|i| i.to_string()),
@@ -165,7 +178,12 @@ pub async fn committed_offsets(cluster: &Cluster, group: &str) -> Result<BTreeMa
 /// Committed offsets, end offsets and lag of every partition of the topics a group committed for.
 pub async fn group_lag(cluster: &Cluster, group: &str) -> Result<Vec<PartitionLag>> {
     let committed = committed_offsets(cluster, group).await?;
-    let topics: Vec<String> = committed.keys().map(|tp| tp.topic.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let topics: Vec<String> = committed
+        .keys()
+        .map(|tp| tp.topic.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     cluster.track_topics(topics.iter().map(String::as_str));
     let md = cluster.refresh_metadata().await?;
     let tps: Vec<TopicPartition> = topics
@@ -222,8 +240,14 @@ pub async fn reset_offsets(
             )));
         }
         let conn = find_coordinator(cluster, group).await?;
-        let who = CommitIdentity { group_id: group.to_owned(), generation_id: -1, member_id: String::new(), group_instance_id: None };
-        let om: Vec<(TopicPartition, OffsetAndMetadata)> = offsets.iter().map(|(tp, o)| (tp.clone(), OffsetAndMetadata::new(*o))).collect();
+        let who = CommitIdentity {
+            group_id: group.to_owned(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        };
+        let om: Vec<(TopicPartition, OffsetAndMetadata)> =
+            offsets.iter().map(|(tp, o)| (tp.clone(), OffsetAndMetadata::new(*o))).collect();
         commit(&conn, &who, &om).await?;
     }
     Ok(offsets)
