@@ -1,0 +1,1 @@
+//! rustls client configuration from Kafka-style `ssl.*` keys (being written).
