@@ -1,0 +1,1 @@
+//! Location strategies (being written).

@@ -1,0 +1,1 @@
+//! Rate limiting and backpressure (being written).

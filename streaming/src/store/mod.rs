@@ -1,0 +1,1 @@
+//! Transactional offset stores (being written).
