@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine with the Rust
-# toolchain, Python 3 and gcc: kcat and librdkafka-dev (apt), the kafka-python peer
-# (pip), and the tansu broker (cargo install, once, outside the repository).
+# toolchain, Python 3 and gcc: kcat, librdkafka-dev and the PostgreSQL server (apt), the
+# kafka-python peer (pip), and the tansu broker (cargo install, once, outside the
+# repository). As root, also the unprivileged system user `ferrokafka` that the offset-store
+# tests run PostgreSQL as (it refuses to run as root).
 # Fails loudly when anything cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +17,17 @@ need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || need_apt+=(librdkafka-dev)
 command -v gcc >/dev/null || need_apt+=(gcc)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { echo "setup: no PostgreSQL server under /usr/lib/postgresql/*/bin"; exit 1; }
+if [ "$(id -u)" = 0 ] && ! getent passwd ferrokafka >/dev/null; then
+  echo "setup: useradd --system ferrokafka (runs PostgreSQL in the offset-store tests)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ferrokafka
 fi
 
 if ! python3 -c 'import kafka, lz4, snappy, zstandard' 2>/dev/null; then
@@ -31,4 +40,4 @@ if ! "${TANSU_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERSION}
   cargo install tansu --version "${TANSU_VERSION}" --features dynostore --locked --root "${TANSU_ROOT}" --quiet
 fi
 "${TANSU_ROOT}/bin/tansu" --version >/dev/null
-echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, kafka-python, tansu ${TANSU_VERSION} ready"
+echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, postgresql, kafka-python, tansu ${TANSU_VERSION} ready"

@@ -9,6 +9,7 @@
 pub mod fake_broker;
 pub mod mock;
 pub mod peers;
+pub mod postgres;
 pub mod raw;
 pub mod tansu;
 

@@ -1,1 +1,225 @@
-//! Transactional offset stores (being written).
+//! Transactional offset stores: a stream's offsets kept in the same transaction as its results.
+//!
+//! This is Spark's "Your own data store" way of storing offsets. The stream starts from the
+//! offsets read from the store ([`TransactionalStore::load_offsets`], given to `Assign` as its
+//! starting offsets), and each batch writes its results and advances its offsets in one
+//! transaction. A partition's offset moves only where the stored offset equals the range's
+//! `from_offset`; anything else (a repeated batch, a skipped range) aborts the transaction with
+//! [`StreamingError::OffsetMismatch`], so no result is ever counted twice or lost.
+//!
+//! Two stores are provided:
+//! - [`RedbStore`] (embedded, the default): one local file, via the pure-Rust `redb` database.
+//! - [`PostgresStore`]: a PostgreSQL table, via the pure-Rust `tokio-postgres` client.
+//!
+//! Applications write their results through the concrete transaction: [`RedbTransaction::redb`]
+//! gives the `redb::WriteTransaction`, [`PostgresTransaction::sql`] a client whose statements
+//! run inside the batch's transaction.
+//!
+//! ```no_run
+//! # async fn example(ranges: Vec<ferrokafka_streaming::OffsetRange>) -> ferrokafka_streaming::Result<()> {
+//! use ferrokafka_streaming::store::{commit_batch, RedbStore, TransactionalStore};
+//! use ferrokafka_streaming::store::redb::redb::{ReadableTable, TableDefinition};
+//! use ferrokafka_streaming::StreamingError;
+//!
+//! const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+//! let store = RedbStore::open("offsets.redb")?;
+//! // Begin from the offsets committed to the store (give them to `Assign`).
+//! let from_offsets = store.load_offsets("my-group").await?;
+//! # let _ = from_offsets;
+//! // For each batch: results and offsets in one transaction.
+//! let records: u64 = ranges.iter().map(|r| r.count() as u64).sum();
+//! commit_batch(&store, "my-group", &ranges, async |txn| {
+//!     let mut table = txn.redb().open_table(COUNTS).map_err(|e| StreamingError::Store(e.to_string()))?;
+//!     let seen = table.get("records").map_err(|e| StreamingError::Store(e.to_string()))?.map(|v| v.value());
+//!     table.insert("records", seen.unwrap_or(0) + records).map_err(|e| StreamingError::Store(e.to_string()))?;
+//!     Ok(())
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod postgres;
+pub mod redb;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::error::{Result, StreamingError};
+use crate::offset_range::{OffsetRange, TopicPartition};
+
+pub use self::postgres::{PostgresStore, PostgresTransaction};
+pub use self::redb::{RedbStore, RedbTransaction};
+
+/// A store that keeps a stream's offsets together with its results.
+///
+/// Offsets are kept per consumer group (`group.id`) and partition, as the next offset to read
+/// (the `until_offset` of the last committed range).
+pub trait TransactionalStore: Send + Sync {
+    /// One open transaction. Dropping it without [`StoreTransaction::commit`] rolls it back.
+    type Txn<'a>: StoreTransaction + Send
+    where
+        Self: 'a;
+
+    /// Offsets stored for `group` (partition → next offset to read). Empty when none.
+    fn load_offsets(&self, group: &str) -> impl Future<Output = Result<BTreeMap<TopicPartition, i64>>> + Send;
+
+    /// Opens a transaction. Waits while another transaction of this store is open where the
+    /// store allows only one at a time (redb; one PostgreSQL connection).
+    fn begin(&self) -> impl Future<Output = Result<Self::Txn<'_>>> + Send;
+}
+
+/// One open transaction of a [`TransactionalStore`].
+pub trait StoreTransaction {
+    /// Advances the offsets of `group` by `ranges`: for each range (each is validated first),
+    /// the stored offset of its partition must equal `from_offset` (when nothing is stored for
+    /// the partition, any `from_offset` is accepted: the first batch), and becomes
+    /// `until_offset`.
+    ///
+    /// A mismatch returns [`StreamingError::OffsetMismatch`] and aborts the transaction: a later
+    /// [`commit`](StoreTransaction::commit) fails with the same error, and dropping the
+    /// transaction rolls back everything written in it. Any other error (an invalid range, the
+    /// store failing) aborts it too. Calling this before writing results fails fast and, in
+    /// stores with row locks, serializes concurrent writers of a partition; calling it after
+    /// works the same (the order within the transaction does not matter).
+    fn advance_offsets(&mut self, group: &str, ranges: &[OffsetRange]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Makes the results and offsets written in this transaction durable together.
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// One batch in one transaction: begins, advances `group`'s offsets by `ranges`, runs
+/// `write_results` in the same transaction, and commits. Any error (an
+/// [`StreamingError::OffsetMismatch`] included) rolls everything back and is returned.
+///
+/// An `OffsetMismatch` whose `stored` equals the range's `until_offset` means this batch was
+/// already committed (e.g. the commit succeeded but its acknowledgement was lost): restart the
+/// stream from [`TransactionalStore::load_offsets`].
+///
+/// With [`RedbStore`] and [`PostgresStore`], whose transactions own what they hold (no borrow of
+/// the store), the returned future is `Send` and can run on a spawned task.
+pub async fn commit_batch<'a, S, T, F>(store: &'a S, group: &str, ranges: &[OffsetRange], write_results: F) -> Result<T>
+where
+    S: TransactionalStore,
+    F: AsyncFnOnce(&mut S::Txn<'a>) -> Result<T>,
+{
+    let mut txn = store.begin().await?;
+    txn.advance_offsets(group, ranges).await?;
+    let value = write_results(&mut txn).await?;
+    txn.commit().await?;
+    Ok(value)
+}
+
+/// The refusal of a range whose start is not the stored offset.
+#[derive(Clone, Debug)]
+pub(crate) struct Mismatch {
+    topic: String,
+    partition: i32,
+    stored: Option<i64>,
+    from: i64,
+}
+
+impl Mismatch {
+    /// Checks `range` against the stored offset of its partition.
+    pub(crate) fn check(range: &OffsetRange, stored: Option<i64>) -> std::result::Result<(), Mismatch> {
+        match stored {
+            Some(s) if s != range.from_offset => Err(Mismatch {
+                topic: range.topic.to_string(),
+                partition: range.partition,
+                stored,
+                from: range.from_offset,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The typed error.
+    pub(crate) fn error(&self) -> StreamingError {
+        StreamingError::OffsetMismatch {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            stored: self.stored,
+            from: self.from,
+        }
+    }
+}
+
+/// Why a transaction was aborted (kept so that a later commit fails the same way).
+#[derive(Clone, Debug)]
+pub(crate) enum Abort {
+    /// A range did not start at the stored offset.
+    Mismatch(Mismatch),
+    /// The store failed while advancing offsets.
+    Failed(String),
+}
+
+impl Abort {
+    /// The error a commit of the aborted transaction returns.
+    pub(crate) fn error(&self) -> StreamingError {
+        match self {
+            Abort::Mismatch(m) => m.error(),
+            Abort::Failed(msg) => {
+                StreamingError::Store(format!("the transaction was aborted by an earlier error: {msg}"))
+            }
+        }
+    }
+
+    /// Records `e` (an error of `advance_offsets`) as the reason of the abort.
+    pub(crate) fn from_error(e: &StreamingError) -> Abort {
+        match e {
+            StreamingError::OffsetMismatch { topic, partition, stored, from } => {
+                Abort::Mismatch(Mismatch { topic: topic.clone(), partition: *partition, stored: *stored, from: *from })
+            }
+            other => Abort::Failed(other.to_string()),
+        }
+    }
+}
+
+/// A store error that keeps the whole chain of causes (`what: error: cause: cause…`).
+pub(crate) fn store_error(what: &str, e: &(dyn std::error::Error + 'static)) -> StreamingError {
+    let mut msg = format!("{what}: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    StreamingError::Store(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("db error")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn store_errors_keep_their_causes() {
+        let e = store_error("commit", &Outer(std::io::Error::other("disk full")));
+        assert_eq!(e.to_string(), "offset store: commit: db error: disk full");
+        assert!(e.is_retriable());
+    }
+
+    #[test]
+    fn mismatch_accepts_first_batch_and_equal_start_only() {
+        let r = OffsetRange::new("t", 1, 10, 20).unwrap();
+        assert!(Mismatch::check(&r, None).is_ok());
+        assert!(Mismatch::check(&r, Some(10)).is_ok());
+        let e = Mismatch::check(&r, Some(20)).unwrap_err().error();
+        assert!(matches!(e, StreamingError::OffsetMismatch { stored: Some(20), from: 10, partition: 1, .. }), "{e}");
+    }
+}
