@@ -9,11 +9,12 @@ use ferrokafka_protocol::messages::{
     metadata_request::MetadataRequestTopic, ApiKey, MetadataRequest, MetadataResponse, TopicName,
 };
 use ferrokafka_protocol::protocol::StrBytes;
+use ferrokafka_tls::TlsConnector;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, ConfigError};
 use crate::conn::{Connection, ConnectionOptions};
 use crate::error::{ClientError, Result};
 use crate::metadata::{BrokerInfo, Metadata};
@@ -64,13 +65,27 @@ impl std::fmt::Debug for Cluster {
 
 impl Cluster {
     /// Connects to the first reachable bootstrap broker and loads metadata.
+    ///
+    /// With `security.protocol` `SSL`, the TLS connector is built first from the
+    /// `ssl.*` keys, so a bad key or store fails here, before any connection.
     pub async fn connect(config: ClientConfig) -> Result<Cluster> {
+        let protocol = config.security_protocol();
+        if protocol.uses_sasl() {
+            return Err(ClientError::Config(ConfigError::invalid_value(
+                "security.protocol",
+                protocol.as_str(),
+                "PLAINTEXT or SSL: SASL is not implemented yet",
+            )));
+        }
+        let tls = TlsConnector::from_keys(protocol.as_str(), config.layer_keys())
+            .map_err(|source| ClientError::Tls { broker: String::new(), source })?;
         let opts = ConnectionOptions {
             client_id: StrBytes::from_string(config.client_id().to_owned()),
             request_timeout: config.request_timeout(),
             connect_timeout: config.connection_setup_timeout(),
             max_in_flight: config.max_in_flight_requests_per_connection(),
             max_frame_size: config.receive_message_max_bytes(),
+            tls: tls.map(Arc::new),
         };
         let cluster = Cluster {
             inner: Arc::new(Inner {
@@ -171,6 +186,7 @@ impl Cluster {
         }
         let known: Vec<String> = self.metadata().brokers.values().map(BrokerInfo::addr).collect();
         let mut last = String::from("no address to try");
+        let mut tls_failure = None;
         for addr in known.iter().chain(self.inner.config.bootstrap_servers()) {
             match Connection::connect(addr, &self.inner.opts).await {
                 Ok(c) => {
@@ -180,8 +196,15 @@ impl Cluster {
                 Err(e) => {
                     tracing::debug!(broker = %addr, error = %e, "bootstrap connection failed");
                     last = e.to_string();
+                    // A refused certificate will not get better by retrying: report it as is.
+                    if matches!(e, ClientError::Tls { .. }) && !e.is_retriable() && tls_failure.is_none() {
+                        tls_failure = Some(e);
+                    }
                 }
             }
+        }
+        if let Some(e) = tls_failure {
+            return Err(e);
         }
         Err(ClientError::NoBrokerReachable { bootstrap: self.inner.config.bootstrap_servers().join(","), last })
     }

@@ -7,6 +7,10 @@
 //! strictly in order. A response with another correlation id, a malformed frame,
 //! a timed-out request or a socket error *poisons* the connection: every pending
 //! request fails and the handle reports itself closed, so the owner reconnects.
+//!
+//! With `security.protocol=SSL` the socket is wrapped in TLS right after the TCP
+//! connect (SNI and host-name check from the host part of the broker address);
+//! the task is the same for both, generic over the stream's read and write halves.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -21,7 +25,8 @@ use ferrokafka_protocol::versions::{
     api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
 };
 use ferrokafka_protocol::ProtocolError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ferrokafka_tls::TlsConnector;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -41,6 +46,8 @@ pub struct ConnectionOptions {
     pub max_in_flight: usize,
     /// `receive.message.max.bytes`.
     pub max_frame_size: usize,
+    /// TLS for every connection (`security.protocol=SSL`), built once per cluster.
+    pub tls: Option<Arc<TlsConnector>>,
 }
 
 impl Default for ConnectionOptions {
@@ -51,6 +58,7 @@ impl Default for ConnectionOptions {
             connect_timeout: Duration::from_secs(10),
             max_in_flight: 5,
             max_frame_size: ferrokafka_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
+            tls: None,
         }
     }
 }
@@ -99,21 +107,35 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` (resolving it now), starts the connection task and
-    /// negotiates API versions.
+    /// Connects to `addr` (resolving it now), shakes hands over TLS when
+    /// configured, starts the connection task and negotiates API versions.
+    /// `socket.connection.setup.timeout.ms` bounds the TCP connect and the TLS
+    /// handshake together.
     pub async fn connect(addr: &str, opts: &ConnectionOptions) -> Result<Connection> {
         let io = |source| ClientError::Io { broker: addr.to_owned(), source };
-        let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Disconnected {
-                broker: addr.to_owned(),
-                reason: "connection setup timed out".into(),
-            })?
-            .map_err(io)?;
+        let timed_out =
+            || ClientError::Disconnected { broker: addr.to_owned(), reason: "connection setup timed out".into() };
+        let deadline = Instant::now() + opts.connect_timeout;
+        let stream =
+            tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await.map_err(|_| timed_out())?.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 2);
         let closed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(stream, rx, addr.to_owned(), opts.clone(), closed.clone()));
+        let task = Task { addr: addr.to_owned(), opts: opts.clone(), closed: closed.clone() };
+        match &opts.tls {
+            None => {
+                let (rd, wr) = stream.into_split();
+                tokio::spawn(run(task, rd, wr, rx));
+            }
+            Some(tls) => {
+                let tls_stream = tokio::time::timeout_at(deadline, tls.connect(host_of(addr), stream))
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|source| ClientError::Tls { broker: addr.to_owned(), source })?;
+                let (rd, wr) = tokio::io::split(tls_stream);
+                tokio::spawn(run(task, rd, wr, rx));
+            }
+        }
         let conn = Connection {
             tx,
             shared: Arc::new(Shared {
@@ -228,15 +250,39 @@ impl Connection {
     }
 }
 
-/// The connection task.
-async fn run(
-    stream: TcpStream,
-    mut rx: mpsc::Receiver<Envelope>,
+/// The host part of `host:port` or `[v6]:port`, for SNI and the certificate check.
+fn host_of(addr: &str) -> &str {
+    match addr.rsplit_once(':') {
+        Some((host, _)) => host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host),
+        None => addr,
+    }
+}
+
+/// What the connection task needs besides the socket.
+struct Task {
     addr: String,
     opts: ConnectionOptions,
     closed: Arc<AtomicBool>,
-) {
-    let (mut rd, mut wr) = stream.into_split();
+}
+
+impl Task {
+    /// A socket error, explained as a TLS error when the stream carried one (an
+    /// alert from the broker, e.g. a TLS 1.3 client certificate it refused).
+    fn io_error(&self, source: std::io::Error) -> ClientError {
+        if let Some(tls) = self.opts.tls.as_ref().and_then(|t| t.stream_error(host_of(&self.addr), &source)) {
+            return ClientError::Tls { broker: self.addr.clone(), source: tls };
+        }
+        ClientError::Io { broker: self.addr.clone(), source }
+    }
+}
+
+/// The connection task.
+async fn run<R, W>(task: Task, mut rd: R, mut wr: W, mut rx: mpsc::Receiver<Envelope>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (addr, opts, closed) = (task.addr.clone(), task.opts.clone(), task.closed.clone());
     let decoder = FrameDecoder::new(opts.max_frame_size);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
@@ -247,8 +293,13 @@ async fn run(
         tokio::select! {
             env = rx.recv(), if in_flight.len() < opts.max_in_flight => {
                 let Some(env) = env else { break ClientError::Closed };
-                if let Err(source) = wr.write_all(&env.frame).await {
-                    let e = ClientError::Io { broker: addr.clone(), source };
+                // TLS buffers records until flushed; for TCP the flush is a no-op.
+                let written = match wr.write_all(&env.frame).await {
+                    Ok(()) => wr.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(source) = written {
+                    let e = task.io_error(source);
                     if let Some(reply) = env.reply { let _ = reply.send(Err(clone_err(&e))); }
                     break e;
                 }
@@ -265,7 +316,7 @@ async fn run(
             read = rd.read_buf(&mut buf) => {
                 match read {
                     Ok(0) => break ClientError::Disconnected { broker: addr.clone(), reason: "closed by the broker".into() },
-                    Err(source) => break ClientError::Io { broker: addr.clone(), source },
+                    Err(source) => break task.io_error(source),
                     Ok(_) => {}
                 }
                 if let Err(e) = dispatch(&decoder, &mut buf, &mut in_flight, &mut unanswered, &addr) { break e; }
@@ -345,6 +396,7 @@ fn clone_err(e: &ClientError) -> ClientError {
         ClientError::Disconnected { broker, reason } => {
             ClientError::Disconnected { broker: broker.clone(), reason: reason.clone() }
         }
+        ClientError::Tls { broker, source } => ClientError::Tls { broker: broker.clone(), source: source.clone() },
         other => ClientError::Disconnected { broker: String::new(), reason: other.to_string() },
     }
 }

@@ -135,6 +135,17 @@ pub enum ClientError {
         /// UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or FENCED_INSTANCE_ID.
         error: ResponseError,
     },
+    /// TLS failed: a bad `ssl.*` key or store (when the client is built, `broker`
+    /// empty) or a handshake refused by either side. See
+    /// [`TlsError::is_retriable`](ferrokafka_tls::TlsError::is_retriable).
+    #[error("{source}")]
+    Tls {
+        /// The broker's address ("" for configuration errors).
+        broker: String,
+        /// What failed.
+        #[source]
+        source: ferrokafka_tls::TlsError,
+    },
     /// No bootstrap broker could be reached.
     #[error("no broker of {bootstrap} could be reached: {last}")]
     NoBrokerReachable {
@@ -159,6 +170,7 @@ impl ClientError {
             ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
             ClientError::NoBrokerReachable { .. } => true,
             ClientError::Broker { error, .. } => error.is_retriable(),
+            ClientError::Tls { source, .. } => source.is_retriable(),
             _ => false,
         }
     }

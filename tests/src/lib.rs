@@ -11,6 +11,7 @@ pub mod mock;
 pub mod peers;
 pub mod postgres;
 pub mod raw;
+pub mod stunnel;
 pub mod tansu;
 
 use std::net::TcpListener;

@@ -33,7 +33,7 @@ impl Tansu {
         let mut last = String::new();
         // A random port can be taken between probing and binding; try a few.
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(None) {
                 Ok(t) => return t,
                 Err(e) => last = e,
             }
@@ -41,7 +41,13 @@ impl Tansu {
         panic!("tansu could not be started: {last}");
     }
 
-    fn try_start() -> Result<Tansu, String> {
+    /// Starts a broker on a random port that advertises `127.0.0.1:advertised_port`
+    /// in its metadata instead (a TLS proxy in front of it listens there).
+    pub fn try_start_advertising(advertised_port: u16) -> Result<Tansu, String> {
+        Self::try_start(Some(advertised_port))
+    }
+
+    fn try_start(advertised_port: Option<u16>) -> Result<Tansu, String> {
         let bin = binary();
         if !bin.exists() {
             return Err(format!(
@@ -51,11 +57,12 @@ impl Tansu {
         }
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised_port.unwrap_or(port));
         let log = std::env::temp_dir().join(format!("ferrokafka-tansu-{}-{port}.log", std::process::id()));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

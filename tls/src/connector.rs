@@ -144,12 +144,12 @@ fn certificate_error(server: String, c: &CertificateError) -> TlsError {
         CertificateError::Expired => TlsError::CertificateExpired { server, detail: String::new() },
         CertificateError::ExpiredContext { time, not_after } => TlsError::CertificateExpired {
             server,
-            detail: format!(" ({} s ago)", time.as_secs().saturating_sub(not_after.as_secs())),
+            detail: format!(" ({} ago)", duration_text(time.as_secs().saturating_sub(not_after.as_secs()))),
         },
         CertificateError::NotValidYet => TlsError::CertificateNotYetValid { server, detail: String::new() },
         CertificateError::NotValidYetContext { time, not_before } => TlsError::CertificateNotYetValid {
             server,
-            detail: format!(" (for another {} s)", not_before.as_secs().saturating_sub(time.as_secs())),
+            detail: format!(" (for another {})", duration_text(not_before.as_secs().saturating_sub(time.as_secs()))),
         },
         CertificateError::NotValidForName => {
             TlsError::HostnameMismatch { host: server.clone(), server, detail: String::new() }
@@ -157,9 +157,32 @@ fn certificate_error(server: String, c: &CertificateError) -> TlsError {
         CertificateError::NotValidForNameContext { expected, presented } => TlsError::HostnameMismatch {
             host: server_name_text(expected),
             server,
-            detail: format!(" (it is valid for {})", presented.join(", ")),
+            detail: format!(
+                " (it is valid for {})",
+                presented.iter().map(|p| unwrap_name(p)).collect::<Vec<_>>().join(", ")
+            ),
         },
         other => TlsError::InvalidCertificate { server, reason: format!("{other:?}") },
+    }
+}
+
+/// `DnsName("x")` → `x` (rustls's rendering of the certificate's names).
+fn unwrap_name(presented: &str) -> &str {
+    for prefix in ["DnsName(\"", "IpAddress(\"", "Uri(\""] {
+        if let Some(inner) = presented.strip_prefix(prefix).and_then(|r| r.strip_suffix("\")")) {
+            return inner;
+        }
+    }
+    presented
+}
+
+/// Seconds as "N s", "N min", "N h" or "N days".
+fn duration_text(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs / 60),
+        7200..=172_799 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
     }
 }
 

@@ -116,6 +116,20 @@ impl Pki {
         Ok(pki)
     }
 
+    /// Removes the directories of `Pki::new(name)` left by test processes that
+    /// have exited (a `Pki` kept in a static is never dropped).
+    pub fn remove_stale(name: &str) {
+        let prefix = format!("ferrokafka-pki-{name}-");
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().to_string();
+            let Some(pid) = file.strip_prefix(&prefix).and_then(|rest| rest.split('-').next()) else { continue };
+            if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }

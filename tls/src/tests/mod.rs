@@ -32,12 +32,12 @@ pub(crate) struct Fixture {
     pub(crate) ec_sec1: PathBuf,
 }
 
-/// Generates the stores once; the temporary directory of an earlier run of this
-/// binary is removed first (statics are never dropped).
+/// Generates the stores once; the temporary directories of earlier runs are
+/// removed first (statics are never dropped).
 pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        remove_stale_dirs();
+        Pki::remove_stale("unit");
         let pki = Pki::new("unit").expect("CA");
         let sans = "IP:127.0.0.1,DNS:localhost";
         let rsa = pki.leaf("client-rsa", KeyType::Rsa, sans).expect("rsa leaf");
@@ -61,18 +61,6 @@ pub(crate) fn fixture() -> &'static Fixture {
             pki,
         }
     })
-}
-
-fn remove_stale_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(rest) = name.strip_prefix("ferrokafka-pki-unit-") else { continue };
-        let pid = rest.split('-').next().unwrap_or("");
-        if !PathBuf::from(format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 /// `path` as a `&str`.
