@@ -37,7 +37,7 @@ use crate::metadata::TopicPartition;
 pub type ListenerFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// Callbacks around rebalances. They run inside `poll`, before the consumer goes on.
-pub trait RebalanceListener: Send {
+pub trait RebalanceListener: Send + Sync {
     /// Partitions are about to be taken away; their positions can still be committed.
     fn on_partitions_revoked<'a>(
         &'a mut self,
@@ -396,6 +396,11 @@ impl GroupConsumer {
         }
         Ok(())
     }
+}
+
+/// A connection to the coordinator of `group` (standalone commits, admin tools).
+pub async fn coordinator_connection(cluster: &Cluster, group: &str) -> Result<crate::conn::Connection> {
+    coordinator::find_coordinator(cluster, group).await
 }
 
 /// Commits, rediscovering the coordinator on coordinator errors (bounded retries).

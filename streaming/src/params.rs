@@ -1,0 +1,141 @@
+//! kafkaParams: the Kafka-style string map a stream is created with, its
+//! validation, and the executor-side fix-ups Spark applies.
+
+use std::collections::BTreeMap;
+
+use ferrokafka_client::config::ClientConfig;
+use ferrokafka_client::serde::deserializer_for_class;
+
+use crate::error::{Result, StreamingError};
+
+/// Prefix of the group id executor consumers use (Spark: `spark-executor-`).
+pub const EXECUTOR_GROUP_PREFIX: &str = "spark-executor-";
+/// Smallest socket receive buffer executors use (Spark raises it to 65536).
+const MIN_RECEIVE_BUFFER: u64 = 65_536;
+
+/// A validated kafkaParams map.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaParams {
+    map: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client configuration's Debug redacts secrets.
+        match ClientConfig::from_pairs(&self.map) {
+            Ok(c) => f.debug_struct("KafkaParams").field("config", &c).finish(),
+            Err(_) => f.write_str("KafkaParams { .. }"),
+        }
+    }
+}
+
+impl KafkaParams {
+    /// Validates the map: every key must be known to the client (or to a layer), and
+    /// the deserializer class names, if given, must map to built-in deserializers.
+    pub fn new<I, K, V>(pairs: I) -> Result<KafkaParams>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map: BTreeMap<String, String> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        ClientConfig::from_pairs(&map).map_err(|e| StreamingError::Client(e.into()))?;
+        for key in ["key.deserializer", "value.deserializer"] {
+            if let Some(class) = map.get(key) {
+                deserializer_for_class(class).map_err(|e| StreamingError::Client(e.into()))?;
+            }
+        }
+        Ok(KafkaParams { map })
+    }
+
+    /// The raw value of a key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(String::as_str)
+    }
+
+    /// `group.id`, which a stream requires (Spark only logs its absence).
+    pub fn group_id(&self) -> Result<&str> {
+        match self.get("group.id").map(str::trim) {
+            Some(g) if !g.is_empty() => Ok(g),
+            _ => Err(StreamingError::Params(
+                "group.id is required for a stream: the consumer cache and committed offsets are keyed by it".into(),
+            )),
+        }
+    }
+
+    /// The configuration of the driver's consumer: the user's params as they are.
+    pub fn driver_config(&self) -> Result<ClientConfig> {
+        ClientConfig::from_pairs(&self.map).map_err(|e| StreamingError::Client(e.into()))
+    }
+
+    /// The executors' params: `enable.auto.commit=false`, `auto.offset.reset=none`,
+    /// `group.id` prefixed with [`EXECUTOR_GROUP_PREFIX`], `receive.buffer.bytes >= 65536`.
+    pub fn executor_params(&self) -> Result<KafkaParams> {
+        let mut map = self.map.clone();
+        map.insert("enable.auto.commit".into(), "false".into());
+        map.insert("auto.offset.reset".into(), "none".into());
+        if let Some(g) = self.get("group.id") {
+            if !g.starts_with(EXECUTOR_GROUP_PREFIX) {
+                map.insert("group.id".into(), format!("{EXECUTOR_GROUP_PREFIX}{g}"));
+            }
+        }
+        let rb = map.get("receive.buffer.bytes").and_then(|v| v.trim().parse::<i64>().ok());
+        if rb.is_none_or(|v| v >= 0 && (v as u64) < MIN_RECEIVE_BUFFER) {
+            map.insert("receive.buffer.bytes".into(), MIN_RECEIVE_BUFFER.to_string());
+        }
+        Ok(KafkaParams { map })
+    }
+
+    /// Rejects executor params that would break exact ranges (Spark's KafkaRDD checks).
+    pub fn validate_for_executors(&self) -> Result<()> {
+        if self.get("enable.auto.commit").map(str::trim) != Some("false") {
+            return Err(StreamingError::Params("enable.auto.commit must be set to false for executor kafka params".into()));
+        }
+        if self.get("auto.offset.reset").map(str::trim) != Some("none") {
+            return Err(StreamingError::Params("auto.offset.reset must be set to none for executor kafka params".into()));
+        }
+        Ok(())
+    }
+
+    /// The configuration executors' consumers use.
+    pub fn executor_config(&self) -> Result<ClientConfig> {
+        self.executor_params()?.driver_config()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(extra: &[(&str, &str)]) -> Result<KafkaParams> {
+        let mut v = vec![("bootstrap.servers", "localhost:9092")];
+        v.extend_from_slice(extra);
+        KafkaParams::new(v.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())))
+    }
+
+    #[test]
+    fn executor_fixups_follow_spark() {
+        let p = params(&[("group.id", "g"), ("enable.auto.commit", "true"), ("auto.offset.reset", "earliest")]).unwrap();
+        let e = p.executor_params().unwrap();
+        assert_eq!(e.get("group.id"), Some("spark-executor-g"));
+        assert_eq!(e.get("enable.auto.commit"), Some("false"));
+        assert_eq!(e.get("auto.offset.reset"), Some("none"));
+        assert_eq!(e.get("receive.buffer.bytes"), Some("65536"));
+        e.validate_for_executors().unwrap();
+        assert!(p.validate_for_executors().unwrap_err().to_string().contains("enable.auto.commit must be set to false"));
+        // Idempotent: fixing up executor params again changes nothing.
+        assert_eq!(e.executor_params().unwrap(), e);
+        let big = params(&[("group.id", "g"), ("receive.buffer.bytes", "1048576")]).unwrap().executor_params().unwrap();
+        assert_eq!(big.get("receive.buffer.bytes"), Some("1048576"));
+    }
+
+    #[test]
+    fn missing_group_and_bad_values_are_errors() {
+        assert!(params(&[]).unwrap().group_id().unwrap_err().to_string().contains("group.id is required"));
+        assert!(params(&[("bootstrap.server", "x:1")]).unwrap_err().to_string().contains("did you mean"));
+        assert!(params(&[("value.deserializer", "com.acme.Nope")]).is_err());
+        params(&[("value.deserializer", "org.apache.kafka.common.serialization.StringDeserializer")]).unwrap();
+        let dbg = format!("{:?}", params(&[("ssl.truststore.password", "hunter2")]).unwrap());
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+    }
+}

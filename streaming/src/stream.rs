@@ -1,0 +1,280 @@
+//! The direct stream: a driver loop that computes each interval's offset ranges
+//! and hands out batches whose partitions run on executors.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ferrokafka_client::admin::{list_offsets, OffsetSpec};
+use ferrokafka_client::cluster::Cluster;
+use ferrokafka_client::config::AutoOffsetReset;
+use tokio::time::Instant;
+
+use crate::batch::{place, Batch, ExecutorPool};
+use crate::cache::{CacheConfig, ReadOptions};
+use crate::checkpoint::Checkpoint;
+use crate::commit::CommitQueue;
+use crate::error::{Result, StreamingError};
+use crate::location::{Executor, LocationStrategy};
+use crate::offset_range::{OffsetRange, TopicPartition};
+use crate::rate::{max_messages_per_partition, PidRateEstimator, RateLimits};
+use crate::strategy::ConsumerStrategy;
+
+/// How a stream runs.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Time between batches.
+    pub batch_interval: Duration,
+    /// The executors (default: two on this host).
+    pub executors: Vec<Executor>,
+    /// The executors' consumer cache.
+    pub cache: CacheConfig,
+    /// Range reads: poll timeout, non-consecutive offsets.
+    pub read: ReadOptions,
+    /// Rate limits and backpressure.
+    pub rate: RateLimits,
+    /// Where checkpoints go (none: no checkpointing).
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            batch_interval: Duration::from_secs(1),
+            executors: ExecutorPool::local_executors(2),
+            cache: CacheConfig::default(),
+            read: ReadOptions::default(),
+            rate: RateLimits::default(),
+            checkpoint_dir: None,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A direct stream (Spark's `DirectKafkaInputDStream`).
+pub struct DirectStream {
+    strategy: Box<dyn ConsumerStrategy>,
+    location: Box<dyn LocationStrategy>,
+    pool: Arc<ExecutorPool>,
+    driver: Cluster,
+    cfg: StreamConfig,
+    current: BTreeMap<TopicPartition, i64>,
+    queue: CommitQueue,
+    estimator: Option<PidRateEstimator>,
+    pending: VecDeque<(i64, Vec<OffsetRange>)>,
+    replay: VecDeque<(i64, Vec<OffsetRange>)>,
+    next_tick: Instant,
+}
+
+impl std::fmt::Debug for DirectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectStream").field("location", &self.location).field("current", &self.current).finish()
+    }
+}
+
+impl DirectStream {
+    /// Spark's `createDirectStream`: starts the strategy (joining the group for
+    /// Subscribe/SubscribePattern and waiting for the assignment), the executors, and
+    /// restores a checkpoint if `checkpoint_dir` holds one.
+    pub async fn create(
+        mut strategy: Box<dyn ConsumerStrategy>,
+        location: Box<dyn LocationStrategy>,
+        cfg: StreamConfig,
+    ) -> Result<DirectStream> {
+        strategy.params().group_id()?;
+        strategy.start().await?;
+        let pool = ExecutorPool::new(strategy.params(), cfg.executors.clone(), cfg.cache, cfg.read).await?;
+        let driver = Cluster::connect(strategy.params().driver_config()?).await?;
+        let (mut current, mut replay) = (BTreeMap::new(), VecDeque::new());
+        if let Some(dir) = &cfg.checkpoint_dir {
+            if let Some(cp) = Checkpoint::read(dir)? {
+                tracing::info!(dir = %dir.display(), pending = cp.pending.len(), "restoring from checkpoint");
+                current = cp.offsets;
+                replay = cp.pending.into_iter().collect();
+            }
+        }
+        let estimator = cfg.rate.backpressure.then(|| PidRateEstimator::with_defaults(cfg.batch_interval));
+        Ok(DirectStream {
+            strategy,
+            location,
+            pool,
+            driver,
+            next_tick: Instant::now(),
+            cfg,
+            current,
+            queue: CommitQueue::default(),
+            estimator,
+            pending: replay.clone(),
+            replay,
+        })
+    }
+
+    /// A handle to queue commits from anywhere (Spark's `CanCommitOffsets`).
+    pub fn commit_queue(&self) -> CommitQueue {
+        self.queue.clone()
+    }
+
+    /// Queues the ranges of a completed output for commit to Kafka.
+    pub fn commit_async(&self, ranges: &[OffsetRange]) {
+        self.queue.commit_async(ranges);
+    }
+
+    /// Next offset of every tracked partition.
+    pub fn positions(&self) -> &BTreeMap<TopicPartition, i64> {
+        &self.current
+    }
+
+    /// Per-partition lag: latest offset minus the stream's position.
+    pub async fn lag(&self) -> Result<BTreeMap<TopicPartition, i64>> {
+        let tps: Vec<TopicPartition> = self.current.keys().cloned().collect();
+        let latest = list_offsets(&self.driver, &tps, OffsetSpec::Latest, self.driver.config().isolation_level()).await?;
+        Ok(self.current.iter().map(|(tp, o)| (tp.clone(), latest.get(tp).map_or(0, |l| (l - o).max(0)))).collect())
+    }
+
+    /// Waits for the next interval and returns its batch. Batches restored from a
+    /// checkpoint (generated but never completed) come first, unchanged.
+    pub async fn next_batch(&mut self) -> Result<Batch> {
+        if let Some((time, ranges)) = self.replay.pop_front() {
+            return self.build(time, ranges);
+        }
+        tokio::time::sleep_until(self.next_tick).await;
+        self.next_tick = Instant::now() + self.cfg.batch_interval;
+        let time = now_ms();
+        let ranges = self.compute().await?;
+        self.flush_commits().await;
+        self.pending.push_back((time, ranges.clone()));
+        self.write_checkpoint()?;
+        self.build(time, ranges)
+    }
+
+    /// Marks a batch done: it leaves the checkpoint's pending list, and its timing
+    /// feeds the backpressure estimator.
+    pub fn complete(&mut self, batch: &Batch, processing: Duration) -> Result<()> {
+        if let Some(pos) = self.pending.iter().position(|(t, _)| *t == batch.time_ms) {
+            self.pending.remove(pos);
+        }
+        if let Some(est) = self.estimator.as_mut() {
+            let delay = (now_ms() - batch.time_ms - processing.as_millis() as i64).max(0);
+            est.compute(now_ms(), batch.record_count_hint(), processing.as_millis() as i64, delay);
+        }
+        self.write_checkpoint()
+    }
+
+    fn build(&self, time: i64, ranges: Vec<OffsetRange>) -> Result<Batch> {
+        let md = self.driver.metadata();
+        let leaders: HashMap<TopicPartition, String> =
+            ranges.iter().filter_map(|r| md.leader(&r.topic_partition()).map(|b| (r.topic_partition(), b.host.clone()))).collect();
+        let placement = place(self.location.as_ref(), &ranges, &self.pool, &leaders)?;
+        let batch = Batch::new(time, ranges, placement, self.pool.clone());
+        tracing::info!(time, records = batch.record_count_hint(), "batch\n{}", batch.description());
+        Ok(batch)
+    }
+
+    fn write_checkpoint(&self) -> Result<()> {
+        match &self.cfg.checkpoint_dir {
+            Some(dir) => Checkpoint { offsets: self.current.clone(), pending: self.pending.iter().cloned().collect() }.write(dir),
+            None => Ok(()),
+        }
+    }
+
+    /// Spark's `compute`: latest offsets, rate caps, `until = min(current + cap, latest)`.
+    async fn compute(&mut self) -> Result<Vec<OffsetRange>> {
+        let parts = self.strategy.partitions().await?;
+        let lost: Vec<String> = self.current.keys().filter(|tp| !parts.contains(tp)).map(|tp| tp.to_string()).collect();
+        if !lost.is_empty() {
+            return Err(StreamingError::Revoked { partitions: lost });
+        }
+        let fresh: Vec<TopicPartition> = parts.iter().filter(|tp| !self.current.contains_key(*tp)).cloned().collect();
+        if !fresh.is_empty() {
+            let starts = self.starting_offsets(&fresh).await?;
+            self.current.extend(starts);
+        }
+        self.driver.track_topics(parts.iter().map(|tp| &*tp.topic));
+        let iso = self.driver.config().isolation_level();
+        let latest = list_offsets(&self.driver, &parts, OffsetSpec::Latest, iso).await?;
+        let lags: BTreeMap<TopicPartition, i64> =
+            parts.iter().map(|tp| (tp.clone(), (latest.get(tp).copied().unwrap_or(0) - self.current.get(tp).copied().unwrap_or(0)).max(0))).collect();
+        let rate = self.estimator.as_ref().and_then(PidRateEstimator::latest_rate);
+        let caps = max_messages_per_partition(&self.cfg.rate, rate, &lags, self.cfg.batch_interval);
+        let mut ranges = Vec::with_capacity(parts.len());
+        for tp in &parts {
+            let from = self.current.get(tp).copied().unwrap_or(0);
+            let end = latest.get(tp).copied().unwrap_or(from).max(from);
+            let until = match caps.as_ref().and_then(|c| c.get(tp)) {
+                Some(cap) => end.min(from.saturating_add(*cap)),
+                None => end,
+            };
+            ranges.push(OffsetRange::new(tp.topic.clone(), tp.partition, from, until)?);
+            self.current.insert(tp.clone(), until);
+        }
+        Ok(ranges)
+    }
+
+    /// Precedence for partitions without a position: explicit > committed > `auto.offset.reset`.
+    async fn starting_offsets(&mut self, fresh: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, i64>> {
+        let mut out = BTreeMap::new();
+        let explicit = self.strategy.explicit_offsets().clone();
+        let mut rest: Vec<TopicPartition> = Vec::new();
+        for tp in fresh {
+            match explicit.get(tp) {
+                Some(o) => {
+                    out.insert(tp.clone(), *o);
+                }
+                None => rest.push(tp.clone()),
+            }
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let committed = self.strategy.committed(&rest).await?;
+        let mut none: Vec<TopicPartition> = Vec::new();
+        for tp in rest {
+            match committed.get(&tp) {
+                Some(o) => {
+                    out.insert(tp, *o);
+                }
+                None => none.push(tp),
+            }
+        }
+        if none.is_empty() {
+            return Ok(out);
+        }
+        let spec = match self.driver.config().auto_offset_reset() {
+            AutoOffsetReset::Earliest => OffsetSpec::Earliest,
+            AutoOffsetReset::Latest => OffsetSpec::Latest,
+            AutoOffsetReset::None => {
+                return Err(StreamingError::NoStartingOffset { partitions: none.iter().map(|tp| tp.to_string()).collect() })
+            }
+        };
+        let found = list_offsets(&self.driver, &none, spec, self.driver.config().isolation_level()).await?;
+        out.extend(found);
+        Ok(out)
+    }
+
+    /// Commits what `commit_async` queued (max `until` per partition) and runs the latest callback.
+    async fn flush_commits(&mut self) {
+        if let Some((offsets, callback)) = self.queue.drain() {
+            let result = self.strategy.commit(&offsets).await.map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "commit of queued offsets failed");
+            }
+            if let Some(cb) = callback {
+                cb(&offsets, result);
+            }
+        }
+    }
+
+    /// Stops the stream. Graceful: the commit queue is flushed and its result waited
+    /// for (better than Spark, SPARK-20050), then the group is left. Hard: the group
+    /// is left at once; queued commits are dropped.
+    pub async fn stop(mut self, graceful: bool) -> Result<()> {
+        if graceful {
+            self.flush_commits().await;
+        }
+        self.strategy.stop().await
+    }
+}
