@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The main job: starts a local broker, produces batches and prints them with their offset ranges.
+# The main job: starts a local broker (librdkafka's mock cluster), produces lines of
+# text, runs a direct-stream word count (the Rust form of Spark's DirectKafkaWordCount)
+# printing every batch's offset ranges and counts, crashes and restarts half way, and
+# checks the counts in the embedded redb store are exactly once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo run --quiet -p ferrokafka-tests --bin demo
+cargo run --quiet -p ferrokafka-tests --bin wordcount
