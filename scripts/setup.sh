@@ -17,6 +17,10 @@ need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || need_apt+=(librdkafka-dev)
 command -v gcc >/dev/null || need_apt+=(gcc)
+# TLS tests: stunnel in front of tansu; stores written by openssl and keytool (Java).
+command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || need_apt+=(stunnel4)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v keytool >/dev/null || need_apt+=(default-jre-headless)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"

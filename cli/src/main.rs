@@ -35,7 +35,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ ClientError::Config(_)) => {
+        // A TLS error without a broker is a bad ssl.* key or store, found before connecting.
+        Err(e @ (ClientError::Config(_) | ClientError::Tls { .. })) if is_config_error(&e) => {
             eprintln!("ferrokafka: configuration error: {e}");
             ExitCode::from(3)
         }
@@ -43,5 +44,13 @@ fn main() -> ExitCode {
             eprintln!("ferrokafka: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn is_config_error(e: &ClientError) -> bool {
+    match e {
+        ClientError::Config(_) => true,
+        ClientError::Tls { broker, .. } => broker.is_empty(),
+        _ => false,
     }
 }
