@@ -33,7 +33,12 @@ impl ExecutorPool {
     }
 
     /// Connects the executors' cluster handle with the executor kafkaParams.
-    pub async fn new(params: &KafkaParams, executors: Vec<Executor>, cache: CacheConfig, read: ReadOptions) -> Result<Arc<ExecutorPool>> {
+    pub async fn new(
+        params: &KafkaParams,
+        executors: Vec<Executor>,
+        cache: CacheConfig,
+        read: ReadOptions,
+    ) -> Result<Arc<ExecutorPool>> {
         if executors.is_empty() {
             return Err(StreamingError::Placement("at least one executor is needed".into()));
         }
@@ -61,7 +66,10 @@ impl ExecutorPool {
         if range.count() == 0 {
             return Ok(Vec::new()); // an empty range opens nothing
         }
-        let cache = self.caches.get(executor).ok_or_else(|| StreamingError::Placement(format!("unknown executor {executor:?}")))?;
+        let cache = self
+            .caches
+            .get(executor)
+            .ok_or_else(|| StreamingError::Placement(format!("unknown executor {executor:?}")))?;
         let tp = range.topic_partition();
         let mut attempt = 0;
         loop {
@@ -120,7 +128,12 @@ impl HasOffsetRanges for Batch {
 }
 
 impl Batch {
-    pub(crate) fn new(time_ms: i64, ranges: Vec<OffsetRange>, placement: Vec<Executor>, pool: Arc<ExecutorPool>) -> Batch {
+    pub(crate) fn new(
+        time_ms: i64,
+        ranges: Vec<OffsetRange>,
+        placement: Vec<Executor>,
+        pool: Arc<ExecutorPool>,
+    ) -> Batch {
         let allow_non_consecutive = pool.read.allow_non_consecutive;
         Batch { time_ms, ranges, placement, pool, allow_non_consecutive }
     }
@@ -170,7 +183,8 @@ impl Batch {
             } else {
                 OffsetRange { until_offset: r.from_offset + want, ..r.clone() }
             };
-            let exec = self.placement.get(i).ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
+            let exec =
+                self.placement.get(i).ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
             let mut records = self.pool.read(exec, &range).await?;
             records.truncate(n - out.len());
             out.extend(records);
@@ -194,7 +208,11 @@ impl Batch {
         let f = Arc::new(f);
         let mut tasks = Vec::with_capacity(self.ranges.len());
         for (index, range) in self.ranges.iter().enumerate() {
-            let executor = self.placement.get(index).cloned().ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
+            let executor = self
+                .placement
+                .get(index)
+                .cloned()
+                .ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
             let (pool, range, f) = (self.pool.clone(), range.clone(), f.clone());
             tasks.push(tokio::spawn(async move {
                 let records = pool.read(&executor, &range).await?;
@@ -219,13 +237,22 @@ pub(crate) fn place(
     let tps: Vec<TopicPartition> = ranges.iter().map(OffsetRange::topic_partition).collect();
     let placed = location.place(&tps, pool.executors(), leaders)?;
     tps.iter()
-        .map(|tp| placed.get(tp).cloned().ok_or_else(|| StreamingError::Placement(format!("{} placed no executor for {tp}", location.name()))))
+        .map(|tp| {
+            placed
+                .get(tp)
+                .cloned()
+                .ok_or_else(|| StreamingError::Placement(format!("{} placed no executor for {tp}", location.name())))
+        })
         .collect()
 }
 
 /// Spark's `createRDD`: a batch reading exactly `ranges`, placed by `location`
 /// (PreferBrokers is refused: there is no driver consumer to know leaders).
-pub fn create_batch(ranges: Vec<OffsetRange>, location: &dyn LocationStrategy, pool: Arc<ExecutorPool>) -> Result<Batch> {
+pub fn create_batch(
+    ranges: Vec<OffsetRange>,
+    location: &dyn LocationStrategy,
+    pool: Arc<ExecutorPool>,
+) -> Result<Batch> {
     if !location.allowed_for_batch_reads() {
         return Err(StreamingError::Placement(format!(
             "{} cannot be used for batch reads of explicit ranges: there is no driver consumer to find leaders; use PreferConsistent or PreferFixed",

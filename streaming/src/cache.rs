@@ -254,7 +254,12 @@ impl ConsumerCache {
     /// Drops the least recently used idle consumers while over capacity.
     fn evict(st: &mut CacheState, capacity: usize) {
         while st.entries.len() > capacity {
-            let victim = st.entries.iter().filter(|(_, e)| e.consumer.is_some()).min_by_key(|(_, e)| e.last_used).map(|(k, _)| k.clone());
+            let victim = st
+                .entries
+                .iter()
+                .filter(|(_, e)| e.consumer.is_some())
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone());
             match victim {
                 Some(k) => {
                     st.entries.remove(&k);

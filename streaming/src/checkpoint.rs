@@ -38,7 +38,11 @@ impl Checkpoint {
         let path = dir.join(FILE);
         let tmp = dir.join(format!("{FILE}.tmp"));
         let offsets: Vec<Value> = self.offsets.iter().map(|(tp, o)| json!([&*tp.topic, tp.partition, o])).collect();
-        let pending: Vec<Value> = self.pending.iter().map(|(t, rs)| json!({"time": t, "ranges": rs.iter().map(range_json).collect::<Vec<_>>()})).collect();
+        let pending: Vec<Value> = self
+            .pending
+            .iter()
+            .map(|(t, rs)| json!({"time": t, "ranges": rs.iter().map(range_json).collect::<Vec<_>>()}))
+            .collect();
         let body = json!({"version": 1, "offsets": offsets, "pending": pending}).to_string();
         let mut f = std::fs::File::create(&tmp).map_err(|e| err(&tmp, e.to_string()))?;
         f.write_all(body.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| err(&tmp, e.to_string()))?;
@@ -73,8 +77,10 @@ impl Checkpoint {
         let tuple = |x: &Value| -> std::result::Result<(String, i32, Vec<i64>), String> {
             let a = x.as_array().ok_or("expected an array")?;
             let topic = a.first().and_then(Value::as_str).ok_or("missing topic")?.to_owned();
-            let partition = a.get(1).and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()).ok_or("bad partition")?;
-            let rest = a[2..].iter().map(|n| n.as_i64().ok_or("bad offset")).collect::<std::result::Result<Vec<i64>, _>>()?;
+            let partition =
+                a.get(1).and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()).ok_or("bad partition")?;
+            let rest =
+                a[2..].iter().map(|n| n.as_i64().ok_or("bad offset")).collect::<std::result::Result<Vec<i64>, _>>()?;
             Ok((topic, partition, rest))
         };
         let mut cp = Checkpoint::default();
@@ -113,7 +119,10 @@ mod tests {
         assert_eq!(Checkpoint::read(&dir).unwrap(), Some(cp));
         std::fs::write(dir.join(FILE), b"{\"version\":1,\"offsets\":[[\"a\",0]],\"pending\":[]}").unwrap();
         assert!(matches!(Checkpoint::read(&dir), Err(StreamingError::Checkpoint { .. })));
-        assert!(Checkpoint::parse(b"{\"version\":1,\"offsets\":[],\"pending\":[{\"time\":1,\"ranges\":[[\"a\",0,9,3]]}]}").is_err());
+        assert!(Checkpoint::parse(
+            b"{\"version\":1,\"offsets\":[],\"pending\":[{\"time\":1,\"ranges\":[[\"a\",0,9,3]]}]}"
+        )
+        .is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -39,7 +39,11 @@ impl CommitQueue {
     }
 
     /// Queues ranges with a callback; only the latest callback is kept, as in Spark.
-    pub fn commit_async_with(&self, ranges: &[OffsetRange], callback: impl FnOnce(&BTreeMap<TopicPartition, i64>, Result<(), String>) + Send + 'static) {
+    pub fn commit_async_with(
+        &self,
+        ranges: &[OffsetRange],
+        callback: impl FnOnce(&BTreeMap<TopicPartition, i64>, Result<(), String>) + Send + 'static,
+    ) {
         let mut q = self.lock();
         q.ranges.extend_from_slice(ranges);
         q.callback = Some(Box::new(callback));
@@ -77,9 +81,10 @@ mod tests {
         let s1 = seen.clone();
         q.commit_async_with(&[OffsetRange::new("t", 0, 0, 10).unwrap()], move |_, _| s1.lock().unwrap().push(1));
         let s2 = seen.clone();
-        q.commit_async_with(&[OffsetRange::new("t", 0, 10, 20).unwrap(), OffsetRange::new("t", 1, 0, 5).unwrap()], move |_, _| {
-            s2.lock().unwrap().push(2)
-        });
+        q.commit_async_with(
+            &[OffsetRange::new("t", 0, 10, 20).unwrap(), OffsetRange::new("t", 1, 0, 5).unwrap()],
+            move |_, _| s2.lock().unwrap().push(2),
+        );
         q.commit_async(&[OffsetRange::new("t", 0, 5, 15).unwrap()]);
         let (offsets, cb) = q.drain().unwrap();
         assert_eq!(offsets, BTreeMap::from([(TopicPartition::new("t", 0), 20), (TopicPartition::new("t", 1), 5)]));

@@ -63,7 +63,15 @@ impl OffsetRange {
 impl fmt::Display for OffsetRange {
     /// Spark's description line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "topic: {} partition: {} offsets: {} to {} count: {}", self.topic, self.partition, self.from_offset, self.until_offset, self.count())
+        write!(
+            f,
+            "topic: {} partition: {} offsets: {} to {} count: {}",
+            self.topic,
+            self.partition,
+            self.from_offset,
+            self.until_offset,
+            self.count()
+        )
     }
 }
 
@@ -95,6 +103,9 @@ mod tests {
             OffsetRange::new("a", 1, 7, 7).unwrap(),
             OffsetRange::new("b", 0, 10, 20).unwrap(),
         ];
-        assert_eq!(describe(&ranges), "topic: b partition: 0 offsets: 10 to 20 count: 10\ntopic: a partition: 0 offsets: 0 to 3 count: 3");
+        assert_eq!(
+            describe(&ranges),
+            "topic: b partition: 0 offsets: 10 to 20 count: 10\ntopic: a partition: 0 offsets: 0 to 3 count: 3"
+        );
     }
 }

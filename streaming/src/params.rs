@@ -89,10 +89,14 @@ impl KafkaParams {
     /// Rejects executor params that would break exact ranges (Spark's KafkaRDD checks).
     pub fn validate_for_executors(&self) -> Result<()> {
         if self.get("enable.auto.commit").map(str::trim) != Some("false") {
-            return Err(StreamingError::Params("enable.auto.commit must be set to false for executor kafka params".into()));
+            return Err(StreamingError::Params(
+                "enable.auto.commit must be set to false for executor kafka params".into(),
+            ));
         }
         if self.get("auto.offset.reset").map(str::trim) != Some("none") {
-            return Err(StreamingError::Params("auto.offset.reset must be set to none for executor kafka params".into()));
+            return Err(StreamingError::Params(
+                "auto.offset.reset must be set to none for executor kafka params".into(),
+            ));
         }
         Ok(())
     }
@@ -115,14 +119,19 @@ mod tests {
 
     #[test]
     fn executor_fixups_follow_spark() {
-        let p = params(&[("group.id", "g"), ("enable.auto.commit", "true"), ("auto.offset.reset", "earliest")]).unwrap();
+        let p =
+            params(&[("group.id", "g"), ("enable.auto.commit", "true"), ("auto.offset.reset", "earliest")]).unwrap();
         let e = p.executor_params().unwrap();
         assert_eq!(e.get("group.id"), Some("spark-executor-g"));
         assert_eq!(e.get("enable.auto.commit"), Some("false"));
         assert_eq!(e.get("auto.offset.reset"), Some("none"));
         assert_eq!(e.get("receive.buffer.bytes"), Some("65536"));
         e.validate_for_executors().unwrap();
-        assert!(p.validate_for_executors().unwrap_err().to_string().contains("enable.auto.commit must be set to false"));
+        assert!(p
+            .validate_for_executors()
+            .unwrap_err()
+            .to_string()
+            .contains("enable.auto.commit must be set to false"));
         // Idempotent: fixing up executor params again changes nothing.
         assert_eq!(e.executor_params().unwrap(), e);
         let big = params(&[("group.id", "g"), ("receive.buffer.bytes", "1048576")]).unwrap().executor_params().unwrap();

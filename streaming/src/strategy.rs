@@ -32,7 +32,10 @@ pub trait ConsumerStrategy: Send {
     fn explicit_offsets(&self) -> &BTreeMap<TopicPartition, i64>;
 
     /// Offsets committed to Kafka for `partitions` (missing: nothing committed).
-    fn committed<'a>(&'a mut self, partitions: &'a [TopicPartition]) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>>;
+    fn committed<'a>(
+        &'a mut self,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>>;
 
     /// Commits offsets to Kafka (the `commit_async` queue drains through here).
     fn commit<'a>(&'a mut self, offsets: &'a BTreeMap<TopicPartition, i64>) -> BoxFuture<'a, Result<()>>;
@@ -56,9 +59,18 @@ pub struct Subscribe {
 
 impl Subscribe {
     /// Subscribes to a fixed list of topics, with optional starting offsets.
-    pub fn new(topics: impl IntoIterator<Item = impl Into<String>>, params: KafkaParams, offsets: BTreeMap<TopicPartition, i64>) -> Result<Self> {
+    pub fn new(
+        topics: impl IntoIterator<Item = impl Into<String>>,
+        params: KafkaParams,
+        offsets: BTreeMap<TopicPartition, i64>,
+    ) -> Result<Self> {
         params.group_id()?;
-        Ok(Subscribe { params, topics: Topics::List(topics.into_iter().map(Into::into).collect()), offsets, consumer: None })
+        Ok(Subscribe {
+            params,
+            topics: Topics::List(topics.into_iter().map(Into::into).collect()),
+            offsets,
+            consumer: None,
+        })
     }
 
     /// Subscribes to every topic matching a regular expression (`SubscribePattern`).
@@ -114,7 +126,10 @@ impl ConsumerStrategy for Subscribe {
         &self.offsets
     }
 
-    fn committed<'a>(&'a mut self, partitions: &'a [TopicPartition]) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
+    fn committed<'a>(
+        &'a mut self,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
         Box::pin(async move {
             let found = self.consumer()?.committed(partitions).await?;
             Ok(found.into_iter().filter_map(|(tp, om)| om.map(|o| (tp, o.offset))).collect())
@@ -148,7 +163,11 @@ pub struct Assign {
 
 impl Assign {
     /// Reads exactly `partitions`, with optional starting offsets.
-    pub fn new(partitions: impl IntoIterator<Item = TopicPartition>, params: KafkaParams, offsets: BTreeMap<TopicPartition, i64>) -> Result<Self> {
+    pub fn new(
+        partitions: impl IntoIterator<Item = TopicPartition>,
+        params: KafkaParams,
+        offsets: BTreeMap<TopicPartition, i64>,
+    ) -> Result<Self> {
         params.group_id()?;
         Ok(Assign { params, partitions: partitions.into_iter().collect(), offsets, cluster: None })
     }
@@ -158,7 +177,12 @@ impl Assign {
     }
 
     fn identity(&self) -> Result<CommitIdentity> {
-        Ok(CommitIdentity { group_id: self.params.group_id()?.to_owned(), generation_id: -1, member_id: String::new(), group_instance_id: None })
+        Ok(CommitIdentity {
+            group_id: self.params.group_id()?.to_owned(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        })
     }
 }
 
@@ -184,7 +208,10 @@ impl ConsumerStrategy for Assign {
         &self.offsets
     }
 
-    fn committed<'a>(&'a mut self, partitions: &'a [TopicPartition]) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
+    fn committed<'a>(
+        &'a mut self,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
         Box::pin(async move {
             let group = self.params.group_id()?.to_owned();
             let conn = ferrokafka_client::group::coordinator_connection(self.cluster()?, &group).await?;

@@ -131,7 +131,8 @@ impl DirectStream {
     /// Per-partition lag: latest offset minus the stream's position.
     pub async fn lag(&self) -> Result<BTreeMap<TopicPartition, i64>> {
         let tps: Vec<TopicPartition> = self.current.keys().cloned().collect();
-        let latest = list_offsets(&self.driver, &tps, OffsetSpec::Latest, self.driver.config().isolation_level()).await?;
+        let latest =
+            list_offsets(&self.driver, &tps, OffsetSpec::Latest, self.driver.config().isolation_level()).await?;
         Ok(self.current.iter().map(|(tp, o)| (tp.clone(), latest.get(tp).map_or(0, |l| (l - o).max(0)))).collect())
     }
 
@@ -166,8 +167,10 @@ impl DirectStream {
 
     fn build(&self, time: i64, ranges: Vec<OffsetRange>) -> Result<Batch> {
         let md = self.driver.metadata();
-        let leaders: HashMap<TopicPartition, String> =
-            ranges.iter().filter_map(|r| md.leader(&r.topic_partition()).map(|b| (r.topic_partition(), b.host.clone()))).collect();
+        let leaders: HashMap<TopicPartition, String> = ranges
+            .iter()
+            .filter_map(|r| md.leader(&r.topic_partition()).map(|b| (r.topic_partition(), b.host.clone())))
+            .collect();
         let placement = place(self.location.as_ref(), &ranges, &self.pool, &leaders)?;
         let batch = Batch::new(time, ranges, placement, self.pool.clone());
         tracing::info!(time, records = batch.record_count_hint(), "batch\n{}", batch.description());
@@ -176,7 +179,9 @@ impl DirectStream {
 
     fn write_checkpoint(&self) -> Result<()> {
         match &self.cfg.checkpoint_dir {
-            Some(dir) => Checkpoint { offsets: self.current.clone(), pending: self.pending.iter().cloned().collect() }.write(dir),
+            Some(dir) => {
+                Checkpoint { offsets: self.current.clone(), pending: self.pending.iter().cloned().collect() }.write(dir)
+            }
             None => Ok(()),
         }
     }
@@ -196,8 +201,12 @@ impl DirectStream {
         self.driver.track_topics(parts.iter().map(|tp| &*tp.topic));
         let iso = self.driver.config().isolation_level();
         let latest = list_offsets(&self.driver, &parts, OffsetSpec::Latest, iso).await?;
-        let lags: BTreeMap<TopicPartition, i64> =
-            parts.iter().map(|tp| (tp.clone(), (latest.get(tp).copied().unwrap_or(0) - self.current.get(tp).copied().unwrap_or(0)).max(0))).collect();
+        let lags: BTreeMap<TopicPartition, i64> = parts
+            .iter()
+            .map(|tp| {
+                (tp.clone(), (latest.get(tp).copied().unwrap_or(0) - self.current.get(tp).copied().unwrap_or(0)).max(0))
+            })
+            .collect();
         let rate = self.estimator.as_ref().and_then(PidRateEstimator::latest_rate);
         let caps = max_messages_per_partition(&self.cfg.rate, rate, &lags, self.cfg.batch_interval);
         let mut ranges = Vec::with_capacity(parts.len());
@@ -247,7 +256,9 @@ impl DirectStream {
             AutoOffsetReset::Earliest => OffsetSpec::Earliest,
             AutoOffsetReset::Latest => OffsetSpec::Latest,
             AutoOffsetReset::None => {
-                return Err(StreamingError::NoStartingOffset { partitions: none.iter().map(|tp| tp.to_string()).collect() })
+                return Err(StreamingError::NoStartingOffset {
+                    partitions: none.iter().map(|tp| tp.to_string()).collect(),
+                })
             }
         };
         let found = list_offsets(&self.driver, &none, spec, self.driver.config().isolation_level()).await?;

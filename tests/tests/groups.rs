@@ -149,7 +149,12 @@ fn produce(rt: &tokio::runtime::Runtime, bootstrap: &str, topic: &str, per_parti
 
 /// Every assignor: two, then three members split six partitions; a member that
 /// leaves and one that crashes (no LeaveGroup) trigger rebalances.
-fn assignors_split_and_rebalance(bootstrap: &str, create: &mut dyn FnMut(&str, i32), strategies: &[&str], test_crash: bool) {
+fn assignors_split_and_rebalance(
+    bootstrap: &str,
+    create: &mut dyn FnMut(&str, i32),
+    strategies: &[&str],
+    test_crash: bool,
+) {
     let rt = runtime();
     for &strategy in strategies {
         let topic = unique_topic(&format!("grp-{strategy}"));
@@ -181,14 +186,24 @@ fn tansu_assignors_split_and_rebalance() {
     // tansu 0.6 does not expire a crashed member's session, and a cooperative third
     // member ended up overlapping with an owner that never rejoined (not diagnosed
     // further); crashes and cooperative rebalancing are tested on the mock.
-    assignors_split_and_rebalance(broker.addr(), &mut |t, n| raw.create_topic(t, n).unwrap(), &["range", "roundrobin", "sticky"], false);
+    assignors_split_and_rebalance(
+        broker.addr(),
+        &mut |t, n| raw.create_topic(t, n).unwrap(),
+        &["range", "roundrobin", "sticky"],
+        false,
+    );
 }
 
 #[test]
 fn mock_assignors_split_and_rebalance() {
     let mut mock = MockCluster::start(3);
     let b = mock.bootstrap().to_owned();
-    assignors_split_and_rebalance(&b, &mut |t, n| mock.create_topic(t, n as u32), &["range", "roundrobin", "sticky", "cooperative-sticky"], true);
+    assignors_split_and_rebalance(
+        &b,
+        &mut |t, n| mock.create_topic(t, n as u32),
+        &["range", "roundrobin", "sticky", "cooperative-sticky"],
+        true,
+    );
 }
 
 /// With offsets committed in the revoke callback, records are neither skipped nor

@@ -65,7 +65,12 @@ async fn read_checked(batch: &Batch) -> Vec<String> {
     for p in parts {
         assert_eq!(&p.range, &batch.offset_ranges()[p.index], "partition i reads range i");
         let offsets: Vec<i64> = p.records.iter().map(|r| r.offset).collect();
-        assert_eq!(offsets, (p.range.from_offset..p.range.until_offset).collect::<Vec<_>>(), "exactly the range {}", p.range);
+        assert_eq!(
+            offsets,
+            (p.range.from_offset..p.range.until_offset).collect::<Vec<_>>(),
+            "exactly the range {}",
+            p.range
+        );
         values.extend(p.records.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()));
     }
     values
@@ -107,13 +112,14 @@ fn subscribe_multiple_topics_from_earliest_and_latest() {
     let b = mock.bootstrap().to_owned();
     let rt = runtime();
     let (t1, t2) = (unique_topic("s1"), unique_topic("s2"));
-        mock.create_topic(&t1, 2);
+    mock.create_topic(&t1, 2);
     mock.create_topic(&t2, 1);
     rt.block_on(async {
         let n = produce(&b, &t1, 2, 30).await + produce(&b, &t2, 1, 20).await;
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "earliest")]);
         let strategy = Subscribe::new([t1.clone(), t2.clone()], p, BTreeMap::new()).unwrap();
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream =
+            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
         let (values, ranges) = run_until(&mut stream, n).await;
         assert_eq!(values.len(), n);
         assert_eq!(values.iter().collect::<BTreeSet<_>>().len(), n, "no duplicates");
@@ -128,7 +134,8 @@ fn subscribe_multiple_topics_from_earliest_and_latest() {
         // latest: a new group starts at the end and sees only what comes after.
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "latest")]);
         let strategy = Subscribe::new([t2.clone()], p, BTreeMap::new()).unwrap();
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream =
+            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
         let first = stream.next_batch().await.unwrap();
         assert_eq!(first.record_count_hint(), 0, "latest: nothing old");
         produce(&b, &t2, 1, 3).await;
@@ -144,14 +151,15 @@ fn pattern_subscribe_and_assign_with_offsets() {
     let b = mock.bootstrap().to_owned();
     let rt = runtime();
     let prefix = unique_topic("pat");
-        for t in ["a", "b"] {
+    for t in ["a", "b"] {
         mock.create_topic(&format!("{prefix}-{t}"), 1);
     }
     rt.block_on(async {
         let n = produce(&b, &format!("{prefix}-a"), 1, 10).await + produce(&b, &format!("{prefix}-b"), 1, 10).await;
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "earliest")]);
         let strategy = Subscribe::pattern(&format!("^{prefix}-.*"), p, BTreeMap::new()).unwrap();
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream =
+            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
         let (values, _) = run_until(&mut stream, n).await;
         assert_eq!(values.len(), n);
         stream.stop(true).await.unwrap();
@@ -160,7 +168,8 @@ fn pattern_subscribe_and_assign_with_offsets() {
         let tp = TopicPartition::new(format!("{prefix}-a"), 0);
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "earliest")]);
         let strategy = Assign::new([tp.clone()], p, BTreeMap::from([(tp, 7)])).unwrap();
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream =
+            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
         let (values, ranges) = run_until(&mut stream, 3).await;
         assert_eq!(ranges[0][0].from_offset, 7);
         assert_eq!(values, (7..10).map(|i| format!("{prefix}-a-0-{i}")).collect::<Vec<_>>());
@@ -184,7 +193,10 @@ fn checkpoint_recovery_is_exactly_once() {
         let make = || async {
             let p = params(&b, &group, &[("auto.offset.reset", "earliest")]);
             let strategy = Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap();
-            let cfg = StreamConfig { rate: RateLimits { max_rate_per_partition: 10.0, ..Default::default() }, ..fast(Some(dir.clone())) };
+            let cfg = StreamConfig {
+                rate: RateLimits { max_rate_per_partition: 10.0, ..Default::default() },
+                ..fast(Some(dir.clone()))
+            };
             DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap()
         };
         let mut seen = Vec::new();
@@ -226,10 +238,13 @@ fn commit_async_and_restart_from_committed_offsets() {
     rt.block_on(async {
         produce(&b, &topic, 1, 20).await;
         let p = params(&b, &group, &[("auto.offset.reset", "earliest")]);
-        let mut stream =
-            DirectStream::create(Box::new(Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap()), Box::new(PreferConsistent), fast(None))
-                .await
-                .unwrap();
+        let mut stream = DirectStream::create(
+            Box::new(Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap()),
+            Box::new(PreferConsistent),
+            fast(None),
+        )
+        .await
+        .unwrap();
         let (values, ranges) = run_until(&mut stream, 20).await;
         assert_eq!(values.len(), 20);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -238,17 +253,25 @@ fn commit_async_and_restart_from_committed_offsets() {
             let _ = tx.send((offsets.clone(), result));
         });
         stream.stop(true).await.unwrap();
-        let (offsets, result) = rx.recv_timeout(Duration::from_secs(5)).expect("the graceful stop ran the commit callback");
+        let (offsets, result) =
+            rx.recv_timeout(Duration::from_secs(5)).expect("the graceful stop ran the commit callback");
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(offsets.values().copied().collect::<Vec<_>>(), [20]);
         produce(&b, &topic, 1, 5).await;
-        let mut stream =
-            DirectStream::create(Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()), Box::new(PreferConsistent), fast(None))
-                .await
-                .unwrap();
+        let mut stream = DirectStream::create(
+            Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()),
+            Box::new(PreferConsistent),
+            fast(None),
+        )
+        .await
+        .unwrap();
         let (values, ranges) = run_until(&mut stream, 5).await;
         assert_eq!(ranges[0][0].from_offset, 20, "starts at the committed offset");
-        assert_eq!(values, (0..5).map(|i| format!("{topic}-0-{i}")).collect::<Vec<_>>(), "only the records after the commit");
+        assert_eq!(
+            values,
+            (0..5).map(|i| format!("{topic}-0-{i}")).collect::<Vec<_>>(),
+            "only the records after the commit"
+        );
         stream.stop(true).await.unwrap();
     });
 }
@@ -269,9 +292,13 @@ fn rate_limit_caps_batches() {
             rate: RateLimits { max_rate_per_partition: 20.0, ..Default::default() },
             ..Default::default()
         };
-        let mut stream = DirectStream::create(Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()), Box::new(PreferConsistent), cfg)
-            .await
-            .unwrap();
+        let mut stream = DirectStream::create(
+            Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()),
+            Box::new(PreferConsistent),
+            cfg,
+        )
+        .await
+        .unwrap();
         let (values, ranges) = run_until(&mut stream, n).await;
         assert_eq!(values.len(), n);
         for r in ranges.iter().flatten() {
@@ -294,8 +321,14 @@ fn batch_reads_of_explicit_ranges() {
     rt.block_on(async {
         produce(&b, &topic, 2, 100).await;
         let p = params(&b, &unique_topic("g"), &[]);
-        let pool = ExecutorPool::new(&p, ExecutorPool::local_executors(3), CacheConfig::default(), ReadOptions::default()).await.unwrap();
-        let ranges = vec![OffsetRange::new(topic.as_str(), 0, 0, 100).unwrap(), OffsetRange::new(topic.as_str(), 1, 10, 20).unwrap()];
+        let pool =
+            ExecutorPool::new(&p, ExecutorPool::local_executors(3), CacheConfig::default(), ReadOptions::default())
+                .await
+                .unwrap();
+        let ranges = vec![
+            OffsetRange::new(topic.as_str(), 0, 0, 100).unwrap(),
+            OffsetRange::new(topic.as_str(), 1, 10, 20).unwrap(),
+        ];
         let batch = create_batch(ranges.clone(), &PreferConsistent, pool.clone()).unwrap();
         assert_eq!(batch.count().await.unwrap(), 110);
         assert!(!batch.is_empty().await.unwrap());
@@ -307,11 +340,15 @@ fn batch_reads_of_explicit_ranges() {
         assert_eq!(across.len(), 103);
         assert_eq!(across[100].offset, 10, "take continues in the next partition");
         // Empty ranges read nothing.
-        let empty = create_batch(vec![OffsetRange::new(topic.as_str(), 0, 5, 5).unwrap()], &PreferConsistent, pool.clone()).unwrap();
+        let empty =
+            create_batch(vec![OffsetRange::new(topic.as_str(), 0, 5, 5).unwrap()], &PreferConsistent, pool.clone())
+                .unwrap();
         assert!(empty.is_empty().await.unwrap());
         assert!(empty.collect().await.unwrap()[0].records.is_empty());
         // Past the end of the log: a clear error.
-        let past = create_batch(vec![OffsetRange::new(topic.as_str(), 0, 90, 150).unwrap()], &PreferConsistent, pool.clone()).unwrap();
+        let past =
+            create_batch(vec![OffsetRange::new(topic.as_str(), 0, 90, 150).unwrap()], &PreferConsistent, pool.clone())
+                .unwrap();
         let err = past.collect().await.unwrap_err();
         assert!(err.to_string().contains("not available"), "{err}");
         // PreferBrokers has no driver consumer to ask for leaders.
@@ -330,7 +367,9 @@ fn consumer_cache_rules() {
     let rt = runtime();
     rt.block_on(async {
         produce(&b, &topic, 3, 20).await;
-        let cluster = ferrokafka_client::cluster::Cluster::connect(params(&b, "g", &[]).executor_config().unwrap()).await.unwrap();
+        let cluster = ferrokafka_client::cluster::Cluster::connect(params(&b, "g", &[]).executor_config().unwrap())
+            .await
+            .unwrap();
         let cache = ConsumerCache::new(CacheConfig { enabled: true, max_capacity: 2 });
         let tp = |p| TopicPartition::new(topic.as_str(), p);
         let key = |p| ("spark-executor-g".to_owned(), tp(p));
@@ -341,7 +380,12 @@ fn consumer_cache_rules() {
         };
         let mut a = cache.acquire(key(0), 0, make(0));
         assert!(a.is_cached());
-        let r = a.consumer().unwrap().read(&OffsetRange::new(topic.as_str(), 0, 0, 10).unwrap(), ReadOptions::default()).await.unwrap();
+        let r = a
+            .consumer()
+            .unwrap()
+            .read(&OffsetRange::new(topic.as_str(), 0, 0, 10).unwrap(), ReadOptions::default())
+            .await
+            .unwrap();
         assert_eq!(r.len(), 10);
         // A second task on the same partition while the first holds it: a private consumer.
         let b2 = cache.acquire(key(0), 0, make(0));
@@ -352,7 +396,12 @@ fn consumer_cache_rules() {
         let mut again = cache.acquire(key(0), 0, make(0));
         assert!(again.is_cached());
         assert!(again.consumer().unwrap().buffered() > 0, "prefetched records are kept for the next batch");
-        let r = again.consumer().unwrap().read(&OffsetRange::new(topic.as_str(), 0, 10, 20).unwrap(), ReadOptions::default()).await.unwrap();
+        let r = again
+            .consumer()
+            .unwrap()
+            .read(&OffsetRange::new(topic.as_str(), 0, 10, 20).unwrap(), ReadOptions::default())
+            .await
+            .unwrap();
         assert_eq!(r.iter().map(|r| r.offset).collect::<Vec<_>>(), (10..20).collect::<Vec<_>>());
         cache.release(again);
         // A retried task invalidates the cached consumer.
@@ -387,12 +436,21 @@ fn revoked_partitions_fail_the_stream() {
     let group = unique_topic("g");
     rt.block_on(async {
         let p = params(&b, &group, &[("auto.offset.reset", "earliest"), ("partition.assignment.strategy", "range")]);
-        let mut s1 = DirectStream::create(Box::new(Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap()), Box::new(PreferConsistent), fast(None))
-            .await
-            .unwrap();
+        let mut s1 = DirectStream::create(
+            Box::new(Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap()),
+            Box::new(PreferConsistent),
+            fast(None),
+        )
+        .await
+        .unwrap();
         s1.next_batch().await.unwrap();
         let second = tokio::spawn(async move {
-            DirectStream::create(Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()), Box::new(PreferConsistent), fast(None)).await
+            DirectStream::create(
+                Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()),
+                Box::new(PreferConsistent),
+                fast(None),
+            )
+            .await
         });
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let err = loop {

@@ -17,7 +17,8 @@ use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_streaming::store::redb::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use ferrokafka_streaming::store::{commit_batch, RedbStore, TransactionalStore};
 use ferrokafka_streaming::{
-    Assign, DirectStream, HasOffsetRanges, KafkaParams, PreferConsistent, RateLimits, StreamConfig, StreamingError, TopicPartition,
+    Assign, DirectStream, HasOffsetRanges, KafkaParams, PreferConsistent, RateLimits, StreamConfig, StreamingError,
+    TopicPartition,
 };
 use ferrokafka_tests::mock::MockCluster;
 
@@ -33,7 +34,8 @@ fn store_err(e: impl std::fmt::Display) -> StreamingError {
 
 /// Produces `lines` sentences; returns how many times each word was written.
 async fn produce(bootstrap: &str, lines: usize) -> Result<BTreeMap<String, u64>, Box<dyn std::error::Error>> {
-    let producer = Producer::new(ClientConfig::from_pairs([("bootstrap.servers", bootstrap), ("linger.ms", "20")])?).await?;
+    let producer =
+        Producer::new(ClientConfig::from_pairs([("bootstrap.servers", bootstrap), ("linger.ms", "20")])?).await?;
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let mut pending = Vec::new();
     for i in 0..lines {
@@ -67,7 +69,8 @@ async fn start(bootstrap: &str, store: &RedbStore) -> Result<DirectStream, Strea
         rate: RateLimits { max_rate_per_partition: 200.0, ..Default::default() },
         ..Default::default()
     };
-    DirectStream::create(Box::new(Assign::new(partitions, params, from_offsets)?), Box::new(PreferConsistent), cfg).await
+    DirectStream::create(Box::new(Assign::new(partitions, params, from_offsets)?), Box::new(PreferConsistent), cfg)
+        .await
 }
 
 /// Runs one batch: counts words per partition on the executors, then stores the
@@ -164,10 +167,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     stream.stop(true).await?;
     let stored = stored_counts(&store)?;
     println!("===========================================");
-    println!("word counts in the store: {}", stored.iter().map(|(w, n)| format!("{w}={n}")).collect::<Vec<_>>().join(" "));
+    println!(
+        "word counts in the store: {}",
+        stored.iter().map(|(w, n)| format!("{w}={n}")).collect::<Vec<_>>().join(" ")
+    );
     let _ = std::fs::remove_dir_all(&dir);
     if stored == expected {
-        println!("exactly-once check: OK ({total_words} words produced, {} counted, across a crash and restart)", stored.values().sum::<u64>());
+        println!(
+            "exactly-once check: OK ({total_words} words produced, {} counted, across a crash and restart)",
+            stored.values().sum::<u64>()
+        );
         Ok(())
     } else {
         Err(format!("exactly-once check FAILED: expected {expected:?}, stored {stored:?}").into())
