@@ -6,7 +6,7 @@
 # The unpublished tests crate is exempt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-crates=(ferrokafka-protocol ferrokafka-client ferrokafka-tls ferrokafka-cli)
+crates=(ferrokafka-protocol ferrokafka-client ferrokafka-tls ferrokafka-streaming ferrokafka-cli)
 status=0
 for c in "${crates[@]}"; do
   tree=$(cargo tree -p "$c" -e normal,build --prefix none)
