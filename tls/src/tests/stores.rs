@@ -334,3 +334,26 @@ fn encrypted_pkcs8_decrypts_to_the_plain_key() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// keytool's EC keys have no public key in their PKCS#8: ring refuses them as
+/// they are, and accepts them once `normalize` completed them.
+#[test]
+fn java_ec_keys_are_completed_for_ring() {
+    use rustls_pki_types::PrivateKeyDer;
+    let f = fixture();
+    let entries = crate::store::jks::parse(&std::fs::read(&f.jks_ec).unwrap(), None).unwrap();
+    let protected = entries
+        .into_iter()
+        .find_map(|e| match e {
+            crate::store::jks::Entry::Key { protected, .. } => Some(protected),
+            crate::store::jks::Entry::Trusted { .. } => None,
+        })
+        .unwrap();
+    let raw = crate::store::jks::recover_key(&protected, STORE_PASSWORD).unwrap();
+    let provider = rustls::crypto::ring::default_provider();
+    let as_is = PrivateKeyDer::Pkcs8(raw.clone().into());
+    assert!(provider.key_provider.load_private_key(as_is.clone_key()).is_err(), "ring needs the public key");
+    let completed = crate::key::normalize(as_is).unwrap();
+    assert!(completed.secret_der().len() > raw.len());
+    provider.key_provider.load_private_key(completed).unwrap();
+}
