@@ -100,7 +100,7 @@ fn decrypt_pkcs12_3des(alg: AlgorithmIdentifierRef<'_>, data: &[u8], password: &
     let iv = pkcs12_kdf(password, &salt, 2, rounds, 8)?;
     let dec = cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
         .map_err(|_| KeyProblem::Malformed("3DES key or IV length".into()))?;
-    if data.is_empty() || data.len() % 8 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(8) {
         return Err(KeyProblem::Malformed("3DES ciphertext is not a whole number of blocks".into()));
     }
     dec.decrypt_padded_vec::<Pkcs7>(data)
