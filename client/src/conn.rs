@@ -87,6 +87,8 @@ struct Shared {
     next_id: AtomicI32,
     /// Set by the connection task when it stops, and by handles that poison it.
     closed: Arc<AtomicBool>,
+    /// Why the connection task stopped, for requests sent after it did.
+    failure: Arc<OnceLock<ClientError>>,
     versions: OnceLock<BrokerVersions>,
     client_id: StrBytes,
     request_timeout: Duration,
@@ -121,7 +123,8 @@ impl Connection {
         stream.set_nodelay(true).map_err(io)?;
         let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 2);
         let closed = Arc::new(AtomicBool::new(false));
-        let task = Task { addr: addr.to_owned(), opts: opts.clone(), closed: closed.clone() };
+        let failure = Arc::new(OnceLock::new());
+        let task = Task { addr: addr.to_owned(), opts: opts.clone(), closed: closed.clone(), failure: failure.clone() };
         match &opts.tls {
             None => {
                 let (rd, wr) = stream.into_split();
@@ -142,6 +145,7 @@ impl Connection {
                 addr: addr.to_owned(),
                 next_id: AtomicI32::new(1),
                 closed,
+                failure,
                 versions: OnceLock::new(),
                 client_id: opts.client_id.clone(),
                 request_timeout: opts.request_timeout,
@@ -211,7 +215,7 @@ impl Connection {
     pub async fn send_only<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<()> {
         let (id, frame) = self.encode(api, version, req)?;
         let env = Envelope { id, api, frame, timeout: self.shared.request_timeout, reply: None };
-        self.tx.send(env).await.map_err(|_| self.disconnected("connection task stopped"))
+        self.tx.send(env).await.map_err(|_| self.stopped())
     }
 
     fn encode<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<(i32, Bytes)> {
@@ -234,8 +238,20 @@ impl Connection {
         let (reply, rx) = oneshot::channel();
         let timeout = self.shared.request_timeout + extra_timeout.unwrap_or_default();
         let env = Envelope { id, api, frame, timeout, reply: Some(reply) };
-        self.tx.send(env).await.map_err(|_| self.disconnected("connection task stopped"))?;
-        rx.await.map_err(|_| self.disconnected("connection task stopped"))?
+        self.tx.send(env).await.map_err(|_| self.stopped())?;
+        rx.await.map_err(|_| self.stopped())?
+    }
+
+    /// The error of a request that found the connection task stopped: why it
+    /// stopped (a TLS alert read just after the handshake, say), if it said so.
+    fn stopped(&self) -> ClientError {
+        match self.shared.failure.get() {
+            Some(e) => {
+                self.shared.closed.store(true, Ordering::Relaxed);
+                clone_err(e)
+            }
+            None => self.disconnected("connection task stopped"),
+        }
     }
 
     fn disconnected(&self, reason: &str) -> ClientError {
@@ -263,6 +279,7 @@ struct Task {
     addr: String,
     opts: ConnectionOptions,
     closed: Arc<AtomicBool>,
+    failure: Arc<OnceLock<ClientError>>,
 }
 
 impl Task {
@@ -327,6 +344,7 @@ where
             }
         }
     };
+    let _ = task.failure.set(clone_err(&failure));
     closed.store(true, Ordering::Relaxed);
     tracing::debug!(broker = %addr, error = %failure, "connection closed");
     for f in in_flight.drain(..) {
