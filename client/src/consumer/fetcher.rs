@@ -210,6 +210,7 @@ async fn handle(
         for (tp, pd) in data {
             let Some(&(_, offset, epoch)) = planned.iter().find(|(t, _, _)| *t == tp) else { continue };
             let Some(part) = st.parts.get_mut(&tp) else { continue };
+            tracing::trace!(%tp, offset, error = pd.error_code, hw = pd.high_watermark, bytes = pd.records.as_ref().map_or(0, |r| r.len()), "fetched");
             if part.epoch != epoch || part.fetch_position != Some(offset) {
                 continue;
             }
