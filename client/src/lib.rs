@@ -45,6 +45,7 @@ pub mod config;
 pub mod conn;
 pub mod consumer;
 mod error;
+mod fetch;
 pub mod group;
 pub mod metadata;
 pub mod producer;

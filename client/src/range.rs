@@ -7,18 +7,15 @@
 
 use std::time::Duration;
 
-use ferrokafka_protocol::messages::{
-    fetch_request::{FetchPartition, FetchTopic},
-    ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName,
-};
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::records::{AbortedTransaction, AbortedTransactions, DecodeOptions, Record, RecordSet};
+use ferrokafka_protocol::messages::{ApiKey, FetchResponse};
+use ferrokafka_protocol::records::{AbortedTransactions, DecodeOptions, Record, RecordSet};
 use ferrokafka_protocol::ResponseError;
 use tokio::time::Instant;
 
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::IsolationLevel;
 use crate::error::{ClientError, Result};
+use crate::fetch::{aborted_transactions, fetch_request};
 use crate::metadata::TopicPartition;
 
 /// Reads one partition's offsets `[from, until)`, fetch by fetch.
@@ -97,26 +94,9 @@ impl RangeReader {
         let cfg = self.cluster.config();
         let (_, conn) = self.cluster.leader(&self.tp, ConnKind::Fetch).await?;
         let version = conn.version(ApiKey::Fetch)?;
-        let p = FetchPartition::default()
-            .with_partition(self.tp.partition)
-            .with_fetch_offset(self.next)
-            .with_partition_max_bytes(i32::try_from(cfg.max_partition_fetch_bytes()).unwrap_or(i32::MAX));
-        let t = FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(self.tp.topic.to_string())))
-            .with_partitions(vec![p]);
-        let mut req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(i32::try_from(cfg.fetch_max_wait().as_millis()).unwrap_or(500))
-            .with_min_bytes(1)
-            .with_topics(vec![t]);
-        if version >= 3 {
-            req.max_bytes = i32::try_from(cfg.fetch_max_bytes()).unwrap_or(i32::MAX);
-        }
-        if version >= 4 {
-            req.isolation_level = cfg.isolation_level().as_i8();
-        }
+        let req = fetch_request(cfg, version, 1, [(&self.tp, self.next)]);
         let resp: FetchResponse = conn.call_at(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await?;
-        let pd = resp
+        let mut pd = resp
             .responses
             .into_iter()
             .flat_map(|t| t.partitions)
@@ -140,13 +120,7 @@ impl RangeReader {
         if self.until > end || (pd.log_start_offset >= 0 && self.from < pd.log_start_offset) {
             return Err(self.unavailable(pd.log_start_offset, end));
         }
-        let aborted: Vec<AbortedTransaction> = pd
-            .aborted_transactions
-            .unwrap_or_default()
-            .iter()
-            .map(|a| AbortedTransaction { producer_id: a.producer_id.0, first_offset: a.first_offset })
-            .collect();
-        let mut filter = AbortedTransactions::new(aborted);
+        let mut filter = AbortedTransactions::new(aborted_transactions(&mut pd));
         let opts = DecodeOptions { check_crcs: cfg.check_crcs(), ..DecodeOptions::default() };
         let mut out = Vec::new();
         let start = self.next;

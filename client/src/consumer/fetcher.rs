@@ -5,12 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferrokafka_protocol::messages::{
-    fetch_request::{FetchPartition, FetchTopic},
-    fetch_response::PartitionData,
-    ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName,
-};
-use ferrokafka_protocol::protocol::StrBytes;
+use ferrokafka_protocol::messages::{fetch_response::PartitionData, ApiKey, FetchResponse};
 use ferrokafka_protocol::records::{AbortedTransaction, AbortedTransactions, Batch, DecodeOptions, RecordSet};
 use ferrokafka_protocol::ResponseError;
 use tokio::sync::{mpsc, Semaphore};
@@ -22,6 +17,7 @@ use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::{AutoOffsetReset, IsolationLevel};
 use crate::error::{ClientError, Result};
+use crate::fetch::{aborted_transactions, fetch_request};
 use crate::metadata::TopicPartition;
 
 /// Decoded data of one partition from one fetch.
@@ -128,32 +124,8 @@ async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<V
     let cfg = cluster.config();
     let conn = cluster.broker(leader, ConnKind::Fetch).await?;
     let version = conn.version(ApiKey::Fetch)?;
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for (tp, offset, _) in parts {
-        let p = FetchPartition::default()
-            .with_partition(tp.partition)
-            .with_fetch_offset(*offset)
-            .with_partition_max_bytes(i32::try_from(cfg.max_partition_fetch_bytes()).unwrap_or(i32::MAX));
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == &*tp.topic) {
-            Some(t) => t.partitions.push(p),
-            None => topics.push(
-                FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(tp.topic.to_string())))
-                    .with_partitions(vec![p]),
-            ),
-        }
-    }
-    let mut req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(i32::try_from(cfg.fetch_max_wait().as_millis()).unwrap_or(i32::MAX))
-        .with_min_bytes(i32::try_from(cfg.fetch_min_bytes()).unwrap_or(i32::MAX))
-        .with_topics(topics);
-    if version >= 3 {
-        req.max_bytes = i32::try_from(cfg.fetch_max_bytes()).unwrap_or(i32::MAX);
-    }
-    if version >= 4 {
-        req.isolation_level = cfg.isolation_level().as_i8();
-    }
+    let min_bytes = i32::try_from(cfg.fetch_min_bytes()).unwrap_or(i32::MAX);
+    let req = fetch_request(cfg, version, min_bytes, parts.iter().map(|(tp, offset, _)| (tp, *offset)));
     let resp: FetchResponse = conn.call_at(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::Broker { api: ApiKey::Fetch, error, topic: String::new(), partition: -1 });
@@ -207,7 +179,7 @@ async fn handle(
                 p.in_flight = false;
             }
         }
-        for (tp, pd) in data {
+        for (tp, mut pd) in data {
             let Some(&(_, offset, epoch)) = planned.iter().find(|(t, _, _)| *t == tp) else { continue };
             let Some(part) = st.parts.get_mut(&tp) else { continue };
             tracing::trace!(%tp, offset, error = pd.error_code, hw = pd.high_watermark, bytes = pd.records.as_ref().map_or(0, |r| r.len()), "fetched");
@@ -252,13 +224,8 @@ async fn handle(
             part.high_watermark = pd.high_watermark;
             part.last_stable_offset = pd.last_stable_offset;
             part.log_start_offset = pd.log_start_offset;
-            let records = pd.records.unwrap_or_default();
-            let aborted: Vec<AbortedTransaction> = pd
-                .aborted_transactions
-                .unwrap_or_default()
-                .iter()
-                .map(|a| AbortedTransaction { producer_id: a.producer_id.0, first_offset: a.first_offset })
-                .collect();
+            let aborted = aborted_transactions(&mut pd);
+            let records = pd.records.take().unwrap_or_default();
             match decode(records, opts, offset, cfg.isolation_level(), aborted) {
                 Ok((batches, next, size)) => {
                     part.fetch_position = Some(next);
