@@ -132,7 +132,7 @@ impl ConsumerStrategy for Subscribe {
     ) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
         Box::pin(async move {
             let found = self.consumer()?.committed(partitions).await?;
-            Ok(found.into_iter().filter_map(|(tp, om)| om.map(|o| (tp, o.offset))).collect())
+            Ok(committed_offsets(found))
         })
     }
 
@@ -216,7 +216,7 @@ impl ConsumerStrategy for Assign {
             let group = self.params.group_id()?.to_owned();
             let conn = ferrokafka_client::group::coordinator_connection(self.cluster()?, &group).await?;
             let found = fetch_committed(&conn, &group, partitions).await?;
-            Ok(found.into_iter().filter_map(|(tp, om)| om.map(|o| (tp, o.offset))).collect())
+            Ok(committed_offsets(found))
         })
     }
 
@@ -232,6 +232,13 @@ impl ConsumerStrategy for Assign {
     fn stop(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async { Ok(()) })
     }
+}
+
+/// Keeps the partitions that have a committed offset, as plain offsets.
+fn committed_offsets(
+    found: impl IntoIterator<Item = (TopicPartition, Option<OffsetAndMetadata>)>,
+) -> BTreeMap<TopicPartition, i64> {
+    found.into_iter().filter_map(|(tp, om)| om.map(|o| (tp, o.offset))).collect()
 }
 
 /// Validates `group.id` settings for a driver (used by custom strategies too).
