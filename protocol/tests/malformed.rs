@@ -207,3 +207,66 @@ fn read_committed_drops_aborted_transactions_and_markers() {
     assert_eq!(seen, ["p2-committed", "p1-committed", "plain"]);
     assert_eq!(markers, [ControlMarker::Abort, ControlMarker::Commit]);
 }
+
+/// A response announcing 2^31 − 1 array elements in a few bytes is a typed decode error, not an
+/// attempt to allocate for them (found by `cargo fuzz run response`; kafka-protocol preallocated
+/// from the wire count until vendor/kafka-protocol was patched).
+#[test]
+fn huge_array_count_is_refused_before_allocating() {
+    use ferrokafka_protocol::frame::decode_response;
+    use ferrokafka_protocol::messages::{ApiKey, DeleteTopicsResponse, MetadataResponse};
+
+    // DeleteTopics v0: correlation id, then the `responses` array count.
+    let mut frame = BytesMut::new();
+    frame.put_i32(7);
+    frame.put_i32(i32::MAX);
+    frame.put_slice(b"abc");
+    let err = decode_response::<DeleteTopicsResponse>(frame.freeze(), ApiKey::DeleteTopics, 0).unwrap_err();
+    assert!(matches!(err, ProtocolError::Decode { api: ApiKey::DeleteTopics, version: 0, .. }), "{err:?}");
+    assert!(err.to_string().contains("exceeds the 3 bytes remaining"), "{err}");
+
+    // Metadata v0: `brokers` array count.
+    let mut frame = BytesMut::new();
+    frame.put_i32(7);
+    frame.put_i32(0x4000_0000);
+    let err = decode_response::<MetadataResponse>(frame.freeze(), ApiKey::Metadata, 0).unwrap_err();
+    assert!(err.to_string().contains("exceeds the 0 bytes remaining"), "{err}");
+}
+
+/// The same for compact (flexible-version) arrays, whose count is an unsigned varint.
+#[test]
+fn huge_compact_array_count_is_refused_before_allocating() {
+    use ferrokafka_protocol::frame::decode_response;
+    use ferrokafka_protocol::messages::{ApiKey, DeleteTopicsResponse};
+
+    // DeleteTopics v4: correlation id, header tagged fields (0), throttle_time_ms, then the
+    // compact `responses` count 0xFFFF_FFFF (count + 1 as a varint).
+    let mut frame = BytesMut::new();
+    frame.put_i32(7);
+    frame.put_u8(0);
+    frame.put_i32(0);
+    frame.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    frame.put_slice(b"x");
+    let err = decode_response::<DeleteTopicsResponse>(frame.freeze(), ApiKey::DeleteTopics, 4).unwrap_err();
+    assert!(err.to_string().contains("exceeds the 1 bytes remaining"), "{err}");
+}
+
+/// A legitimate array is still decoded: the bound is the bytes left, not a fixed cap.
+#[test]
+fn arrays_that_fit_still_decode() {
+    use ferrokafka_protocol::frame::decode_response;
+    use ferrokafka_protocol::messages::{ApiKey, DeleteTopicsResponse};
+
+    let mut frame = BytesMut::new();
+    frame.put_i32(7);
+    frame.put_i32(2);
+    for name in ["a", "bb"] {
+        frame.put_i16(name.len() as i16);
+        frame.put_slice(name.as_bytes());
+        frame.put_i16(0);
+    }
+    let (header, body) = decode_response::<DeleteTopicsResponse>(frame.freeze(), ApiKey::DeleteTopics, 0).unwrap();
+    assert_eq!(header.correlation_id, 7);
+    let names: Vec<&str> = body.responses.iter().map(|r| r.name.as_ref().map(|n| &***n).unwrap_or("")).collect();
+    assert_eq!(names, ["a", "bb"]);
+}
