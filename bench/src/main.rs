@@ -51,16 +51,25 @@ fn main() {
     }
 }
 
+/// Whether `client` is selected by `--only a,b,…` (every client when absent).
+fn wanted(only: &Option<Vec<String>>, client: &str) -> bool {
+    only.as_ref().is_none_or(|o| o.iter().any(|c| c == client))
+}
+
 fn orchestrate(argv: Vec<String>) {
     let mut records: usize = 1_000_000;
     let mut reps = 3;
     let mut cli = String::from("target/release/ferrokafka");
+    let mut static_cli: Option<String> = None;
+    let mut only: Option<Vec<String>> = None;
     let mut i = 0;
     while i < argv.len() {
         match argv[i].as_str() {
             "--records" => records = argv[i + 1].parse().expect("--records N"),
             "--reps" => reps = argv[i + 1].parse().expect("--reps N"),
             "--cli" => cli = argv[i + 1].clone(),
+            "--static-cli" => static_cli = Some(argv[i + 1].clone()),
+            "--only" => only = Some(argv[i + 1].split(',').map(str::to_owned).collect()),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -98,14 +107,17 @@ fn orchestrate(argv: Vec<String>) {
     for rep in 0..reps {
         for (topic, codec) in [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")] {
             let n = records;
-            let cmds = [
+            let mut cmds = vec![
                 ("ferrokafka-lib", format!("{me} consume-ferrokafka {boot} {topic} {PARTITIONS} {n}")),
                 ("ferrokafka-cli", format!("{cli} -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
                 ("kcat", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
                 ("kcat-fw10", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f '' -X fetch.wait.max.ms=10")),
                 ("rskafka", format!("{me} consume-rskafka {boot} {topic} {PARTITIONS} {n}")),
             ];
-            for (client, cmd) in cmds {
+            if let Some(s) = &static_cli {
+                cmds.push(("ferrokafka-cli-static", format!("{s} -C -b {boot} -t {topic} -o beginning -e -q -f ''")));
+            }
+            for (client, cmd) in cmds.into_iter().filter(|(c, _)| wanted(&only, c)) {
                 if rep == 0 {
                     eprintln!("% {client} on {topic} ({codec})");
                 }
@@ -116,14 +128,21 @@ fn orchestrate(argv: Vec<String>) {
         mock.create_topic(&format!("{sink}_k"), PARTITIONS as u32);
         mock.create_topic(&format!("{sink}_f"), PARTITIONS as u32);
         mock.create_topic(&format!("{sink}_c"), PARTITIONS as u32);
-        row("kcat-produce", "sink", &mut rows, timed(&format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")));
-        row("ferrokafka-lib-produce", "sink", &mut rows, timed(&format!("{me} produce-ferrokafka {boot} {sink}_f {PARTITIONS} {input}")));
-        row(
-            "ferrokafka-cli-produce",
-            "sink",
-            &mut rows,
-            timed(&format!("{cli} -P -b {boot} -t {sink}_c -K : -q -X linger.ms=50 -X batch.size=1000000 < {input}")),
-        );
+        let cli_produce = |bin: &str, t: &str| {
+            format!("{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 < {input}")
+        };
+        let mut produces = vec![
+            ("kcat-produce", format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")),
+            ("ferrokafka-lib-produce", format!("{me} produce-ferrokafka {boot} {sink}_f {PARTITIONS} {input}")),
+            ("ferrokafka-cli-produce", cli_produce(&cli, "c")),
+        ];
+        if let Some(s) = &static_cli {
+            mock.create_topic(&format!("{sink}_s"), PARTITIONS as u32);
+            produces.push(("ferrokafka-cli-static-produce", cli_produce(s, "s")));
+        }
+        for (client, cmd) in produces.into_iter().filter(|(c, _)| wanted(&only, c)) {
+            row(client, "sink", &mut rows, timed(&cmd));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("records: {records} (8-byte key + {VALUE_LEN}-byte value, {payload_mb:.1} MB), {PARTITIONS} partitions, librdkafka mock cluster, {reps} reps, median");

@@ -249,7 +249,7 @@ usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
   -J            JSON envelope per record -K DELIM   key delimiter
   -H NAME=VAL   header (produce)         -z CODEC   none|gzip|snappy|lz4|zstd
   -X KEY=VAL    client configuration     -F FILE    configuration file (key=value lines)
-  -q            quiet
+  -q            quiet                    -V         version
 
 exit codes: 0 ok, 1 runtime error (broker unreachable, unknown topic, …),
             2 usage error, 3 configuration error";

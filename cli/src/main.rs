@@ -19,6 +19,10 @@ fn main() -> ExitCode {
         println!("{}", args::USAGE);
         return ExitCode::SUCCESS;
     }
+    if argv.iter().any(|a| a == "-V" || a == "--version") {
+        println!("ferrokafka {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let args = match args::parse(&argv) {
         Ok(a) => a,
         Err(args::UsageError(msg)) => {

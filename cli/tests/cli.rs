@@ -30,7 +30,7 @@ fn run(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn ferrokafka(args: &[&str], stdin: &[u8]) -> Output {
-    run(env!("CARGO_BIN_EXE_ferrokafka"), args, stdin)
+    run(&ferrokafka_tests::cli_binary(env!("CARGO_BIN_EXE_ferrokafka")), args, stdin)
 }
 
 fn ok(out: Output, what: &str) -> Vec<u8> {
@@ -162,6 +162,8 @@ fn metadata_offsets_ranges_and_exit_codes() {
     assert!(list.contains(" 3 brokers:") && list.contains(&format!("topic \"{topic}\" with 2 partitions")), "{list}");
     let json: Value = serde_json::from_slice(&ok(ferrokafka(&["-L", "-J", "-b", &b], b""), "-L -J")).unwrap();
     assert_eq!(json["brokers"].as_array().unwrap().len(), 3);
+    let version = String::from_utf8(ok(ferrokafka(&["--version"], b""), "--version")).unwrap();
+    assert_eq!(version, format!("ferrokafka {}\n", env!("CARGO_PKG_VERSION")));
 
     // As with kcat, timestamp -1 means the end and -2 the beginning (the 2.0.2 mock
     // has no time index, so real timestamps resolve to -1 there).

@@ -14,7 +14,7 @@ fn ferrokafka(args: &[String], stdin: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new("timeout")
         .arg("120")
-        .arg(env!("CARGO_BIN_EXE_ferrokafka"))
+        .arg(ferrokafka_tests::cli_binary(env!("CARGO_BIN_EXE_ferrokafka")))
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -50,3 +50,16 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
+
+/// The `ferrokafka` binary a CLI test runs: `built` (cargo's `CARGO_BIN_EXE_ferrokafka`), or
+/// the file named by `FERROKAFKA_BIN` — `scripts/static.sh` runs the CLI suites against the
+/// static musl build this way. A `FERROKAFKA_BIN` that names no file fails the test.
+pub fn cli_binary(built: &str) -> String {
+    match std::env::var("FERROKAFKA_BIN") {
+        Ok(path) if !path.is_empty() => {
+            assert!(std::path::Path::new(&path).is_file(), "FERROKAFKA_BIN={path} is not a file");
+            path
+        }
+        _ => built.to_owned(),
+    }
+}
