@@ -2,16 +2,17 @@
 //! `acks`, retries with backoff, ordering kept per partition (one batch in flight
 //! per partition), and `flush`/`close` that deliver or report every record.
 
+mod delivery;
 mod partitioner;
 mod sender;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ferrokafka_protocol::records::{NewHeader, NewRecord, RecordBatchBuilder};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -20,6 +21,8 @@ use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
+use delivery::BatchDelivery;
+pub use delivery::DeliveryFuture;
 pub use partitioner::{murmur2, partition_for_key};
 
 /// A record to send.
@@ -67,12 +70,10 @@ pub struct RecordMetadata {
     pub offset: i64,
 }
 
-type Delivery = oneshot::Sender<Result<RecordMetadata>>;
-
 /// A batch being filled.
 pub(crate) struct OpenBatch {
     pub(crate) builder: RecordBatchBuilder,
-    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) delivery: BatchDelivery,
     pub(crate) created: Instant,
 }
 
@@ -81,17 +82,14 @@ impl OpenBatch {
     pub(crate) fn seal(self) -> Option<SealedBatch> {
         let mut out = bytes::BytesMut::new();
         match self.builder.finish(&mut out) {
-            Ok(()) => Some(SealedBatch {
-                data: out.freeze(),
-                deliveries: self.deliveries,
-                created: self.created,
-                attempts: 0,
-            }),
+            Ok(()) => {
+                Some(SealedBatch { data: out.freeze(), delivery: self.delivery, created: self.created, attempts: 0 })
+            }
             Err(e) => {
-                for d in self.deliveries {
-                    let _ =
-                        d.send(Err(ClientError::Protocol { broker: String::new(), source: clone_protocol_error(&e) }));
-                }
+                self.delivery.fail(std::sync::Arc::new(move || ClientError::Protocol {
+                    broker: String::new(),
+                    source: clone_protocol_error(&e),
+                }));
                 None
             }
         }
@@ -108,7 +106,7 @@ fn clone_protocol_error(e: &ferrokafka_protocol::ProtocolError) -> ferrokafka_pr
 /// An encoded batch waiting to be sent (again).
 pub(crate) struct SealedBatch {
     pub(crate) data: Bytes,
-    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) delivery: BatchDelivery,
     pub(crate) created: Instant,
     pub(crate) attempts: u32,
 }
@@ -127,6 +125,8 @@ pub(crate) struct Accumulator {
     pub(crate) parts: HashMap<TopicPartition, PartQueue>,
     /// Sticky partition per topic for records without a key.
     sticky: HashMap<String, i32>,
+    /// Topic names seen, shared by the queues' keys (no allocation per record).
+    topics: HashSet<Arc<str>>,
     /// Records accepted and not yet delivered or failed.
     pub(crate) pending: usize,
     pub(crate) flushing: usize,
@@ -161,17 +161,6 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-/// Resolves when the record is acknowledged (or failed for good).
-#[derive(Debug)]
-pub struct DeliveryFuture(oneshot::Receiver<Result<RecordMetadata>>);
-
-impl std::future::Future for DeliveryFuture {
-    type Output = Result<RecordMetadata>;
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed)))
-    }
-}
-
 impl Producer {
     /// Connects to the cluster described by `config`.
     pub async fn new(config: ClientConfig) -> Result<Producer> {
@@ -202,7 +191,6 @@ impl Producer {
             record.headers.iter().map(|(k, v)| NewHeader { key: k, value: v.as_deref() }).collect();
         let new =
             NewRecord { key: record.key.as_deref(), value: record.value.as_deref(), headers: &headers, timestamp };
-        let (tx, rx) = oneshot::channel();
         let mut acc = self.shared.lock();
         if acc.closed {
             return Err(ClientError::Closed);
@@ -213,20 +201,34 @@ impl Producer {
                 return Err(ClientError::UnknownTopicOrPartition { topic: record.topic.clone(), partition: p });
             }
             (None, Some(key)) => partition_for_key(key, partitions),
-            (None, None) => {
-                *acc.sticky.entry(record.topic.clone()).or_insert_with(|| fastrand::usize(..partitions) as i32)
+            (None, None) => match acc.sticky.get(record.topic.as_str()) {
+                Some(p) => *p,
+                None => {
+                    let p = fastrand::usize(..partitions) as i32;
+                    acc.sticky.insert(record.topic.clone(), p);
+                    p
+                }
+            },
+        };
+        let topic = match acc.topics.get(record.topic.as_str()) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = Arc::from(record.topic.as_str());
+                acc.topics.insert(t.clone());
+                t
             }
         };
-        let tp = TopicPartition::new(record.topic.as_str(), partition);
+        let tp = TopicPartition { topic, partition };
         let size_hint = 32 + record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
         let mut failed = 0;
         let mut sealed = false;
-        {
+        let created = acc.parts.get(&tp).is_none_or(|q| q.open.is_none());
+        let delivery = {
             let queue = acc.parts.entry(tp).or_default();
             let full = queue.open.as_ref().is_some_and(|b| b.builder.records_size() + size_hint > cfg.batch_size());
             if full {
                 if let Some(b) = queue.open.take() {
-                    failed = b.deliveries.len();
+                    failed = b.delivery.len();
                     if let Some(s) = b.seal() {
                         failed = 0;
                         queue.ready.push_back(s);
@@ -236,21 +238,29 @@ impl Producer {
             }
             let batch = queue.open.get_or_insert_with(|| OpenBatch {
                 builder: RecordBatchBuilder::new(cfg.compression()),
-                deliveries: Vec::new(),
+                delivery: BatchDelivery::new(),
                 created: Instant::now(),
             });
             batch.builder.push(&new).map_err(|source| ClientError::Protocol { broker: String::new(), source })?;
-            batch.deliveries.push(tx);
-        }
+            batch.delivery.add()
+        };
         acc.pending = acc.pending + 1 - failed;
         if sealed && record.key.is_none() && record.partition.is_none() && partitions > 1 {
             // Sticky partitioning: move to another partition once a batch is complete.
             let next = (partition as usize + 1 + fastrand::usize(..partitions - 1)) % partitions;
-            acc.sticky.insert(record.topic.clone(), next as i32);
+            if let Some(p) = acc.sticky.get_mut(record.topic.as_str()) {
+                *p = next as i32;
+            }
         }
+        // The sender needs waking only when there is something new for it to act on: a
+        // sealed batch, a new open batch (whose linger deadline it must learn) or a flush.
+        // A record appended to an open batch changes neither.
+        let wake = sealed || created || acc.flushing > 0 || failed > 0;
         drop(acc);
-        self.shared.wake.notify_one();
-        Ok(DeliveryFuture(rx))
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        Ok(delivery)
     }
 
     async fn partition_count(&self, topic: &str) -> Result<usize> {

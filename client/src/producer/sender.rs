@@ -13,7 +13,7 @@ use ferrokafka_protocol::ResponseError;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{RecordMetadata, SealedBatch, Shared};
+use super::{SealedBatch, Shared};
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
@@ -89,7 +89,7 @@ fn drain(cluster: &Cluster, shared: &Shared) -> (Group, Option<Instant>, bool) {
             match due {
                 Some(due) if hurry || due <= now => {
                     if let Some(b) = q.open.take() {
-                        let n = b.deliveries.len();
+                        let n = b.delivery.len();
                         match b.seal() {
                             Some(s) => q.ready.push_back(s),
                             None => failed += n,
@@ -178,11 +178,8 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
         }
         match ResponseError::try_from_code(code) {
             None => {
-                for (i, d) in batch.deliveries.into_iter().enumerate() {
-                    let offset = if base >= 0 { base + i as i64 } else { -1 };
-                    let _ = d.send(Ok(RecordMetadata { partition: tp.partition, offset }));
-                    done += 1;
-                }
+                done += batch.delivery.len();
+                batch.delivery.succeed(tp.partition, base);
             }
             Some(error) if error.is_retriable() => {
                 refresh |= matches!(
@@ -194,11 +191,12 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
                 retry.push((tp, batch, error));
             }
             Some(error) => {
-                done += fail(batch, || ClientError::Broker {
+                let (topic, partition) = (tp.topic.clone(), tp.partition);
+                done += fail(batch, move || ClientError::Broker {
                     api: ApiKey::Produce,
                     error,
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition,
+                    topic: topic.to_string(),
+                    partition,
                 });
             }
         }
@@ -228,13 +226,14 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
                 q.not_before = Some(Instant::now() + cfg.retry_backoff());
                 q.ready.push_front(batch);
             } else {
-                let attempts = batch.attempts;
-                failed += fail(batch, || ClientError::Delivery {
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition,
+                let (attempts, topic, partition, reason) =
+                    (batch.attempts, tp.topic.clone(), tp.partition, reason.to_owned());
+                failed += fail(batch, move || ClientError::Delivery {
+                    topic: topic.to_string(),
+                    partition,
                     attempts,
                     retriable,
-                    reason: reason.to_owned(),
+                    reason: reason.clone(),
                 });
             }
         }
@@ -243,11 +242,9 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
     shared.wake.notify_one();
 }
 
-fn fail(batch: SealedBatch, error: impl Fn() -> ClientError) -> usize {
-    let n = batch.deliveries.len();
-    for d in batch.deliveries {
-        let _ = d.send(Err(error()));
-    }
+fn fail(batch: SealedBatch, error: impl Fn() -> ClientError + Send + Sync + 'static) -> usize {
+    let n = batch.delivery.len();
+    batch.delivery.fail(Arc::new(error));
     n
 }
 

@@ -1,0 +1,162 @@
+//! Delivery reports: one shared slot per batch instead of a channel per record.
+//!
+//! Every record of a batch shares its fate (the broker acknowledges or rejects the batch
+//! as a whole), so the batch owns one [`BatchDelivery`] and each record's
+//! [`DeliveryFuture`] holds a reference to it plus its index in the batch. Queuing a record
+//! costs a reference-count increment, not an allocation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use super::RecordMetadata;
+use crate::error::{ClientError, Result};
+
+/// Builds the error each record of a failed batch reports (errors are not `Clone`).
+pub(crate) type ErrorFn = Arc<dyn Fn() -> ClientError + Send + Sync>;
+
+enum Outcome {
+    Pending,
+    Done { partition: i32, base_offset: i64 },
+    Failed(ErrorFn),
+}
+
+struct Slot {
+    state: Mutex<(Outcome, Vec<Waker>)>,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Outcome, Vec<Waker>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The sender's side of a batch's delivery reports. Completing it (or dropping it
+/// unfinished, which reports [`ClientError::Closed`]) resolves every record's future.
+pub(crate) struct BatchDelivery {
+    slot: Arc<Slot>,
+    count: usize,
+}
+
+impl BatchDelivery {
+    pub(crate) fn new() -> Self {
+        BatchDelivery { slot: Arc::new(Slot { state: Mutex::new((Outcome::Pending, Vec::new())) }), count: 0 }
+    }
+
+    /// The future of the next record appended to the batch.
+    pub(crate) fn add(&mut self) -> DeliveryFuture {
+        let index = self.count as i64;
+        self.count += 1;
+        DeliveryFuture { slot: self.slot.clone(), index }
+    }
+
+    /// Records in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The broker stored the batch at `base_offset` (-1 when unknown, as with `acks=0`).
+    pub(crate) fn succeed(self, partition: i32, base_offset: i64) {
+        self.finish(Outcome::Done { partition, base_offset });
+    }
+
+    /// The batch failed for good; each record reports `error()`.
+    pub(crate) fn fail(self, error: ErrorFn) {
+        self.finish(Outcome::Failed(error));
+    }
+
+    fn finish(&self, outcome: Outcome) {
+        let wakers = {
+            let mut state = self.slot.lock();
+            if !matches!(state.0, Outcome::Pending) {
+                return;
+            }
+            state.0 = outcome;
+            std::mem::take(&mut state.1)
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for BatchDelivery {
+    fn drop(&mut self) {
+        self.finish(Outcome::Failed(Arc::new(|| ClientError::Closed)));
+    }
+}
+
+/// Resolves when the record is acknowledged (or failed for good).
+pub struct DeliveryFuture {
+    slot: Arc<Slot>,
+    index: i64,
+}
+
+impl std::fmt::Debug for DeliveryFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryFuture").field("index", &self.index).finish_non_exhaustive()
+    }
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.slot.lock();
+        match &state.0 {
+            Outcome::Pending => {
+                if !state.1.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.1.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Outcome::Done { partition, base_offset } => {
+                let offset = if *base_offset >= 0 { base_offset + self.index } else { -1 };
+                Poll::Ready(Ok(RecordMetadata { partition: *partition, offset }))
+            }
+            Outcome::Failed(error) => Poll::Ready(Err(error())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_record_gets_its_offset_or_the_error() {
+        let mut ok = BatchDelivery::new();
+        let futs: Vec<_> = (0..3).map(|_| ok.add()).collect();
+        assert_eq!(ok.len(), 3);
+        let waiter = tokio::spawn(async move {
+            let mut out = Vec::new();
+            for f in futs {
+                out.push(f.await.unwrap().offset);
+            }
+            out
+        });
+        tokio::task::yield_now().await;
+        ok.succeed(4, 100);
+        assert_eq!(waiter.await.unwrap(), [100, 101, 102]);
+
+        let mut acks0 = BatchDelivery::new();
+        let f = acks0.add();
+        acks0.succeed(1, -1);
+        assert_eq!(f.await.unwrap(), RecordMetadata { partition: 1, offset: -1 });
+
+        let mut bad = BatchDelivery::new();
+        let (a, b) = (bad.add(), bad.add());
+        bad.fail(Arc::new(|| ClientError::InvalidState("rejected".into())));
+        assert!(matches!(a.await, Err(ClientError::InvalidState(m)) if m == "rejected"));
+        assert!(matches!(b.await, Err(ClientError::InvalidState(_))));
+    }
+
+    #[tokio::test]
+    async fn a_batch_dropped_unfinished_reports_closed() {
+        let mut d = BatchDelivery::new();
+        let f = d.add();
+        drop(d);
+        assert!(matches!(f.await, Err(ClientError::Closed)));
+    }
+}
