@@ -10,6 +10,7 @@ pub mod fake_broker;
 pub mod mock;
 pub mod peers;
 pub mod postgres;
+pub mod proxy;
 pub mod raw;
 pub mod stunnel;
 pub mod tansu;

@@ -1,7 +1,7 @@
 //! Consumer groups against real brokers: members split partitions with each
 //! assignor, rebalance when members join, leave or crash, hand partitions over
 //! without duplicates when offsets are committed in the revoke callback, share a
-//! group with kafka-python, keep partitions with static membership, follow pattern
+//! group with kafka-python, follow pattern
 //! subscriptions, and survive coordinator errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
