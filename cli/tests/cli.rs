@@ -214,6 +214,33 @@ fn unknown_topic_exits_with_1() {
     );
 }
 
+/// Progress (records, rate, lag) goes to stderr only when it is a terminal (here a pty
+/// from `script`) and not with `-q`; it never goes to a pipe.
+#[test]
+fn progress_only_on_a_terminal() {
+    let broker = Tansu::start();
+    let b = broker.addr().to_owned();
+    let topic = unique_topic("cli-progress");
+    ferrokafka_tests::raw::RawConnection::connect(&b).unwrap().create_topic(&topic, 1).unwrap();
+    let input: String = (0..30).map(|i| format!("v{i}\n")).collect();
+    ok(ferrokafka(&["-P", "-b", &b, "-t", &topic], input.as_bytes()), "produce");
+
+    let bin = ferrokafka_tests::cli_binary(env!("CARGO_BIN_EXE_ferrokafka"));
+    // Without -e the consumer keeps polling; `timeout` stops it after 3 s (> the 1 s report interval).
+    let on_pty = |extra: &str| {
+        let cmd = format!("timeout -s INT 3 {bin} -C -b {b} -t {topic} -o beginning -f '' {extra}");
+        let out = Command::new("timeout").args(["60", "script", "-q", "-e", "-c", &cmd, "/dev/null"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_pty("");
+    assert!(shown.contains("% 30 records (") && shown.contains("lag 0"), "no progress line on a terminal: {shown:?}");
+    let quiet = on_pty("-q");
+    assert!(!quiet.contains(" records ("), "progress despite -q: {quiet:?}");
+    let piped = ferrokafka(&["-C", "-b", &b, "-t", &topic, "-o", "beginning", "-e", "-f", ""], b"");
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains(" records ("), "progress on a pipe");
+}
+
 /// `-G` balanced consume, then `group list | describe | lag | reset-offsets`.
 #[test]
 fn group_commands() {
