@@ -92,10 +92,22 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize, offset: i64) -
             read_limited(lz4_flex::frame::FrameDecoder::new(reader), input.len(), limit)
                 .map_err(|e| e.map_err(fail, too_big))
         }
-        Compression::Zstd => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| fail(e.to_string()))?;
-            read_limited(decoder, input.len(), limit).map_err(|e| e.map_err(fail, too_big))
-        }
+        Compression::Zstd => ZSTD_DECODER.with(|cell| {
+            // A decoder per thread, reset for each batch: its window and tables are
+            // allocated once instead of once per batch.
+            let mut frame_decoder = cell.borrow_mut();
+            let decoder = ruzstd::decoding::StreamingDecoder::new_with_decoder(input, &mut *frame_decoder)
+                .map_err(|e| fail(e.to_string()))?;
+            // The frame header's content size (when the producer wrote one) sizes the output
+            // exactly. It is only a hint from the wire: capped by the limit and by 64× the
+            // input, so a tiny frame announcing a huge size reserves nothing large.
+            let announced = usize::try_from(decoder.decoder.content_size()).unwrap_or(usize::MAX);
+            let cap = match announced {
+                0 => default_capacity(input.len(), limit),
+                n => n.min(limit).min(input.len().saturating_mul(64).max(1 << 16)),
+            };
+            read_limited_into(decoder, Vec::with_capacity(cap), limit).map_err(|e| e.map_err(fail, too_big))
+        }),
         Compression::Snappy => {
             if input.starts_with(&XERIAL_MAGIC) {
                 xerial_decompress(input, limit).map_err(|e| e.map_err(fail, too_big))
@@ -147,9 +159,20 @@ impl LimitedError {
     }
 }
 
+thread_local! {
+    static ZSTD_DECODER: std::cell::RefCell<ruzstd::decoding::FrameDecoder> =
+        std::cell::RefCell::new(ruzstd::decoding::FrameDecoder::new());
+}
+
+fn default_capacity(input_len: usize, limit: usize) -> usize {
+    input_len.saturating_mul(4).min(limit).max(64)
+}
+
 fn read_limited(reader: impl Read, input_len: usize, limit: usize) -> Result<Vec<u8>, LimitedError> {
-    let cap = input_len.saturating_mul(4).min(limit).max(64);
-    let mut out = Vec::with_capacity(cap);
+    read_limited_into(reader, Vec::with_capacity(default_capacity(input_len, limit)), limit)
+}
+
+fn read_limited_into(reader: impl Read, mut out: Vec<u8>, limit: usize) -> Result<Vec<u8>, LimitedError> {
     let read = reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| LimitedError::Codec(e.to_string()))?;
     if read > limit {
         return Err(LimitedError::TooBig);
