@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ferrokafka_protocol::records::Record;
+use tracing::Instrument;
 
 use crate::cache::{CacheConfig, CachedConsumer, ConsumerCache, ReadOptions};
 use crate::error::{Result, StreamingError};
@@ -205,6 +206,14 @@ impl Batch {
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Send + 'static,
     {
+        // One span per batch, and one per partition inside it (on the partition's task),
+        // so a subscriber sees where each batch's time goes.
+        let batch_span = tracing::info_span!(
+            "batch",
+            time = self.time_ms,
+            partitions = self.ranges.len(),
+            records = self.record_count_hint()
+        );
         let f = Arc::new(f);
         let mut tasks = Vec::with_capacity(self.ranges.len());
         for (index, range) in self.ranges.iter().enumerate() {
@@ -213,15 +222,29 @@ impl Batch {
                 .get(index)
                 .cloned()
                 .ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
+            let span = tracing::info_span!(
+                parent: &batch_span,
+                "partition",
+                topic = %range.topic,
+                partition = range.partition,
+                from = range.from_offset,
+                until = range.until_offset,
+                executor = %executor.id,
+            );
             let (pool, range, f) = (self.pool.clone(), range.clone(), f.clone());
-            tasks.push(tokio::spawn(async move {
-                let records = pool.read(&executor, &range).await?;
-                f(BatchPartition { index, range, executor, records }).await
-            }));
+            tasks.push(tokio::spawn(
+                async move {
+                    let records = pool.read(&executor, &range).await?;
+                    tracing::debug!(records = records.len(), "read");
+                    f(BatchPartition { index, range, executor, records }).await
+                }
+                .instrument(span),
+            ));
         }
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
-            out.push(t.await.map_err(|e| StreamingError::Placement(format!("partition task failed: {e}")))??);
+            let joined = t.instrument(batch_span.clone()).await;
+            out.push(joined.map_err(|e| StreamingError::Placement(format!("partition task failed: {e}")))??);
         }
         Ok(out)
     }

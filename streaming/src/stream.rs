@@ -145,7 +145,10 @@ impl DirectStream {
         tokio::time::sleep_until(self.next_tick).await;
         self.next_tick = Instant::now() + self.cfg.batch_interval;
         let time = now_ms();
-        let ranges = self.compute().await?;
+        let ranges = {
+            use tracing::Instrument;
+            self.compute().instrument(tracing::info_span!("plan_batch", time)).await?
+        };
         self.flush_commits().await;
         self.pending.push_back((time, ranges.clone()));
         self.write_checkpoint()?;
