@@ -38,4 +38,4 @@ echo "static: $bin is static ($ldd_out), $size bytes ($(awk "BEGIN{printf \"%.1f
 
 [ "${1:-}" = "--build" ] && exit 0
 scripts/setup.sh
-FERROKAFKA_BIN="$PWD/$bin" cargo test -p ferrokafka-cli --test cli --test tls
+FERROKAFKA_BIN="$PWD/$bin" cargo test -p ferrokafka-cli --test cli --test tls --test stream

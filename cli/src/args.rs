@@ -93,7 +93,7 @@ pub fn parse_offset(s: &str) -> Result<StartOffset, UsageError> {
 }
 
 /// Reads a `-F` file of `key=value` lines (`#` comments).
-fn config_file(path: &str, config: &mut BTreeMap<String, String>) -> Result<(), UsageError> {
+pub(crate) fn config_file(path: &str, config: &mut BTreeMap<String, String>) -> Result<(), UsageError> {
     let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("-F {path}: {e}")))?;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -237,6 +237,7 @@ pub const USAGE: &str = "\
 usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
        ferrokafka -G GROUP -b BROKERS [options] TOPIC…     balanced consume in a group
        ferrokafka read-range TOPIC PARTITION FROM UNTIL -b BROKERS [options]
+       ferrokafka stream -b BROKERS -G GROUP -t TOPIC… [options]     direct stream (stream --help)
        ferrokafka group list | describe GROUP | lag GROUP -b BROKERS [-J]
        ferrokafka group reset-offsets GROUP -t TOPIC --to-earliest|--to-latest|--to-offset N|--to-datetime MS [--execute]
 

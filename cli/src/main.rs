@@ -8,6 +8,7 @@ mod args;
 mod format;
 mod group;
 mod run;
+mod stream;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,13 @@ use ferrokafka_client::ClientError;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "stream") {
+        if argv.iter().any(|a| a == "-h" || a == "--help") {
+            println!("{}", stream::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        return stream::main(&argv[1..]);
+    }
     if argv.iter().any(|a| a == "-h" || a == "--help") || argv.is_empty() {
         println!("{}", args::USAGE);
         return ExitCode::SUCCESS;
@@ -51,7 +59,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn is_config_error(e: &ClientError) -> bool {
+pub(crate) fn is_config_error(e: &ClientError) -> bool {
     match e {
         ClientError::Config(_) => true,
         ClientError::Tls { broker, .. } => broker.is_empty(),
