@@ -35,8 +35,11 @@ fn produce(b: &str, topic: &str, partition: i32, n: usize) {
     ok(ferrokafka(&["-P", "-b", b, "-t", topic, "-p", &partition.to_string()], input.as_bytes()), "produce");
 }
 
-/// Per-partition (from, until) of every batch, and the batches' record counts.
-fn batches(json_lines: &str) -> (Vec<Vec<(i32, i64, i64, i64)>>, Vec<i64>) {
+/// (partition, from, until, count) of one range.
+type Range = (i32, i64, i64, i64);
+
+/// The ranges of every batch, and the batches' record counts.
+fn batches(json_lines: &str) -> (Vec<Vec<Range>>, Vec<i64>) {
     let mut ranges = Vec::new();
     let mut counts = Vec::new();
     for line in json_lines.lines() {
