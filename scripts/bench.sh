@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Consume/produce benchmark against librdkafka's mock cluster: ferrokafka (library
 # and CLI) next to kcat and rskafka in one run. Arguments go to the bench binary
-# (--records N, --reps N, --only client,client, --static-cli PATH). Prints a Markdown table.
+# (--records N, --reps N, --only client,client, --static-cli PATH), or `streaming [--records N]
+# [--reps N]` for the direct-stream benchmark. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >&2

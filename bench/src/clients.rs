@@ -23,7 +23,8 @@ pub fn run(mode: &str, args: &[String]) {
 }
 
 async fn consume_ferrokafka(boot: &str, topic: &str, partitions: i32, n: usize) -> usize {
-    let cfg = ClientConfig::from_pairs([("bootstrap.servers", boot), ("auto.offset.reset", "earliest")]).expect("config");
+    let cfg =
+        ClientConfig::from_pairs([("bootstrap.servers", boot), ("auto.offset.reset", "earliest")]).expect("config");
     let mut consumer = Consumer::new(cfg).await.expect("consumer");
     consumer.assign((0..partitions).map(|p| TopicPartition::new(topic, p)));
     let (mut count, mut bytes) = (0usize, 0usize);
@@ -69,8 +70,13 @@ async fn consume_rskafka(boot: &str, topic: &str, partitions: i32, n: usize) -> 
 }
 
 async fn produce_ferrokafka(boot: &str, topic: &str, input: &str) -> usize {
-    let cfg = ClientConfig::from_pairs([("bootstrap.servers", boot), ("linger.ms", "50"), ("batch.size", "1000000"), ("acks", "1")])
-        .expect("config");
+    let cfg = ClientConfig::from_pairs([
+        ("bootstrap.servers", boot),
+        ("linger.ms", "50"),
+        ("batch.size", "1000000"),
+        ("acks", "1"),
+    ])
+    .expect("config");
     let producer = Producer::new(cfg).await.expect("producer");
     let data = Bytes::from(std::fs::read(input).expect("input"));
     // Await the oldest deliveries only when many are outstanding, as a producer
@@ -83,7 +89,12 @@ async fn produce_ferrokafka(boot: &str, topic: &str, input: &str) -> usize {
         let line = data.slice(start..end);
         start = end + 1;
         let colon = line.iter().position(|b| *b == b':').unwrap_or(0);
-        let rec = ProducerRecord { topic: topic.to_owned(), key: Some(line.slice(..colon)), value: Some(line.slice(colon + 1..)), ..Default::default() };
+        let rec = ProducerRecord {
+            topic: topic.to_owned(),
+            key: Some(line.slice(..colon)),
+            value: Some(line.slice(colon + 1..)),
+            ..Default::default()
+        };
         pending.push_back(producer.send(rec).await.expect("send"));
         n += 1;
         if pending.len() > 100_000 {

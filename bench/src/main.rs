@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod clients;
+mod streaming;
 
 const PARTITIONS: i32 = 32;
 const VALUE_LEN: usize = 100;
@@ -47,6 +48,19 @@ fn main() {
             let rest: Vec<String> = args.collect();
             clients::run(&mode, &rest);
         }
+        Some(mode @ ("wordcount-plain" | "wordcount-stream")) => {
+            let mode = mode.to_owned();
+            let rest: Vec<String> = args.collect();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+            let (boot, topic, parts, n) =
+                (&rest[0], &rest[1], rest[2].parse().expect("partitions"), rest[3].parse().expect("n"));
+            let counted = match mode.as_str() {
+                "wordcount-plain" => rt.block_on(streaming::plain_wordcount(boot, topic, parts, n)),
+                _ => rt.block_on(streaming::stream_wordcount(boot, topic, parts, n)),
+            };
+            println!("{counted}");
+        }
+        Some("streaming") => streaming::orchestrate(&args.collect::<Vec<_>>()),
         _ => orchestrate(std::env::args().skip(1).collect()),
     }
 }
@@ -89,16 +103,18 @@ fn orchestrate(argv: Vec<String>) {
     let input = input.display().to_string();
     let payload_mb = (records * (8 + VALUE_LEN)) as f64 / 1e6;
     let mut rows: Vec<Row> = Vec::new();
-    let row = |client: &str, topic: &str, rows: &mut Vec<Row>, (w, c): (f64, f64)| {
-        match rows.iter_mut().find(|r| r.client == client && r.topic == topic) {
-            Some(r) => {
-                r.walls.push(w);
-                r.cpus.push(c);
-            }
-            None => rows.push(Row { client: client.into(), topic: topic.into(), walls: vec![w], cpus: vec![c] }),
+    let row = |client: &str, topic: &str, rows: &mut Vec<Row>, (w, c): (f64, f64)| match rows
+        .iter_mut()
+        .find(|r| r.client == client && r.topic == topic)
+    {
+        Some(r) => {
+            r.walls.push(w);
+            r.cpus.push(c);
         }
+        None => rows.push(Row { client: client.into(), topic: topic.into(), walls: vec![w], cpus: vec![c] }),
     };
-    let load = "-X linger.ms=50 -X batch.num.messages=10000 -X batch.size=1000000 -X queue.buffering.max.messages=1000000";
+    let load =
+        "-X linger.ms=50 -X batch.num.messages=10000 -X batch.size=1000000 -X queue.buffering.max.messages=1000000";
     for (topic, codec) in [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")] {
         mock.create_topic(topic, PARTITIONS as u32);
         let t = timed(&format!("kcat -P -b {boot} -t {topic} -K: -z {codec} {load} -l {input}"));
@@ -146,7 +162,9 @@ fn orchestrate(argv: Vec<String>) {
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("records: {records} (8-byte key + {VALUE_LEN}-byte value, {payload_mb:.1} MB), {PARTITIONS} partitions, librdkafka mock cluster, {reps} reps, median");
-    println!("| client | topic | runs | wall min / median s | msgs/s (median) | MB/s (median) | CPU-s per 1M (median) |");
+    println!(
+        "| client | topic | runs | wall min / median s | msgs/s (median) | MB/s (median) | CPU-s per 1M (median) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         let (wmin, wmed, cmed) = (r.walls.iter().cloned().fold(f64::MAX, f64::min), median(&r.walls), median(&r.cpus));

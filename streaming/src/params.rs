@@ -12,6 +12,8 @@ use crate::error::{Result, StreamingError};
 pub const EXECUTOR_GROUP_PREFIX: &str = "spark-executor-";
 /// Smallest socket receive buffer executors use (Spark raises it to 65536).
 const MIN_RECEIVE_BUFFER: u64 = 65_536;
+/// In-flight requests per connection for executors unless set (see `executor_params`).
+const EXECUTOR_MAX_IN_FLIGHT: u32 = 64;
 
 /// A validated kafkaParams map.
 #[derive(Clone, PartialEq, Eq)]
@@ -69,7 +71,11 @@ impl KafkaParams {
     }
 
     /// The executors' params: `enable.auto.commit=false`, `auto.offset.reset=none`,
-    /// `group.id` prefixed with [`EXECUTOR_GROUP_PREFIX`], `receive.buffer.bytes >= 65536`.
+    /// `group.id` prefixed with [`EXECUTOR_GROUP_PREFIX`], `receive.buffer.bytes >= 65536`,
+    /// and (ferrokafka's own, unless set) `max.in.flight.requests.per.connection = 64`: an
+    /// executor reads each partition with its own consumer, as Spark does, and those consumers
+    /// share one connection per broker, so their fetches must pipeline instead of queueing
+    /// behind the producer-oriented default of 5.
     pub fn executor_params(&self) -> Result<KafkaParams> {
         let mut map = self.map.clone();
         map.insert("enable.auto.commit".into(), "false".into());
@@ -82,6 +88,9 @@ impl KafkaParams {
         let rb = map.get("receive.buffer.bytes").and_then(|v| v.trim().parse::<i64>().ok());
         if rb.is_none_or(|v| v >= 0 && (v as u64) < MIN_RECEIVE_BUFFER) {
             map.insert("receive.buffer.bytes".into(), MIN_RECEIVE_BUFFER.to_string());
+        }
+        if !map.contains_key("max.in.flight.requests.per.connection") && !map.contains_key("max.in.flight") {
+            map.insert("max.in.flight.requests.per.connection".into(), EXECUTOR_MAX_IN_FLIGHT.to_string());
         }
         Ok(KafkaParams { map })
     }
@@ -126,6 +135,10 @@ mod tests {
         assert_eq!(e.get("enable.auto.commit"), Some("false"));
         assert_eq!(e.get("auto.offset.reset"), Some("none"));
         assert_eq!(e.get("receive.buffer.bytes"), Some("65536"));
+        assert_eq!(e.get("max.in.flight.requests.per.connection"), Some("64"));
+        let mine = params(&[("group.id", "g"), ("max.in.flight", "2")]).unwrap().executor_params().unwrap();
+        assert_eq!((mine.get("max.in.flight"), mine.get("max.in.flight.requests.per.connection")), (Some("2"), None));
+        mine.executor_config().unwrap();
         e.validate_for_executors().unwrap();
         assert!(p
             .validate_for_executors()
