@@ -26,6 +26,7 @@ usage: ferrokafka stream -b BROKERS -G GROUP (-t TOPIC… | --pattern REGEX | --
   --backpressure        PID rate control (spark.streaming.backpressure.enabled)
   --executors N         executor tasks (default 2)
   --commit              commit each batch's ranges to Kafka after printing it (commit_async)
+  --scale-out           share the topics' partitions with other processes of the same group
   --checkpoint DIR      checkpoint positions and unfinished batches in DIR
   -J                    one JSON object per batch
   -X KEY=VAL, -F FILE   kafkaParams (Java keys)
@@ -45,6 +46,7 @@ struct StreamArgs {
     backpressure: bool,
     executors: Option<usize>,
     commit: bool,
+    scale_out: bool,
     checkpoint: Option<String>,
     json: bool,
     quiet: bool,
@@ -97,6 +99,7 @@ fn parse(argv: &[String]) -> Result<StreamArgs, UsageError> {
             "--backpressure" => a.backpressure = true,
             "--executors" => a.executors = Some(num(it.next(), flag)?),
             "--commit" => a.commit = true,
+            "--scale-out" => a.scale_out = true,
             "--checkpoint" => a.checkpoint = Some(val()?.clone()),
             "-J" => a.json = true,
             "-q" => a.quiet = true,
@@ -112,6 +115,9 @@ fn parse(argv: &[String]) -> Result<StreamArgs, UsageError> {
     let sources = [!a.topics.is_empty(), a.pattern.is_some(), !a.assign.is_empty()];
     if sources.iter().filter(|s| **s).count() != 1 {
         return Err(UsageError("stream needs exactly one of -t TOPIC, --pattern REGEX or --assign".into()));
+    }
+    if a.scale_out && !a.assign.is_empty() {
+        return Err(UsageError("--scale-out shares subscribed topics; it does not apply to --assign".into()));
     }
     if a.executors == Some(0) {
         return Err(UsageError("--executors must be at least 1".into()));
@@ -152,15 +158,16 @@ pub fn main(argv: &[String]) -> ExitCode {
 }
 
 fn strategy(a: &StreamArgs, params: KafkaParams) -> Result<Box<dyn ConsumerStrategy>, StreamingError> {
+    let scale = |s: Subscribe| if a.scale_out { s.scale_out() } else { s };
     if let Some(p) = &a.pattern {
-        return Ok(Box::new(Subscribe::pattern(p, params, BTreeMap::new())?));
+        return Ok(Box::new(scale(Subscribe::pattern(p, params, BTreeMap::new())?)));
     }
     if !a.assign.is_empty() {
         let parts: BTreeSet<TopicPartition> = a.assign.iter().map(|(tp, _)| tp.clone()).collect();
         let offsets = a.assign.iter().filter_map(|(tp, o)| o.map(|o| (tp.clone(), o))).collect();
         return Ok(Box::new(Assign::new(parts, params, offsets)?));
     }
-    Ok(Box::new(Subscribe::new(a.topics.clone(), params, BTreeMap::new())?))
+    Ok(Box::new(scale(Subscribe::new(a.topics.clone(), params, BTreeMap::new())?)))
 }
 
 async fn run(a: StreamArgs) -> Result<(), StreamingError> {
@@ -180,13 +187,22 @@ async fn run(a: StreamArgs) -> Result<(), StreamingError> {
     cfg.checkpoint_dir = a.checkpoint.as_ref().map(Into::into);
     let mut stream = DirectStream::create(strategy(&a, params)?, Box::new(PreferConsistent), cfg).await?;
     let (mut batches, mut records) = (0u64, 0i64);
+    // Ctrl-C (SIGINT) stops after the running batch; a permit is kept if it arrives
+    // while a batch is being processed.
+    let interrupted = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notify = interrupted.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            notify.notify_one();
+        }
+    });
     let result = loop {
         if a.batches.is_some_and(|n| batches >= n) {
             break Ok(());
         }
         let batch = tokio::select! {
             b = stream.next_batch() => b?,
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+            _ = interrupted.notified() => break Ok(()),
         };
         let started = Instant::now();
         let counts = batch.foreach_partition(|p| async move { Ok(p.records.len() as i64) }).await?;

@@ -154,3 +154,119 @@ fn stream_exit_codes() {
     assert_eq!(no_group.status.code(), Some(3), "{}", String::from_utf8_lossy(&no_group.stderr));
     assert!(String::from_utf8_lossy(&no_group.stderr).contains("group.id"));
 }
+
+/// A `ferrokafka stream` process whose JSON batches are collected as they come.
+struct StreamProcess {
+    child: std::process::Child,
+    ranges: std::sync::Arc<std::sync::Mutex<Vec<Range>>>,
+    batches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl StreamProcess {
+    fn start(args: &[&str]) -> StreamProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(ferrokafka_tests::cli_binary(env!("CARGO_BIN_EXE_ferrokafka")))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let ranges = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let batches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r, b) = (ranges.clone(), batches.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let (mut got, _) = self::batches(&line.unwrap());
+                r.lock().unwrap().extend(got.pop().unwrap_or_default());
+                b.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        StreamProcess { child, ranges, batches }
+    }
+
+    fn records(&self) -> i64 {
+        self.ranges.lock().unwrap().iter().map(|r| r.3).sum()
+    }
+
+    fn partitions(&self) -> std::collections::BTreeSet<i32> {
+        self.ranges.lock().unwrap().iter().map(|r| r.0).collect()
+    }
+
+    /// SIGINT: finish the running batch, flush commits, leave the group.
+    fn interrupt(mut self) -> Vec<Range> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut stderr).unwrap();
+        }
+        assert!(status.success(), "stream exited with {status}: {stderr}");
+        let ranges = self.ranges.lock().unwrap().clone();
+        ranges
+    }
+}
+
+impl Drop for StreamProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Scale-out: two processes with the same group split a topic, then one stops; every
+/// record is read exactly once across both (offsets committed with commit_async). On
+/// tansu (group rebalances with our assignor), one record per produced batch so that
+/// tansu's ListOffsets(latest) — the last batch's base offset + 1 — is the true end.
+#[test]
+fn two_processes_split_a_topic_then_one_leaves() {
+    let broker = ferrokafka_tests::tansu::Tansu::start();
+    let b = broker.addr().to_owned();
+    let topic = unique_topic("scale-out");
+    ferrokafka_tests::raw::RawConnection::connect(&b).unwrap().create_topic(&topic, 4).unwrap();
+    let produce_round = |round: usize| {
+        for p in 0..4 {
+            let input: String = (0..10).map(|i| format!("r{round}-p{p}-{i}\n")).collect();
+            let args = ["-P", "-b", &b, "-t", &topic, "-p", &p.to_string(), "-X", "batch.size=1"];
+            ok(ferrokafka(&args, input.as_bytes()), "produce");
+        }
+    };
+    let group = unique_topic("scale-out-g");
+    let args = ["stream", "-b", &b, "-G", &group, "-t", &topic, "--scale-out", "--commit", "-J", "--interval", "200"];
+    let args: Vec<&str> = args.iter().copied().chain(["-o", "beginning", "-q"]).collect();
+
+    produce_round(0);
+    let a = StreamProcess::start(&args);
+    wait_until("process A reads the first 40 records", || a.records() == 40);
+    let second = StreamProcess::start(&args);
+    // B has joined once it prints batches; A then reads only its share.
+    wait_until("process B gets partitions", || second.batches.load(std::sync::atomic::Ordering::SeqCst) > 1);
+    produce_round(1);
+    wait_until("A and B read the second 40 records", || a.records() + second.records() == 80);
+    assert!(second.records() > 0 && second.records() < 40, "B read {} of the second round", second.records());
+    let (from_a, from_b) = (a.partitions(), second.partitions());
+    let b_ranges = second.interrupt();
+    produce_round(2);
+    wait_until("A takes B's partitions over and reads the third 40", || {
+        a.records() == 120 - b_ranges.iter().map(|r| r.3).sum::<i64>()
+    });
+    let a_ranges = a.interrupt();
+
+    assert!(!from_b.is_empty() && from_a.len() == 4, "A read {from_a:?}, B read {from_b:?}");
+    for p in 0..4 {
+        let mut mine: Vec<(i64, i64)> =
+            a_ranges.iter().chain(&b_ranges).filter(|r| r.0 == p && r.3 > 0).map(|r| (r.1, r.2)).collect();
+        mine.sort();
+        assert_eq!(mine.first().map(|r| r.0), Some(0), "partition {p}: {mine:?}");
+        assert_eq!(mine.last().map(|r| r.1), Some(30), "partition {p}: {mine:?}");
+        assert!(mine.windows(2).all(|w| w[0].1 == w[1].0), "partition {p} read twice or skipped: {mine:?}");
+    }
+}

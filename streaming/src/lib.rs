@@ -50,6 +50,7 @@ pub mod location;
 pub mod offset_range;
 pub mod params;
 pub mod rate;
+pub mod scaleout;
 pub mod store;
 pub mod strategy;
 pub mod stream;
@@ -62,5 +63,6 @@ pub use location::{Executor, LocationStrategy, PreferBrokers, PreferConsistent, 
 pub use offset_range::{describe, HasOffsetRanges, OffsetRange, TopicPartition};
 pub use params::KafkaParams;
 pub use rate::{PidRateEstimator, RateLimits};
+pub use scaleout::ExecutorAssignor;
 pub use strategy::{Assign, ConsumerStrategy, Subscribe};
 pub use stream::{DirectStream, StreamConfig};

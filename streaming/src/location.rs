@@ -189,7 +189,7 @@ fn require_executors(name: &str, executors: &[Executor]) -> Result<()> {
 
 /// Places each partition whose preferred host (`preferred`) has executors on those
 /// executors, everything else over all executors; each group with the balanced placement.
-fn place_by_host<'a>(
+pub(crate) fn place_by_host<'a>(
     partitions: &[TopicPartition],
     executors: &[Executor],
     preferred: impl Fn(&TopicPartition) -> Option<&'a str>,

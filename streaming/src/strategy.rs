@@ -5,14 +5,18 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use ferrokafka_client::cluster::Cluster;
+use ferrokafka_client::group::assignor::Assignor;
 use ferrokafka_client::group::offsets::{commit, fetch_committed, CommitIdentity, OffsetAndMetadata};
 use ferrokafka_client::group::{GroupConfig, GroupConsumer};
 
 use crate::error::{Result, StreamingError};
+use crate::location::Executor;
 use crate::offset_range::TopicPartition;
 use crate::params::KafkaParams;
+use crate::scaleout::ExecutorAssignor;
 
 /// A boxed future, as the strategy trait returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -42,6 +46,17 @@ pub trait ConsumerStrategy: Send {
 
     /// Leaves the group, if any.
     fn stop(&mut self) -> BoxFuture<'_, Result<()>>;
+
+    /// Whether partitions may move to other processes while the stream runs (scale-out):
+    /// the stream then stops reading a partition it lost instead of failing with
+    /// [`StreamingError::Revoked`]. Default: false.
+    fn shares_partitions(&self) -> bool {
+        false
+    }
+
+    /// The stream's executors, given before [`start`](Self::start); a scale-out strategy
+    /// advertises them to the group. Default: ignored.
+    fn set_executors(&mut self, _executors: &[Executor]) {}
 }
 
 enum Topics {
@@ -55,6 +70,8 @@ pub struct Subscribe {
     topics: Topics,
     offsets: BTreeMap<TopicPartition, i64>,
     consumer: Option<GroupConsumer>,
+    /// Scale-out: this process's executors, advertised to the group (`None`: off).
+    scale_out: Option<Vec<Executor>>,
 }
 
 impl Subscribe {
@@ -70,14 +87,25 @@ impl Subscribe {
             topics: Topics::List(topics.into_iter().map(Into::into).collect()),
             offsets,
             consumer: None,
+            scale_out: None,
         })
+    }
+
+    /// Scale-out mode (see [`crate::scaleout`]): processes running a stream with the same
+    /// `group.id` share the partitions, placed by [`ExecutorAssignor`] over every process's
+    /// executors; a partition that moves away is no longer read (no `Revoked` error).
+    /// Commit each batch's offsets (`commit_async` after its output, or your transactional
+    /// store) so that the next owner starts where this process stopped.
+    pub fn scale_out(mut self) -> Self {
+        self.scale_out = Some(Vec::new());
+        self
     }
 
     /// Subscribes to every topic matching a regular expression (`SubscribePattern`).
     pub fn pattern(pattern: &str, params: KafkaParams, offsets: BTreeMap<TopicPartition, i64>) -> Result<Self> {
         params.group_id()?;
         regex::Regex::new(pattern).map_err(|e| StreamingError::Params(format!("invalid pattern {pattern:?}: {e}")))?;
-        Ok(Subscribe { params, topics: Topics::Pattern(pattern.to_owned()), offsets, consumer: None })
+        Ok(Subscribe { params, topics: Topics::Pattern(pattern.to_owned()), offsets, consumer: None, scale_out: None })
     }
 
     fn consumer(&mut self) -> Result<&mut GroupConsumer> {
@@ -102,7 +130,15 @@ impl ConsumerStrategy for Subscribe {
     fn start(&mut self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             let cfg = self.params.driver_config()?;
-            let mut c = GroupConsumer::new(cfg).await?;
+            let mut c = match &self.scale_out {
+                None => GroupConsumer::new(cfg).await?,
+                Some(executors) => {
+                    let group = ferrokafka_client::group::GroupConfig::from_client(&cfg)
+                        .map_err(|e| StreamingError::Client(e.into()))?;
+                    let assignor: Arc<dyn Assignor> = Arc::new(ExecutorAssignor::new(executors.clone()));
+                    GroupConsumer::with_assignors(Cluster::connect(cfg).await?, group, vec![assignor])?
+                }
+            };
             match &self.topics {
                 Topics::List(t) => c.subscribe(t.clone()),
                 Topics::Pattern(p) => c.subscribe_pattern(p)?,
@@ -150,6 +186,16 @@ impl ConsumerStrategy for Subscribe {
             }
             Ok(())
         })
+    }
+
+    fn shares_partitions(&self) -> bool {
+        self.scale_out.is_some()
+    }
+
+    fn set_executors(&mut self, executors: &[Executor]) {
+        if let Some(mine) = &mut self.scale_out {
+            *mine = executors.to_vec();
+        }
     }
 }
 

@@ -86,6 +86,7 @@ impl DirectStream {
         cfg: StreamConfig,
     ) -> Result<DirectStream> {
         strategy.params().group_id()?;
+        strategy.set_executors(&cfg.executors);
         strategy.start().await?;
         let pool = ExecutorPool::new(strategy.params(), cfg.executors.clone(), cfg.cache, cfg.read).await?;
         let driver = Cluster::connect(strategy.params().driver_config()?).await?;
@@ -145,11 +146,13 @@ impl DirectStream {
         tokio::time::sleep_until(self.next_tick).await;
         self.next_tick = Instant::now() + self.cfg.batch_interval;
         let time = now_ms();
+        // Queued commits go out before the strategy may take part in a rebalance, so a
+        // partition that moves to another process is handed over at its committed offset.
+        self.flush_commits().await;
         let ranges = {
             use tracing::Instrument;
             self.compute().instrument(tracing::info_span!("plan_batch", time)).await?
         };
-        self.flush_commits().await;
         self.pending.push_back((time, ranges.clone()));
         self.write_checkpoint()?;
         self.build(time, ranges)
@@ -193,7 +196,10 @@ impl DirectStream {
     async fn compute(&mut self) -> Result<Vec<OffsetRange>> {
         let parts = self.strategy.partitions().await?;
         let lost: Vec<String> = self.current.keys().filter(|tp| !parts.contains(tp)).map(|tp| tp.to_string()).collect();
-        if !lost.is_empty() {
+        if !lost.is_empty() && self.strategy.shares_partitions() {
+            tracing::info!(partitions = ?lost, "partitions moved to another process");
+            self.current.retain(|tp, _| parts.contains(tp));
+        } else if !lost.is_empty() {
             return Err(StreamingError::Revoked { partitions: lost });
         }
         let fresh: Vec<TopicPartition> = parts.iter().filter(|tp| !self.current.contains_key(*tp)).cloned().collect();
