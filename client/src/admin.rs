@@ -114,7 +114,6 @@ pub async fn list_offsets(
                 Err(e) => last_err = Some(e),
             }
         }
-        let mut retry = Vec::new();
         for (leader, tps) in by_leader {
             match list_on_broker(cluster, leader, &tps, spec, isolation).await {
                 Ok(results) => {
@@ -123,27 +122,19 @@ pub async fn list_offsets(
                             Ok(offset) => {
                                 out.insert(tp, offset);
                             }
-                            Err(e) if e.is_retriable() => {
-                                retry.push(tp);
-                                last_err = Some(e);
-                            }
+                            Err(e) if e.is_retriable() => last_err = Some(e),
                             Err(e) => return Err(e),
                         }
                     }
                 }
-                Err(e) if e.is_retriable() => {
-                    retry.extend(tps);
-                    last_err = Some(e);
-                }
+                Err(e) if e.is_retriable() => last_err = Some(e),
                 Err(e) => return Err(e),
             }
         }
-        retry.extend(
-            pending.iter().filter(|tp| !out.contains_key(*tp) && cluster.metadata().leader(tp).is_none()).cloned(),
-        );
-        retry.sort();
-        retry.dedup();
-        pending = retry;
+        // Everything still unanswered is tried again after a metadata refresh: retriable
+        // errors, partitions without a leader (a leader election in progress, even if a
+        // concurrent refresh has found one since), and partitions a broker left out.
+        pending.retain(|tp| !out.contains_key(tp));
         if !pending.is_empty() {
             if attempts >= 10 {
                 return Err(
@@ -153,10 +144,6 @@ pub async fn list_offsets(
             tokio::time::sleep(cluster.retry_backoff()).await;
             cluster.refresh_metadata().await?;
         }
-    }
-    // A broker may leave a partition out of its answer: report it rather than guess.
-    if let Some(tp) = partitions.iter().find(|tp| !out.contains_key(*tp)) {
-        return Err(ClientError::UnknownTopicOrPartition { topic: tp.topic.to_string(), partition: tp.partition });
     }
     Ok(out)
 }
