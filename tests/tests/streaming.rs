@@ -321,10 +321,10 @@ fn batch_reads_of_explicit_ranges() {
     rt.block_on(async {
         produce(&b, &topic, 2, 100).await;
         let p = params(&b, &unique_topic("g"), &[]);
-        let pool =
-            ExecutorPool::new(&p, ExecutorPool::local_executors(3), CacheConfig::default(), ReadOptions::default())
-                .await
-                .unwrap();
+        // A read past the end waits poll_timeout for the records (Spark's
+        // spark.streaming.kafka.consumer.poll.ms, 120 s by default) before failing.
+        let read = ReadOptions { poll_timeout: Duration::from_secs(3), ..ReadOptions::default() };
+        let pool = ExecutorPool::new(&p, ExecutorPool::local_executors(3), CacheConfig::default(), read).await.unwrap();
         let ranges = vec![
             OffsetRange::new(topic.as_str(), 0, 0, 100).unwrap(),
             OffsetRange::new(topic.as_str(), 1, 10, 20).unwrap(),
