@@ -136,3 +136,22 @@ proptest! {
         }
     }
 }
+
+/// Batches with offset gaps (what compaction leaves) keep their offsets through a round
+/// trip, and the header's last offset delta is the last record's.
+#[test]
+fn offset_gaps_round_trip() {
+    let mut b = RecordBatchBuilder::new(Compression::None).base_offset(100);
+    for delta in [0, 2, 3, 7] {
+        let v = format!("v{delta}");
+        b.push_at(delta, &NewRecord { key: None, value: Some(v.as_bytes()), headers: &[], timestamp: 5 }).unwrap();
+    }
+    b.push(&NewRecord { key: None, value: Some(b"next"), headers: &[], timestamp: 5 }).unwrap();
+    assert!(b.push_at(8, &NewRecord { key: None, value: None, headers: &[], timestamp: 5 }).is_err());
+    let mut out = BytesMut::new();
+    b.finish(&mut out).unwrap();
+    let batch = RecordSet::new(out.freeze(), DecodeOptions::default()).next().unwrap().unwrap();
+    assert_eq!(batch.last_offset, 108);
+    let offsets: Vec<i64> = batch.records().map(|r| r.unwrap().offset).collect();
+    assert_eq!(offsets, [100, 102, 103, 107, 108]);
+}

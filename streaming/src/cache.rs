@@ -44,6 +44,9 @@ pub struct CachedConsumer {
     consumer: Consumer,
     tp: TopicPartition,
     leftover: VecDeque<Record>,
+    /// `until` of the last range served in full: the leftover records continue from
+    /// there, possibly after a gap.
+    served_until: Option<i64>,
 }
 
 impl std::fmt::Debug for CachedConsumer {
@@ -72,7 +75,7 @@ impl CachedConsumer {
     pub fn new(cluster: Cluster, tp: TopicPartition) -> Self {
         let consumer = Consumer::with_cluster(cluster);
         consumer.assign([tp.clone()]);
-        CachedConsumer { consumer, tp, leftover: VecDeque::new() }
+        CachedConsumer { consumer, tp, leftover: VecDeque::new(), served_until: None }
     }
 
     /// Number of records buffered beyond the last range read.
@@ -87,11 +90,17 @@ impl CachedConsumer {
         if from >= until {
             return Ok(out);
         }
-        // Buffered records are useful only if they continue exactly where this range starts.
+        // Buffered records are useful only if they continue where this range starts: at
+        // `from` exactly, or — offset gaps allowed — after the range served last, when this
+        // range starts where that one ended (a re-read of an earlier range must not start
+        // from records past it).
+        let after_last = self.served_until.take() == Some(from);
         while self.leftover.front().is_some_and(|r| r.offset < from) {
             self.leftover.pop_front();
         }
-        if self.leftover.front().is_some_and(|r| r.offset != from) && !opts.allow_non_consecutive {
+        let at_from = self.leftover.front().is_some_and(|r| r.offset == from);
+        let continues = at_from || (after_last && opts.allow_non_consecutive);
+        if !continues {
             self.leftover.clear();
         }
         if self.leftover.is_empty() && self.consumer.position(&self.tp) != Some(from) {
@@ -102,6 +111,7 @@ impl CachedConsumer {
         loop {
             while let Some(r) = self.leftover.front() {
                 if r.offset >= until {
+                    self.served_until = Some(until);
                     return Ok(out);
                 }
                 if r.offset != next && !opts.allow_non_consecutive {
@@ -118,11 +128,13 @@ impl CachedConsumer {
                 }
             }
             if next >= until {
+                self.served_until = Some(until);
                 return Ok(out);
             }
             // Everything below the consumer's position was delivered: if that is past the
             // range, the rest of it holds no records (markers, compaction) and it ends cleanly.
             if opts.allow_non_consecutive && self.consumer.position(&self.tp).is_some_and(|p| p >= until) {
+                self.served_until = Some(until);
                 return Ok(out);
             }
             if Instant::now() >= deadline {

@@ -67,6 +67,7 @@ pub struct RecordBatchBuilder {
     compression: Compression,
     records: BytesMut,
     count: i32,
+    last_delta: i32,
     first_timestamp: i64,
     max_timestamp: i64,
     base_offset: i64,
@@ -83,6 +84,7 @@ impl RecordBatchBuilder {
             compression,
             records: BytesMut::new(),
             count: 0,
+            last_delta: -1,
             first_timestamp: 0,
             max_timestamp: -1,
             base_offset: 0,
@@ -125,8 +127,19 @@ impl RecordBatchBuilder {
         self.records.len()
     }
 
-    /// Appends a record; its offset delta is its index in the batch.
+    /// Appends a record at the offset after the previous record's.
     pub fn push(&mut self, r: &NewRecord<'_>) -> Result<()> {
+        let next = self.last_delta.checked_add(1).ok_or(ProtocolError::Unencodable("offset delta overflow"))?;
+        self.push_at(next, r)
+    }
+
+    /// Appends a record at `offset_delta` from the base offset, which must be above the
+    /// previous record's: the gaps are what log compaction leaves behind (brokers write
+    /// such batches; tests and fakes build them with this).
+    pub fn push_at(&mut self, offset_delta: i32, r: &NewRecord<'_>) -> Result<()> {
+        if offset_delta <= self.last_delta {
+            return Err(ProtocolError::Unencodable("offset deltas must increase"));
+        }
         if self.count == 0 {
             self.first_timestamp = r.timestamp;
         }
@@ -140,7 +153,7 @@ impl RecordBatchBuilder {
             i32::try_from(r.headers.len()).map_err(|_| ProtocolError::Unencodable("too many headers"))?;
 
         let field = |len: i32| varint_len(len) + usize::try_from(len).unwrap_or(0);
-        let mut body_len = 1 + varlong_len(ts_delta) + varint_len(self.count);
+        let mut body_len = 1 + varlong_len(ts_delta) + varint_len(offset_delta);
         body_len += field(key_len) + field(value_len) + varint_len(header_count);
         for h in r.headers {
             body_len += field(len_of(Some(h.key.as_bytes()))?) + field(len_of(h.value)?);
@@ -151,7 +164,7 @@ impl RecordBatchBuilder {
         put_varint(buf, body_len);
         buf.put_i8(0);
         put_varlong(buf, ts_delta);
-        put_varint(buf, self.count);
+        put_varint(buf, offset_delta);
         put_bytes(buf, key_len, r.key);
         put_bytes(buf, value_len, r.value);
         put_varint(buf, header_count);
@@ -161,6 +174,7 @@ impl RecordBatchBuilder {
             put_bytes(buf, len_of(h.value)?, h.value);
         }
         self.count = self.count.checked_add(1).ok_or(ProtocolError::Unencodable("too many records"))?;
+        self.last_delta = offset_delta;
         Ok(())
     }
 
@@ -183,7 +197,7 @@ impl RecordBatchBuilder {
         out.put_i8(2);
         out.put_u32(0); // CRC, patched below
         out.put_i16(self.attributes | i16::from(self.compression.id()));
-        out.put_i32(self.count - 1);
+        out.put_i32(self.last_delta);
         out.put_i64(self.first_timestamp);
         out.put_i64(self.max_timestamp);
         out.put_i64(self.producer_id);
