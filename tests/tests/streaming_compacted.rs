@@ -115,3 +115,61 @@ fn ranges_over_offset_gaps() {
         stream.stop(true).await.unwrap();
     });
 }
+
+/// Transaction markers on a real broker: a transactional batch, its COMMIT marker (a
+/// control batch the mock stores as written), then plain records. The marker takes an
+/// offset that no reader returns: strict reads across it fail with Spark's error, lenient
+/// ones skip it, and a range whose tail holds only the marker ends cleanly instead of
+/// waiting for a record that will never come (the case Spark's KafkaRDD mishandled).
+#[test]
+fn ranges_over_transaction_markers() {
+    use ferrokafka_protocol::records::ControlMarker;
+    let mut mock = MockCluster::start(1);
+    let b = mock.bootstrap().to_owned();
+    let topic = unique_topic("markers");
+    mock.create_topic(&topic, 1);
+    let mut raw = RawConnection::connect(&b).unwrap();
+    raw.negotiate().unwrap();
+    let mut txn = RecordBatchBuilder::new(Compression::None).producer(7, 0, 0, true);
+    for v in ["t0", "t1", "t2"] {
+        txn.push(&NewRecord { key: None, value: Some(v.as_bytes()), headers: &[], timestamp: 1 }).unwrap();
+    }
+    let mut out = BytesMut::new();
+    txn.finish(&mut out).unwrap();
+    assert_eq!(raw.produce(&topic, 0, out.freeze()).unwrap(), 0);
+    let mut marker = BytesMut::new();
+    RecordBatchBuilder::control(&mut marker, 0, 7, 0, ControlMarker::Commit, 1).unwrap();
+    assert_eq!(raw.produce(&topic, 0, marker.freeze()).unwrap(), 3);
+    assert_eq!(raw.produce(&topic, 0, batch(&[0, 1], Compression::None)).unwrap(), 4);
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let p = KafkaParams::new([
+            ("bootstrap.servers", b.as_str()),
+            ("group.id", unique_topic("markers").as_str()),
+            ("isolation.level", "read_committed"),
+        ])
+        .unwrap();
+        let pool = |allow: bool| {
+            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5) };
+            ExecutorPool::new(&p, ExecutorPool::local_executors(1), CacheConfig::default(), read)
+        };
+        let (strict, lenient) = (pool(false).await.unwrap(), pool(true).await.unwrap());
+        let range = |from, until| OffsetRange::new(topic.as_str(), 0, from, until).unwrap();
+        let offsets = |parts: Vec<ferrokafka_streaming::BatchPartition>| -> Vec<i64> {
+            parts[0].records.iter().map(|r| r.offset).collect()
+        };
+        let read = |from: i64, until: i64| {
+            let batch = create_batch(vec![range(from, until)], &PreferConsistent, lenient.clone()).unwrap();
+            async move { offsets(batch.collect().await.unwrap()) }
+        };
+        let err = create_batch(vec![range(0, 6)], &PreferConsistent, strict.clone()).unwrap().collect().await;
+        assert!(matches!(err, Err(StreamingError::NonConsecutive { expected: 3, got: 4, .. })), "{err:?}");
+        let before = create_batch(vec![range(0, 3)], &PreferConsistent, strict).unwrap().collect().await.unwrap();
+        assert_eq!(offsets(before), [0, 1, 2], "a range that stops before the marker is consecutive");
+        assert_eq!(read(0, 6).await, [0, 1, 2, 4, 5]);
+        assert_eq!(read(0, 4).await, [0, 1, 2], "the range's tail is only the marker: it ends cleanly");
+        assert_eq!(read(3, 4).await, Vec::<i64>::new(), "a range holding only the marker");
+        assert_eq!(read(3, 6).await, [4, 5]);
+    });
+}
