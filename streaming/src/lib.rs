@@ -64,5 +64,5 @@ pub use offset_range::{describe, HasOffsetRanges, OffsetRange, TopicPartition};
 pub use params::KafkaParams;
 pub use rate::{PidRateEstimator, RateLimits};
 pub use scaleout::ExecutorAssignor;
-pub use strategy::{Assign, ConsumerStrategy, Subscribe};
+pub use strategy::{Assign, ConsumerStrategy, OffsetSource, Subscribe};
 pub use stream::{DirectStream, StreamConfig};

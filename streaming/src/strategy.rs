@@ -21,6 +21,11 @@ use crate::scaleout::ExecutorAssignor;
 /// A boxed future, as the strategy trait returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Offsets kept outside Kafka (e.g. in your transactional store), read each time a
+/// [`Subscribe`] stream is given partitions: see [`Subscribe::offsets_from`] and
+/// [`crate::store::store_offsets`].
+pub type OffsetSource = Arc<dyn Fn() -> BoxFuture<'static, Result<BTreeMap<TopicPartition, i64>>> + Send + Sync>;
+
 /// Where a stream's partitions and starting offsets come from.
 pub trait ConsumerStrategy: Send {
     /// The user's kafkaParams.
@@ -72,6 +77,8 @@ pub struct Subscribe {
     consumer: Option<GroupConsumer>,
     /// Scale-out: this process's executors, advertised to the group (`None`: off).
     scale_out: Option<Vec<Executor>>,
+    /// Where stored offsets come from instead of Kafka's commits.
+    offset_source: Option<OffsetSource>,
 }
 
 impl Subscribe {
@@ -88,7 +95,20 @@ impl Subscribe {
             offsets,
             consumer: None,
             scale_out: None,
+            offset_source: None,
         })
+    }
+
+    /// Reads stored offsets from `source` instead of Kafka's committed offsets, whenever
+    /// the stream is given partitions it has no position for (at start, and in scale-out
+    /// mode when a partition moves here). With your own transactional store
+    /// ([`crate::store::store_offsets`]), a partition handed over between processes
+    /// continues exactly where the store says the previous owner stopped. Precedence is
+    /// unchanged: checkpoint, then explicit offsets, then this source, then
+    /// `auto.offset.reset`.
+    pub fn offsets_from(mut self, source: OffsetSource) -> Self {
+        self.offset_source = Some(source);
+        self
     }
 
     /// Scale-out mode (see [`crate::scaleout`]): processes running a stream with the same
@@ -105,7 +125,14 @@ impl Subscribe {
     pub fn pattern(pattern: &str, params: KafkaParams, offsets: BTreeMap<TopicPartition, i64>) -> Result<Self> {
         params.group_id()?;
         regex::Regex::new(pattern).map_err(|e| StreamingError::Params(format!("invalid pattern {pattern:?}: {e}")))?;
-        Ok(Subscribe { params, topics: Topics::Pattern(pattern.to_owned()), offsets, consumer: None, scale_out: None })
+        Ok(Subscribe {
+            params,
+            topics: Topics::Pattern(pattern.to_owned()),
+            offsets,
+            consumer: None,
+            scale_out: None,
+            offset_source: None,
+        })
     }
 
     fn consumer(&mut self) -> Result<&mut GroupConsumer> {
@@ -167,6 +194,10 @@ impl ConsumerStrategy for Subscribe {
         partitions: &'a [TopicPartition],
     ) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
         Box::pin(async move {
+            if let Some(source) = &self.offset_source {
+                let stored = source().await?;
+                return Ok(stored.into_iter().filter(|(tp, _)| partitions.contains(tp)).collect());
+            }
             let found = self.consumer()?.committed(partitions).await?;
             Ok(committed_offsets(found))
         })

@@ -88,6 +88,19 @@ pub trait StoreTransaction {
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// An [`OffsetSource`](crate::strategy::OffsetSource) reading `group`'s offsets from
+/// `store`: `Subscribe::new(…)?.scale_out().offsets_from(store_offsets(store, group))`.
+pub fn store_offsets<S: TransactionalStore + 'static>(
+    store: std::sync::Arc<S>,
+    group: impl Into<String>,
+) -> crate::strategy::OffsetSource {
+    let group: std::sync::Arc<str> = group.into().into();
+    std::sync::Arc::new(move || {
+        let (store, group) = (store.clone(), group.clone());
+        Box::pin(async move { store.load_offsets(&group).await })
+    })
+}
+
 /// One batch in one transaction: begins, advances `group`'s offsets by `ranges`, runs
 /// `write_results` in the same transaction, and commits. Any error (an
 /// [`StreamingError::OffsetMismatch`] included) rolls everything back and is returned.
