@@ -1,6 +1,7 @@
 //! Graceful and hard stops: a graceful stop commits what `commit_async` queued and waits
 //! for the result (better than Spark, SPARK-20050); a hard stop drops the queue, so the
-//! next run starts at the last commit that was flushed (librdkafka's mock cluster).
+//! next run starts at the last commit that was flushed (librdkafka's mock cluster). The
+//! stream's per-partition lag follows the log end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -52,6 +53,20 @@ fn graceful_stop_flushes_commits_hard_stop_drops_them() {
             let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
             let batch = stream.next_batch().await.unwrap();
             assert_eq!(batch.record_count_hint(), 20);
+            // Per-partition lag: latest offset minus the stream's position.
+            let caught_up: BTreeMap<TopicPartition, i64> = parts.iter().map(|tp| (tp.clone(), 0)).collect();
+            assert_eq!(stream.lag().await.unwrap(), caught_up);
+            if graceful {
+                let p = Producer::new(ClientConfig::from_pairs([("bootstrap.servers", b.as_str())]).unwrap())
+                    .await
+                    .unwrap();
+                for i in 0..3 {
+                    p.send(ProducerRecord::new(topic.as_str(), format!("late{i}")).partition(1)).await.unwrap();
+                }
+                p.close().await;
+                let lag = stream.lag().await.unwrap();
+                assert_eq!((lag[&parts[0]], lag[&parts[1]]), (0, 3), "{lag:?}");
+            }
             let results = Arc::new(Mutex::new(Vec::new()));
             let r = results.clone();
             stream.commit_queue().commit_async_with(batch.offset_ranges(), move |offsets, result| {
