@@ -4,18 +4,18 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use ferrokafka_protocol::messages::{fetch_response::PartitionData, ApiKey, FetchResponse};
-use ferrokafka_protocol::records::{AbortedTransaction, AbortedTransactions, Batch, DecodeOptions, RecordSet};
+use ferrokafka_protocol::records::{Batch, DecodeOptions};
 use ferrokafka_protocol::ResponseError;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::decode::{decode_all, Work};
 use super::Shared;
 use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::{Cluster, ConnKind};
-use crate::config::{AutoOffsetReset, IsolationLevel};
+use crate::config::AutoOffsetReset;
 use crate::error::{ClientError, Result};
 use crate::fetch::{aborted_transactions, fetch_request};
 use crate::metadata::TopicPartition;
@@ -171,6 +171,7 @@ async fn handle(
     let opts = DecodeOptions { check_crcs: cfg.check_crcs(), ..DecodeOptions::default() };
     let mut backoff = false;
     let mut to_send = Vec::new();
+    let mut work = Vec::new();
     {
         let mut st = shared.lock();
         // Partitions the broker did not answer for are simply fetched again.
@@ -226,18 +227,40 @@ async fn handle(
             part.log_start_offset = pd.log_start_offset;
             let aborted = aborted_transactions(&mut pd);
             let records = pd.records.take().unwrap_or_default();
-            match decode(records, opts, offset, cfg.isolation_level(), aborted) {
+            work.push(Work {
+                tp,
+                offset,
+                epoch,
+                records,
+                aborted,
+                high_watermark: pd.high_watermark,
+                last_stable_offset: pd.last_stable_offset,
+            });
+        }
+    }
+    // Decoding (and decompressing) happens without the lock `poll` takes, in parallel
+    // across partitions when several hold compressed data.
+    let decoded = decode_all(work, opts, cfg.isolation_level()).await;
+    {
+        let mut st = shared.lock();
+        for (w, result) in decoded {
+            let Some(part) = st.parts.get_mut(&w.tp) else { continue };
+            // A seek (or a reset) while decoding makes this data stale.
+            if part.epoch != w.epoch || part.fetch_position != Some(w.offset) {
+                continue;
+            }
+            match result {
                 Ok((batches, next, size)) => {
                     part.fetch_position = Some(next);
-                    if next != offset {
+                    if next != w.offset {
                         to_send.push(Fetched {
-                            tp: tp.clone(),
-                            epoch,
-                            fetch_offset: offset,
+                            tp: w.tp,
+                            epoch: w.epoch,
+                            fetch_offset: w.offset,
                             next_offset: next,
                             batches,
-                            high_watermark: pd.high_watermark,
-                            last_stable_offset: pd.last_stable_offset,
+                            high_watermark: w.high_watermark,
+                            last_stable_offset: w.last_stable_offset,
                             permits: size.min(budget_total),
                         });
                     }
@@ -267,43 +290,6 @@ async fn handle(
         tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
     }
     backoff
-}
-
-/// Decodes a partition's records: the batches to deliver, the next fetch offset
-/// (past control batches and aborted data too) and the bytes held.
-fn decode(
-    records: Bytes,
-    opts: DecodeOptions,
-    offset: i64,
-    isolation: IsolationLevel,
-    aborted: Vec<AbortedTransaction>,
-) -> Result<(Vec<Batch>, i64, usize)> {
-    let size = records.len();
-    let mut set = RecordSet::new(records, opts);
-    let mut filter = AbortedTransactions::new(aborted);
-    let mut next = offset;
-    let mut batches = Vec::new();
-    for b in set.by_ref() {
-        let b = b.map_err(|source| ClientError::Protocol { broker: format!("fetch at offset {offset}"), source })?;
-        if b.last_offset < offset {
-            continue;
-        }
-        next = next.max(b.last_offset + 1);
-        let keep = match isolation {
-            IsolationLevel::ReadCommitted => filter.retain(&b),
-            IsolationLevel::ReadUncommitted => !b.is_control,
-        };
-        if keep {
-            batches.push(b);
-        }
-    }
-    if next == offset && set.truncated() {
-        let needed = set.truncated_batch_size().unwrap_or(0);
-        return Err(ClientError::InvalidState(format!(
-            "the record batch at offset {offset} ({needed} bytes) is larger than max.partition.fetch.bytes"
-        )));
-    }
-    Ok((batches, next, size))
 }
 
 /// Resolves positions of partitions that have none, per `auto.offset.reset`.

@@ -5,6 +5,7 @@
 //! handles what [`Consumer::poll`] returned. Records are zero-copy views into the
 //! fetched buffers.
 
+mod decode;
 mod fetcher;
 mod records;
 
