@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ferrokafka_tests::raw::RawConnection;
 use ferrokafka_tests::stunnel::testgen::{KeyType, Pki, KEY_PASSWORD, STORE_PASSWORD};
@@ -11,18 +11,7 @@ use ferrokafka_tests::stunnel::{TlsBroker, TlsOptions};
 use ferrokafka_tests::unique_topic;
 
 fn ferrokafka(args: &[String], stdin: &[u8]) -> Output {
-    use std::io::Write;
-    let mut child = Command::new("timeout")
-        .arg("120")
-        .arg(ferrokafka_tests::cli_binary(env!("CARGO_BIN_EXE_ferrokafka")))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    ferrokafka_tests::run_cli(env!("CARGO_BIN_EXE_ferrokafka"), args, stdin)
 }
 
 fn ok(out: Output, what: &str) -> String {

@@ -64,3 +64,24 @@ pub fn cli_binary(built: &str) -> String {
         _ => built.to_owned(),
     }
 }
+
+/// Runs the CLI binary (see [`cli_binary`]) with `args`, feeding `stdin`, under a 120 s
+/// `timeout`; returns its exit status and output.
+pub fn run_cli<S: AsRef<std::ffi::OsStr>>(built: &str, args: &[S], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bin = cli_binary(built);
+    let mut child = Command::new("timeout")
+        .arg("120")
+        .arg(&bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin).unwrap_or_else(|e| panic!("writing stdin of {bin}: {e}"));
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {bin}: {e}"))
+}

@@ -222,9 +222,10 @@ impl Producer {
         let size_hint = 32 + record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
         let mut failed = 0;
         let mut sealed = false;
-        let created = acc.parts.get(&tp).is_none_or(|q| q.open.is_none());
+        let created;
         let delivery = {
             let queue = acc.parts.entry(tp).or_default();
+            created = queue.open.is_none();
             let full = queue.open.as_ref().is_some_and(|b| b.builder.records_size() + size_hint > cfg.batch_size());
             if full {
                 if let Some(b) = queue.open.take() {
