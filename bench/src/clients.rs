@@ -75,12 +75,13 @@ async fn produce_ferrokafka(boot: &str, topic: &str, input: &str) -> usize {
         ("linger.ms", "50"),
         ("batch.size", "1000000"),
         ("acks", "1"),
+        ("buffer.memory", crate::BUFFER_MEMORY),
     ])
     .expect("config");
     let producer = Producer::new(cfg).await.expect("producer");
     let data = Bytes::from(std::fs::read(input).expect("input"));
-    // Await the oldest deliveries only when many are outstanding, as a producer
-    // with a deep queue (kcat: queue.buffering.max.messages) does.
+    // Finished deliveries are collected oldest first; `send` waits when buffer.memory
+    // is full.
     let mut pending = std::collections::VecDeque::with_capacity(100_000);
     let mut n = 0;
     let mut start = 0;
@@ -97,10 +98,8 @@ async fn produce_ferrokafka(boot: &str, topic: &str, input: &str) -> usize {
         };
         pending.push_back(producer.send(rec).await.expect("send"));
         n += 1;
-        if pending.len() > 100_000 {
-            if let Some(d) = pending.pop_front() {
-                d.await.expect("delivery");
-            }
+        while let Some(d) = pending.pop_front_if(|d| d.is_finished()) {
+            d.await.expect("delivery");
         }
     }
     for d in pending {

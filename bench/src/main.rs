@@ -13,6 +13,9 @@ mod clients;
 mod streaming;
 
 const PARTITIONS: i32 = 32;
+/// ferrokafka's producer buffer in the produce runs: 128 MiB holds the whole load
+/// (1M records, 113 MB), as kcat's `queue.buffering.max.messages=1000000` does.
+const BUFFER_MEMORY: &str = "134217728";
 const VALUE_LEN: usize = 100;
 
 struct Row {
@@ -145,7 +148,9 @@ fn orchestrate(argv: Vec<String>) {
         mock.create_topic(&format!("{sink}_f"), PARTITIONS as u32);
         mock.create_topic(&format!("{sink}_c"), PARTITIONS as u32);
         let cli_produce = |bin: &str, t: &str| {
-            format!("{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 < {input}")
+            format!(
+                "{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 -X buffer.memory={BUFFER_MEMORY} < {input}"
+            )
         };
         let mut produces = vec![
             ("kcat-produce", format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")),

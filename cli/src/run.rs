@@ -10,7 +10,7 @@ use ferrokafka_client::cluster::Cluster;
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
-use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use ferrokafka_client::range::RangeReader;
 use ferrokafka_client::{ClientError, Result};
 
@@ -110,8 +110,9 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
     let producer = Producer::with_cluster(cluster)?;
     let headers: Vec<(String, Option<Bytes>)> =
         args.headers.iter().map(|(k, v)| (k.clone(), v.clone().map(Bytes::from))).collect();
-    // Deliveries are awaited oldest first once many are outstanding, so the
-    // producer keeps batching instead of waiting out linger.ms every few records.
+    // Deliveries are collected oldest first as they finish, never waited for one by
+    // one, so the producer keeps batching; `send` itself waits when buffer.memory is
+    // full, which bounds this queue too.
     let mut pending = std::collections::VecDeque::new();
     let stdin = std::io::stdin();
     let mut line = Vec::new();
@@ -142,7 +143,7 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
         };
         pending.push_back(producer.send(rec).await?);
         sent += 1;
-        if pending.len() > 100_000 {
+        while pending.front().is_some_and(DeliveryFuture::is_finished) {
             if let Some(d) = pending.pop_front() {
                 d.await?;
             }

@@ -124,6 +124,27 @@ pub enum ClientError {
         /// The last error.
         reason: String,
     },
+    /// The producer's `buffer.memory` stayed full for `max.block.ms`: the record was
+    /// not queued. Retriable: room frees as the broker acknowledges.
+    #[error("record for {topic} not queued: the producer's buffer.memory ({buffer_memory} bytes) stayed full for max.block.ms ({max_block:?})")]
+    BufferFull {
+        /// Topic of the record.
+        topic: String,
+        /// `buffer.memory`.
+        buffer_memory: usize,
+        /// `max.block.ms`.
+        max_block: std::time::Duration,
+    },
+    /// A record is larger than the whole producer buffer (`buffer.memory`).
+    #[error("record of about {size} bytes for {topic} is larger than buffer.memory ({buffer_memory} bytes)")]
+    RecordTooLarge {
+        /// Topic of the record.
+        topic: String,
+        /// Its size as counted against `buffer.memory`.
+        size: usize,
+        /// `buffer.memory`.
+        buffer_memory: usize,
+    },
     /// A commit was rejected because the member's generation is stale (the group
     /// rebalanced): the offsets were not stored.
     #[error("offset commit for group {group} (generation {generation}) rejected: {error}; the group is rebalancing")]
@@ -168,7 +189,7 @@ impl ClientError {
         match self {
             ClientError::Protocol { source, .. } => source.is_retriable(),
             ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
-            ClientError::NoBrokerReachable { .. } => true,
+            ClientError::NoBrokerReachable { .. } | ClientError::BufferFull { .. } => true,
             ClientError::Broker { error, .. } => error.is_retriable(),
             ClientError::Tls { source, .. } => source.is_retriable(),
             _ => false,

@@ -30,6 +30,8 @@ pub(crate) const TYPED_KEYS: &[&[&str]] = &[
     &["max.in.flight.requests.per.connection", "max.in.flight"],
     &["enable.idempotence"],
     &["delivery.timeout.ms"],
+    &["buffer.memory"],
+    &["max.block.ms"],
     &["max.poll.records"],
     &["receive.buffer.bytes", "socket.receive.buffer.bytes"],
     &["send.buffer.bytes", "socket.send.buffer.bytes"],

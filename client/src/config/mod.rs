@@ -36,6 +36,8 @@
 //! | `max.in.flight.requests.per.connection` | `max.in.flight` | 1..=2³¹−1 | 5 |
 //! | `enable.idempotence` | | boolean | `false` |
 //! | `delivery.timeout.ms` | | 1..=2³¹−1 | 120000 |
+//! | `buffer.memory` | | 1..=2⁶³−1 | 33554432 |
+//! | `max.block.ms` | | 0..=2³¹−1 | 60000 |
 //! | `max.poll.records` | | 1..=2³¹−1 | 500 |
 //! | `receive.buffer.bytes` | `socket.receive.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | 65536 |
 //! | `send.buffer.bytes` | `socket.send.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | 131072 |
@@ -120,6 +122,8 @@ pub struct ClientConfig {
     max_in_flight_requests_per_connection: usize,
     enable_idempotence: bool,
     delivery_timeout: Duration,
+    buffer_memory: usize,
+    max_block: Duration,
     max_poll_records: usize,
     receive_buffer_bytes: Option<usize>,
     send_buffer_bytes: Option<usize>,
@@ -256,6 +260,17 @@ impl ClientConfig {
     /// `delivery.timeout.ms`: how long a produced record may take, retries included.
     pub fn delivery_timeout(&self) -> Duration {
         self.delivery_timeout
+    }
+
+    /// `buffer.memory`: the most record bytes the producer holds unacknowledged;
+    /// `send` waits (up to `max.block.ms`) for room beyond it.
+    pub fn buffer_memory(&self) -> usize {
+        self.buffer_memory
+    }
+
+    /// `max.block.ms`: how long `send` waits for room in `buffer.memory`.
+    pub fn max_block(&self) -> Duration {
+        self.max_block
     }
 
     /// `max.poll.records`: the most records one poll returns.

@@ -102,6 +102,8 @@ impl ClientConfig {
                 .unwrap_or(5),
             enable_idempotence: raw.take("enable.idempotence", boolean())?.unwrap_or(false),
             delivery_timeout: delivery_timeout.unwrap_or(Duration::from_millis(120_000)),
+            buffer_memory: raw.take("buffer.memory", int(1, i64::MAX))?.unwrap_or(33_554_432),
+            max_block: raw.take("max.block.ms", millis(0))?.unwrap_or(Duration::from_millis(60_000)),
             max_poll_records: raw.take("max.poll.records", int(1, INT_MAX))?.unwrap_or(500),
             receive_buffer_bytes: raw.take("receive.buffer.bytes", socket_buffer())?.unwrap_or(Some(65_536)),
             send_buffer_bytes: raw.take("send.buffer.bytes", socket_buffer())?.unwrap_or(Some(131_072)),
@@ -336,6 +338,16 @@ mod tests {
                 assert!(matches!(&err, ConfigError::InvalidValue { key: k, .. } if k == key), "{key}: {err}");
             }
         }
+    }
+
+    #[test]
+    fn producer_buffer_keys() {
+        let c = ClientConfig::from_pairs([("bootstrap.servers", "h:1")]).unwrap();
+        assert_eq!((c.buffer_memory(), c.max_block()), (33_554_432, Duration::from_secs(60)));
+        let c = ClientConfig::from_pairs([("bootstrap.servers", "h:1"), ("buffer.memory", "8589934592")]).unwrap();
+        assert_eq!(c.buffer_memory(), 8 << 30, "more than 2 GiB may be asked for");
+        let err = ClientConfig::from_pairs([("bootstrap.servers", "h:1"), ("buffer.memory", "0")]).unwrap_err();
+        assert!(matches!(&err, ConfigError::InvalidValue { key, .. } if key == "buffer.memory"), "{err}");
     }
 
     #[test]

@@ -99,6 +99,15 @@ impl std::fmt::Debug for DeliveryFuture {
     }
 }
 
+impl DeliveryFuture {
+    /// Whether the outcome is known, so awaiting the future returns at once. Lets a
+    /// caller that keeps deliveries in send order collect the finished ones without
+    /// waiting on the rest.
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.slot.lock().0, Outcome::Pending)
+    }
+}
+
 impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata>;
 
@@ -137,7 +146,10 @@ mod tests {
             out
         });
         tokio::task::yield_now().await;
+        let probe = ok.add();
+        assert!(!probe.is_finished());
         ok.succeed(4, 100);
+        assert!(probe.is_finished());
         assert_eq!(waiter.await.unwrap(), [100, 101, 102]);
 
         let mut acks0 = BatchDelivery::new();

@@ -1,6 +1,7 @@
 //! The producer: per-partition batching (`linger.ms`, `batch.size`), compression,
 //! `acks`, retries with backoff, ordering kept per partition (one batch in flight
-//! per partition), and `flush`/`close` that deliver or report every record.
+//! per partition), a memory bound (`buffer.memory`: `send` waits up to
+//! `max.block.ms` for room), and `flush`/`close` that deliver or report every record.
 
 mod delivery;
 mod partitioner;
@@ -75,6 +76,8 @@ pub(crate) struct OpenBatch {
     pub(crate) builder: RecordBatchBuilder,
     pub(crate) delivery: BatchDelivery,
     pub(crate) created: Instant,
+    /// Bytes of `buffer.memory` its records hold.
+    pub(crate) reserved: usize,
 }
 
 impl OpenBatch {
@@ -82,9 +85,13 @@ impl OpenBatch {
     pub(crate) fn seal(self) -> Option<SealedBatch> {
         let mut out = bytes::BytesMut::new();
         match self.builder.finish(&mut out) {
-            Ok(()) => {
-                Some(SealedBatch { data: out.freeze(), delivery: self.delivery, created: self.created, attempts: 0 })
-            }
+            Ok(()) => Some(SealedBatch {
+                data: out.freeze(),
+                delivery: self.delivery,
+                created: self.created,
+                attempts: 0,
+                reserved: self.reserved,
+            }),
             Err(e) => {
                 self.delivery.fail(std::sync::Arc::new(move || ClientError::Protocol {
                     broker: String::new(),
@@ -109,6 +116,8 @@ pub(crate) struct SealedBatch {
     pub(crate) delivery: BatchDelivery,
     pub(crate) created: Instant,
     pub(crate) attempts: u32,
+    /// Bytes of `buffer.memory` its records hold.
+    pub(crate) reserved: usize,
 }
 
 #[derive(Default)]
@@ -129,6 +138,10 @@ pub(crate) struct Accumulator {
     topics: HashSet<Arc<str>>,
     /// Records accepted and not yet delivered or failed.
     pub(crate) pending: usize,
+    /// Bytes those records hold, bounded by `buffer.memory`.
+    pub(crate) buffered: usize,
+    /// `send` calls waiting for room; while any wait, lingering batches go out now.
+    pub(crate) blocked: usize,
     pub(crate) flushing: usize,
     pub(crate) closed: bool,
 }
@@ -140,6 +153,8 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     /// Wakes flushers when `pending` drops.
     pub(crate) drained: Notify,
+    /// Wakes blocked `send` calls when `buffered` drops.
+    pub(crate) space: Notify,
 }
 
 impl Shared {
@@ -183,6 +198,11 @@ impl Producer {
     }
 
     /// Queues a record; the future resolves once the broker acknowledged it.
+    ///
+    /// When the records not yet acknowledged hold `buffer.memory` bytes, this waits for
+    /// room (lingering batches are sent at once meanwhile) and fails with
+    /// [`ClientError::BufferFull`] after `max.block.ms`. A record larger than
+    /// `buffer.memory` fails at once with [`ClientError::RecordTooLarge`].
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let partitions = self.partition_count(&record.topic).await?;
         let cfg = self.cluster.config();
@@ -191,10 +211,11 @@ impl Producer {
             record.headers.iter().map(|(k, v)| NewHeader { key: k, value: v.as_deref() }).collect();
         let new =
             NewRecord { key: record.key.as_deref(), value: record.value.as_deref(), headers: &headers, timestamp };
-        let mut acc = self.shared.lock();
-        if acc.closed {
-            return Err(ClientError::Closed);
-        }
+        let size_hint = 32
+            + record.key.as_ref().map_or(0, Bytes::len)
+            + record.value.as_ref().map_or(0, Bytes::len)
+            + record.headers.iter().map(|(k, v)| 8 + k.len() + v.as_ref().map_or(0, Bytes::len)).sum::<usize>();
+        let mut acc = self.room_for(size_hint, &record.topic).await?;
         let partition = match (record.partition, record.key.as_deref()) {
             (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
             (Some(p), _) => {
@@ -219,8 +240,8 @@ impl Producer {
             }
         };
         let tp = TopicPartition { topic, partition };
-        let size_hint = 32 + record.key.as_ref().map_or(0, Bytes::len) + record.value.as_ref().map_or(0, Bytes::len);
         let mut failed = 0;
+        let mut released = 0;
         let mut sealed = false;
         let created;
         let delivery = {
@@ -229,9 +250,9 @@ impl Producer {
             let full = queue.open.as_ref().is_some_and(|b| b.builder.records_size() + size_hint > cfg.batch_size());
             if full {
                 if let Some(b) = queue.open.take() {
-                    failed = b.delivery.len();
+                    (failed, released) = (b.delivery.len(), b.reserved);
                     if let Some(s) = b.seal() {
-                        failed = 0;
+                        (failed, released) = (0, 0);
                         queue.ready.push_back(s);
                     }
                     sealed = true;
@@ -241,11 +262,14 @@ impl Producer {
                 builder: RecordBatchBuilder::new(cfg.compression()),
                 delivery: BatchDelivery::new(),
                 created: Instant::now(),
+                reserved: 0,
             });
             batch.builder.push(&new).map_err(|source| ClientError::Protocol { broker: String::new(), source })?;
+            batch.reserved += size_hint;
             batch.delivery.add()
         };
         acc.pending = acc.pending + 1 - failed;
+        acc.buffered = acc.buffered + size_hint - released;
         if sealed && record.key.is_none() && record.partition.is_none() && partitions > 1 {
             // Sticky partitioning: move to another partition once a batch is complete.
             let next = (partition as usize + 1 + fastrand::usize(..partitions - 1)) % partitions;
@@ -262,6 +286,40 @@ impl Producer {
             self.shared.wake.notify_one();
         }
         Ok(delivery)
+    }
+
+    /// Waits until `size` more bytes fit in `buffer.memory` (a lone record always fits
+    /// an empty buffer) and returns the locked accumulator, open for appending.
+    async fn room_for(&self, size: usize, topic: &str) -> Result<MutexGuard<'_, Accumulator>> {
+        let cfg = self.cluster.config();
+        let limit = cfg.buffer_memory();
+        if size > limit {
+            return Err(ClientError::RecordTooLarge { topic: topic.to_owned(), size, buffer_memory: limit });
+        }
+        let deadline = Instant::now() + cfg.max_block();
+        loop {
+            let room = self.shared.space.notified();
+            {
+                let mut acc = self.shared.lock();
+                if acc.closed {
+                    return Err(ClientError::Closed);
+                }
+                if acc.buffered + size <= limit {
+                    return Ok(acc);
+                }
+                acc.blocked += 1;
+            }
+            self.shared.wake.notify_one();
+            let waited = tokio::time::timeout_at(deadline, room).await;
+            self.shared.lock().blocked -= 1;
+            if waited.is_err() {
+                return Err(ClientError::BufferFull {
+                    topic: topic.to_owned(),
+                    buffer_memory: limit,
+                    max_block: cfg.max_block(),
+                });
+            }
+        }
     }
 
     async fn partition_count(&self, topic: &str) -> Result<usize> {

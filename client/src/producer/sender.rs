@@ -13,7 +13,7 @@ use ferrokafka_protocol::ResponseError;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{SealedBatch, Shared};
+use super::{Accumulator, SealedBatch, Shared};
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
@@ -71,10 +71,12 @@ fn drain(cluster: &Cluster, shared: &Shared) -> (Group, Option<Instant>, bool) {
     let linger = cluster.config().linger();
     let now = Instant::now();
     let mut acc = shared.lock();
-    let hurry = acc.flushing > 0 || acc.closed;
+    // Java's rule: with senders blocked on buffer.memory, waiting out linger.ms only
+    // keeps them blocked.
+    let hurry = acc.flushing > 0 || acc.closed || acc.blocked > 0;
     let mut take = Vec::new();
     let mut next: Option<Instant> = None;
-    let mut failed = 0;
+    let mut failed = Settled::default();
     let mut earliest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
     for (tp, q) in acc.parts.iter_mut() {
         if q.in_flight {
@@ -89,10 +91,10 @@ fn drain(cluster: &Cluster, shared: &Shared) -> (Group, Option<Instant>, bool) {
             match due {
                 Some(due) if hurry || due <= now => {
                     if let Some(b) = q.open.take() {
-                        let n = b.delivery.len();
+                        let (records, bytes) = (b.delivery.len(), b.reserved);
                         match b.seal() {
                             Some(s) => q.ready.push_back(s),
-                            None => failed += n,
+                            None => failed.add(records, bytes),
                         }
                     }
                 }
@@ -105,11 +107,8 @@ fn drain(cluster: &Cluster, shared: &Shared) -> (Group, Option<Instant>, bool) {
             take.push((tp.clone(), b));
         }
     }
-    acc.pending -= failed;
+    failed.release(shared, &mut acc);
     let done = acc.closed && acc.pending == 0;
-    if acc.pending == 0 {
-        shared.drained.notify_waiters();
-    }
     (take, next, done)
 }
 
@@ -167,7 +166,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
     };
     let mut retry = Vec::new();
     let mut refresh = false;
-    let mut done = 0;
+    let mut done = Settled::default();
     for (tp, batch) in group {
         let (code, base) = match &acks {
             None => (0, -1),
@@ -178,7 +177,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
         }
         match ResponseError::try_from_code(code) {
             None => {
-                done += batch.delivery.len();
+                done.add(batch.delivery.len(), batch.reserved);
                 batch.delivery.succeed(tp.partition, base);
             }
             Some(error) if error.is_retriable() => {
@@ -192,7 +191,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             }
             Some(error) => {
                 let (topic, partition) = (tp.topic.clone(), tp.partition);
-                done += fail(batch, move || ClientError::Broker {
+                fail(&mut done, batch, move || ClientError::Broker {
                     api: ApiKey::Produce,
                     error,
                     topic: topic.to_string(),
@@ -201,7 +200,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             }
         }
     }
-    settle(shared, done);
+    done.release(shared, &mut shared.lock());
     if refresh {
         let _ = cluster.refresh_metadata().await;
     }
@@ -214,7 +213,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
 /// `retry.backoff.ms`, or fails them when out of retries or past `delivery.timeout.ms`.
 fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &str, retriable: bool) {
     let cfg = cluster.config();
-    let mut failed = 0;
+    let mut failed = Settled::default();
     {
         let mut acc = shared.lock();
         for (tp, mut batch) in group {
@@ -228,7 +227,7 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
             } else {
                 let (attempts, topic, partition, reason) =
                     (batch.attempts, tp.topic.clone(), tp.partition, reason.to_owned());
-                failed += fail(batch, move || ClientError::Delivery {
+                fail(&mut failed, batch, move || ClientError::Delivery {
                     topic: topic.to_string(),
                     partition,
                     attempts,
@@ -237,21 +236,38 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
                 });
             }
         }
+        failed.release(shared, &mut acc);
     }
-    settle(shared, failed);
     shared.wake.notify_one();
 }
 
-fn fail(batch: SealedBatch, error: impl Fn() -> ClientError + Send + Sync + 'static) -> usize {
-    let n = batch.delivery.len();
+fn fail(settled: &mut Settled, batch: SealedBatch, error: impl Fn() -> ClientError + Send + Sync + 'static) {
+    settled.add(batch.delivery.len(), batch.reserved);
     batch.delivery.fail(Arc::new(error));
-    n
 }
 
-fn settle(shared: &Shared, done: usize) {
-    let mut acc = shared.lock();
-    acc.pending = acc.pending.saturating_sub(done);
-    if acc.pending == 0 {
-        shared.drained.notify_waiters();
+/// Records (and their `buffer.memory` bytes) delivered or failed for good.
+#[derive(Default)]
+struct Settled {
+    records: usize,
+    bytes: usize,
+}
+
+impl Settled {
+    fn add(&mut self, records: usize, bytes: usize) {
+        self.records += records;
+        self.bytes += bytes;
+    }
+
+    /// Takes them off the accumulator's counts, waking flushers and blocked senders.
+    fn release(self, shared: &Shared, acc: &mut Accumulator) {
+        acc.pending = acc.pending.saturating_sub(self.records);
+        acc.buffered = acc.buffered.saturating_sub(self.bytes);
+        if self.bytes > 0 {
+            shared.space.notify_waiters();
+        }
+        if acc.pending == 0 {
+            shared.drained.notify_waiters();
+        }
     }
 }
