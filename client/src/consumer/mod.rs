@@ -171,11 +171,13 @@ impl Consumer {
         self.shared.lock().parts.get(tp).map_or(-1, |p| p.high_watermark)
     }
 
-    /// Lag of a partition: high watermark minus position, once both are known.
+    /// Lag of a partition once its position and end are known: to the high watermark,
+    /// or with `read_committed` to the last stable offset (as the Java client counts).
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let committed = self.cluster.config().isolation_level() == crate::config::IsolationLevel::ReadCommitted;
         let st = self.shared.lock();
         let p = st.parts.get(tp)?;
-        let end = if p.last_stable_offset >= 0 { p.last_stable_offset } else { p.high_watermark };
+        let end = if committed && p.last_stable_offset >= 0 { p.last_stable_offset } else { p.high_watermark };
         (end >= 0).then_some((end - p.position?).max(0))
     }
 
