@@ -6,38 +6,18 @@
 //! Start the broker advertising the proxy's port ([`crate::tansu::Tansu::try_start_advertising`])
 //! so that every connection a client opens, bootstrap or not, goes through the proxy.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::ApiKey;
 
+use crate::stub_broker::{accept_loop, parse, read_frame};
 use crate::tansu::Tansu;
 
-/// One request a client sent.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    /// Which client connection (in accept order) sent it.
-    pub connection: usize,
-    /// Its API.
-    pub api: ApiKey,
-    /// Its version.
-    pub version: i16,
-    /// The body after the request header.
-    pub body: Bytes,
-}
-
-impl Recorded {
-    /// Decodes the body as `T` (panics on a body the client should never have sent).
-    pub fn decode<T: Decodable>(&self) -> T {
-        T::decode(&mut self.body.clone(), self.version)
-            .unwrap_or_else(|e| panic!("{:?} v{} body does not decode: {e}", self.api, self.version))
-    }
-}
+/// One request a client sent (`port` is 0: the proxy answers nothing itself).
+pub use crate::stub_broker::Request as Recorded;
 
 /// The proxy; stops accepting and closes its connections when dropped.
 pub struct RecordingProxy {
@@ -61,34 +41,22 @@ impl RecordingProxy {
         let (requests, streams, stop, upstream) =
             (proxy.requests.clone(), proxy.streams.clone(), proxy.stop.clone(), upstream.to_owned());
         std::thread::spawn(move || {
-            let mut connection = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let client = match listener.accept() {
-                    Ok((c, _)) => c,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    }
-                    Err(_) => return,
-                };
+            accept_loop(listener, &stop, |id, client| {
                 let Ok(server) = TcpStream::connect(&upstream) else {
                     let _ = client.shutdown(Shutdown::Both);
-                    continue;
+                    return;
                 };
-                let _ = client.set_nonblocking(false);
                 let _ = (client.set_nodelay(true), server.set_nodelay(true));
                 if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
                     if let Ok(mut all) = streams.lock() {
                         all.extend([c, s]);
                     }
                 }
-                let (Ok(client_rx), Ok(server_rx)) = (client.try_clone(), server.try_clone()) else { continue };
+                let (Ok(client_rx), Ok(server_rx)) = (client.try_clone(), server.try_clone()) else { return };
                 let log = requests.clone();
-                let id = connection;
-                connection += 1;
                 std::thread::spawn(move || forward_requests(id, client_rx, server, &log));
                 std::thread::spawn(move || copy(server_rx, client));
-            }
+            })
         });
         Ok(proxy)
     }
@@ -142,37 +110,18 @@ impl Drop for RecordingProxy {
 
 /// Client → broker: split into frames, record each, forward it unchanged.
 fn forward_requests(connection: usize, mut from: TcpStream, mut to: TcpStream, log: &Mutex<Vec<Recorded>>) {
-    loop {
-        let mut len = [0u8; 4];
-        if from.read_exact(&mut len).is_err() {
-            break;
-        }
-        let size = i32::from_be_bytes(len);
-        if !(0..=100 << 20).contains(&size) {
-            break;
-        }
-        let mut frame = vec![0u8; size as usize];
-        if from.read_exact(&mut frame).is_err() {
-            break;
-        }
-        if let Some(r) = parse(connection, Bytes::from(frame.clone())) {
+    while let Some(frame) = read_frame(&mut from) {
+        if let Some(r) = parse(frame.clone(), 0, connection) {
             if let Ok(mut l) = log.lock() {
                 l.push(r);
             }
         }
+        let len = (frame.len() as u32).to_be_bytes();
         if to.write_all(&len).and_then(|()| to.write_all(&frame)).is_err() {
             break;
         }
     }
     let _ = to.shutdown(Shutdown::Write);
-}
-
-fn parse(connection: usize, mut frame: Bytes) -> Option<Recorded> {
-    let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
-    let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
-    let api = ApiKey::try_from(key).ok()?;
-    RequestHeader::decode(&mut frame, api.request_header_version(version)).ok()?;
-    Some(Recorded { connection, api, version, body: frame })
 }
 
 fn copy(mut from: TcpStream, mut to: TcpStream) {

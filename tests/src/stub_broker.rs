@@ -20,6 +20,8 @@ use crate::fake_broker::response_frame;
 /// One request a client sent.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// Which client connection (in accept order) sent it.
+    pub connection: usize,
     /// Its API.
     pub api: ApiKey,
     /// Its version.
@@ -71,24 +73,13 @@ impl StubBroker {
         let handler: Arc<Handler> = Arc::new(handler);
         let (requests, streams, stop) = (stub.requests.clone(), stub.streams.clone(), stub.stop.clone());
         std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let sock = match listener.accept() {
-                    Ok((sock, _)) => sock,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    }
-                    Err(_) => break,
-                };
-                if sock.set_nonblocking(false).is_err() {
-                    continue;
-                }
+            accept_loop(listener, &stop, |connection, sock| {
                 if let (Ok(copy), Ok(mut s)) = (sock.try_clone(), streams.lock()) {
                     s.push(copy);
                 }
                 let (handler, requests) = (handler.clone(), requests.clone());
-                std::thread::spawn(move || serve(sock, port, &*handler, &requests));
-            }
+                std::thread::spawn(move || serve(sock, port, connection, &*handler, &requests));
+            })
         });
         stub
     }
@@ -115,21 +106,27 @@ impl Drop for StubBroker {
     }
 }
 
-fn serve(mut sock: TcpStream, port: u16, handler: &Handler, log: &Mutex<Vec<(ApiKey, i16)>>) {
-    loop {
-        let mut len = [0u8; 4];
-        if sock.read_exact(&mut len).is_err() {
-            break;
+/// Accepts connections on a non-blocking listener until `stop` is set, handing each
+/// (in blocking mode) to `on_accept` with its number in accept order.
+pub(crate) fn accept_loop(listener: TcpListener, stop: &AtomicBool, mut on_accept: impl FnMut(usize, TcpStream)) {
+    let mut accepted = 0;
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((sock, _)) => {
+                if sock.set_nonblocking(false).is_ok() {
+                    on_accept(accepted, sock);
+                    accepted += 1;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return,
         }
-        let size = i32::from_be_bytes(len);
-        if !(8..=100 << 20).contains(&size) {
-            break;
-        }
-        let mut frame = vec![0u8; size as usize];
-        if sock.read_exact(&mut frame).is_err() {
-            break;
-        }
-        let Some(request) = parse(Bytes::from(frame), port) else { break };
+    }
+}
+
+fn serve(mut sock: TcpStream, port: u16, connection: usize, handler: &Handler, log: &Mutex<Vec<(ApiKey, i16)>>) {
+    while let Some(frame) = read_frame(&mut sock) {
+        let Some(request) = parse(frame, port, connection) else { break };
         if let Ok(mut l) = log.lock() {
             l.push((request.api, request.version));
         }
@@ -141,10 +138,22 @@ fn serve(mut sock: TcpStream, port: u16, handler: &Handler, log: &Mutex<Vec<(Api
     let _ = sock.shutdown(Shutdown::Both);
 }
 
-fn parse(mut frame: Bytes, port: u16) -> Option<Request> {
+/// One size-prefixed request frame (without its prefix); `None` at end of stream, on a
+/// read error or on a size outside 8 bytes..100 MiB.
+pub(crate) fn read_frame(sock: &mut impl Read) -> Option<Bytes> {
+    let mut len = [0u8; 4];
+    sock.read_exact(&mut len).ok()?;
+    let size = usize::try_from(i32::from_be_bytes(len)).ok().filter(|s| (8..=100 << 20).contains(s))?;
+    let mut frame = vec![0u8; size];
+    sock.read_exact(&mut frame).ok()?;
+    Some(Bytes::from(frame))
+}
+
+/// Splits a request frame into its header fields and body.
+pub(crate) fn parse(mut frame: Bytes, port: u16, connection: usize) -> Option<Request> {
     let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
     let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
     let api = ApiKey::try_from(key).ok()?;
     let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).ok()?;
-    Some(Request { api, version, correlation_id: header.correlation_id, body: frame, port })
+    Some(Request { connection, api, version, correlation_id: header.correlation_id, body: frame, port })
 }

@@ -23,21 +23,24 @@ fn record(topic: &str, i: usize) -> ProducerRecord {
     ProducerRecord::new(topic, value).partition(0)
 }
 
-#[test]
-fn send_waits_for_room_and_linger_does_not_hold_it_up() {
+/// A one-broker mock with a one-partition topic, and a producer config with room for
+/// three records in `buffer.memory` plus `extra`.
+fn setup(extra: &[(&str, &str)]) -> (MockCluster, String, ClientConfig) {
     let mut mock = MockCluster::start(1);
     let topic = unique_topic("bufmem");
     mock.create_topic(&topic, 1);
+    let mut pairs = vec![("bootstrap.servers", mock.bootstrap()), ("buffer.memory", "3200")];
+    pairs.extend_from_slice(extra);
+    let cfg = ClientConfig::from_pairs(pairs).unwrap();
+    (mock, topic, cfg)
+}
+
+#[test]
+fn send_waits_for_room_and_linger_does_not_hold_it_up() {
+    // linger.ms far beyond max.block.ms: a send that waited for lingering batches to
+    // expire would fail with BufferFull.
+    let (_mock, topic, cfg) = setup(&[("linger.ms", "30000"), ("max.block.ms", "10000")]);
     runtime().block_on(async {
-        // Room for three records; linger.ms far beyond max.block.ms, so a send that
-        // waited for lingering batches to expire would fail with BufferFull.
-        let cfg = ClientConfig::from_pairs([
-            ("bootstrap.servers", mock.bootstrap()),
-            ("buffer.memory", "3200"),
-            ("linger.ms", "30000"),
-            ("max.block.ms", "10000"),
-        ])
-        .unwrap();
         let producer = Producer::new(cfg).await.unwrap();
         let mut futures = Vec::new();
         for i in 0..60 {
@@ -55,19 +58,13 @@ fn send_waits_for_room_and_linger_does_not_hold_it_up() {
 
 #[test]
 fn a_full_buffer_fails_after_max_block_and_keeps_what_it_accepted() {
-    let mut mock = MockCluster::start(1);
-    let topic = unique_topic("bufmem");
-    mock.create_topic(&topic, 1);
+    let (mut mock, topic, cfg) = setup(&[
+        ("max.block.ms", "300"),
+        ("linger.ms", "0"),
+        ("retry.backoff.ms", "50"),
+        ("reconnect.backoff.max.ms", "200"),
+    ]);
     runtime().block_on(async {
-        let cfg = ClientConfig::from_pairs([
-            ("bootstrap.servers", mock.bootstrap()),
-            ("buffer.memory", "3200"),
-            ("max.block.ms", "300"),
-            ("linger.ms", "0"),
-            ("retry.backoff.ms", "50"),
-            ("reconnect.backoff.max.ms", "200"),
-        ])
-        .unwrap();
         let producer = Producer::new(cfg).await.unwrap();
 
         let too_big = ProducerRecord::new(topic.as_str(), Bytes::from(vec![0u8; 4000]));
