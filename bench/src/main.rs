@@ -147,19 +147,24 @@ fn orchestrate(argv: Vec<String>) {
         mock.create_topic(&format!("{sink}_k"), PARTITIONS as u32);
         mock.create_topic(&format!("{sink}_f"), PARTITIONS as u32);
         mock.create_topic(&format!("{sink}_c"), PARTITIONS as u32);
-        let cli_produce = |bin: &str, t: &str| {
+        mock.create_topic(&format!("{sink}_ki"), PARTITIONS as u32);
+        mock.create_topic(&format!("{sink}_ci"), PARTITIONS as u32);
+        let cli_produce = |bin: &str, t: &str, extra: &str| {
             format!(
-                "{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 -X buffer.memory={BUFFER_MEMORY} < {input}"
+                "{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 -X buffer.memory={BUFFER_MEMORY} {extra} < {input}"
             )
         };
+        let idem = "-X enable.idempotence=true -X acks=all";
         let mut produces = vec![
             ("kcat-produce", format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")),
             ("ferrokafka-lib-produce", format!("{me} produce-ferrokafka {boot} {sink}_f {PARTITIONS} {input}")),
-            ("ferrokafka-cli-produce", cli_produce(&cli, "c")),
+            ("ferrokafka-cli-produce", cli_produce(&cli, "c", "")),
+            ("kcat-produce-idempotent", format!("kcat -P -b {boot} -t {sink}_ki -K: {load} {idem} -l {input}")),
+            ("ferrokafka-cli-produce-idempotent", cli_produce(&cli, "ci", idem)),
         ];
         if let Some(s) = &static_cli {
             mock.create_topic(&format!("{sink}_s"), PARTITIONS as u32);
-            produces.push(("ferrokafka-cli-static-produce", cli_produce(s, "s")));
+            produces.push(("ferrokafka-cli-static-produce", cli_produce(s, "s", "")));
         }
         for (client, cmd) in produces.into_iter().filter(|(c, _)| wanted(&only, c)) {
             row(client, "sink", &mut rows, timed(&cmd));

@@ -205,10 +205,28 @@ impl Connection {
         req: &Req,
         extra_timeout: Option<Duration>,
     ) -> Result<Resp> {
-        let frame = self.raw_call(api, version, req, extra_timeout).await?;
-        decode_response::<Resp>(frame, api, version)
-            .map(|(_, body)| body)
-            .map_err(|source| self.poison_with(ClientError::Protocol { broker: self.shared.addr.clone(), source }))
+        self.enqueue(api, version, req, extra_timeout).await?.await
+    }
+
+    /// Puts `req` on the connection's queue now and returns the future of its answer.
+    /// Requests one task enqueues one after another reach the broker in that order,
+    /// whenever their answers are awaited (an idempotent producer's batches of one
+    /// partition must).
+    pub(crate) async fn enqueue<Req: Encodable, Resp: Decodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+        extra_timeout: Option<Duration>,
+    ) -> Result<impl std::future::Future<Output = Result<Resp>> + Send + 'static> {
+        let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
+        let conn = self.clone();
+        Ok(async move {
+            let frame = rx.await.map_err(|_| conn.stopped())??;
+            decode_response::<Resp>(frame, api, version)
+                .map(|(_, body)| body)
+                .map_err(|source| conn.poison_with(ClientError::Protocol { broker: conn.shared.addr.clone(), source }))
+        })
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0).
@@ -234,12 +252,23 @@ impl Connection {
         req: &Req,
         extra_timeout: Option<Duration>,
     ) -> Result<Bytes> {
+        let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
+        rx.await.map_err(|_| self.stopped())?
+    }
+
+    async fn enqueue_raw<Req: Encodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+        extra_timeout: Option<Duration>,
+    ) -> Result<oneshot::Receiver<Result<Bytes>>> {
         let (id, frame) = self.encode(api, version, req)?;
         let (reply, rx) = oneshot::channel();
         let timeout = self.shared.request_timeout + extra_timeout.unwrap_or_default();
         let env = Envelope { id, api, frame, timeout, reply: Some(reply) };
         self.tx.send(env).await.map_err(|_| self.stopped())?;
-        rx.await.map_err(|_| self.stopped())?
+        Ok(rx)
     }
 
     /// The error of a request that found the connection task stopped: why it

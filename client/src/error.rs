@@ -145,6 +145,14 @@ pub enum ClientError {
         /// `buffer.memory`.
         buffer_memory: usize,
     },
+    /// The idempotent producer can send no more: it got no producer id, or a batch
+    /// failed for good, after which later records of its partition could not keep
+    /// their sequence. Create a new producer.
+    #[error("the producer can no longer send: {reason}")]
+    ProducerFatal {
+        /// What happened.
+        reason: String,
+    },
     /// A commit was rejected because the member's generation is stale (the group
     /// rebalanced): the offsets were not stored.
     #[error("offset commit for group {group} (generation {generation}) rejected: {error}; the group is rebalancing")]

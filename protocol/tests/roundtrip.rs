@@ -4,8 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::records::{
-    encode_legacy_message, DecodeOptions, LegacyMessage, NewHeader, NewRecord, RecordBatchBuilder, RecordSet,
-    TimestampType,
+    encode_legacy_message, stamp_producer, DecodeOptions, LegacyMessage, NewHeader, NewRecord, RecordBatchBuilder,
+    RecordSet, TimestampType,
 };
 use ferrokafka_protocol::varint::{put_varint, put_varlong, read_varint, read_varlong, varint_len, varlong_len};
 use ferrokafka_protocol::Compression;
@@ -154,4 +154,33 @@ fn offset_gaps_round_trip() {
     assert_eq!(batch.last_offset, 108);
     let offsets: Vec<i64> = batch.records().map(|r| r.unwrap().offset).collect();
     assert_eq!(offsets, [100, 102, 103, 107, 108]);
+}
+
+#[test]
+fn stamping_producer_state_equals_encoding_it() {
+    for codec in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let encode = |producer: Option<(i64, i16, i32)>| {
+            let mut b = RecordBatchBuilder::new(codec).base_offset(0);
+            if let Some((id, epoch, seq)) = producer {
+                b = b.producer(id, epoch, seq, false);
+            }
+            for i in 0..10 {
+                let v = format!("value-{i}");
+                b.push(&NewRecord { key: Some(b"k"), value: Some(v.as_bytes()), headers: &[], timestamp: 9 }).unwrap();
+            }
+            let mut out = BytesMut::new();
+            b.finish(&mut out).unwrap();
+            out
+        };
+        let mut stamped = encode(None);
+        stamp_producer(&mut stamped, 4_000_000_001, 7, i32::MAX - 3).unwrap();
+        assert_eq!(stamped, encode(Some((4_000_000_001, 7, i32::MAX - 3))), "{codec:?}");
+        let batch = RecordSet::new(stamped.freeze(), DecodeOptions::default()).next().unwrap().unwrap();
+        assert_eq!((batch.producer_id, batch.producer_epoch, batch.base_sequence), (4_000_000_001, 7, i32::MAX - 3));
+        assert_eq!(batch.records().count(), 10);
+    }
+    assert!(stamp_producer(&mut [0u8; 60], 1, 1, 1).is_err(), "shorter than a header");
+    let mut legacy = vec![0u8; 80];
+    legacy[16] = 1;
+    assert!(stamp_producer(&mut legacy, 1, 1, 1).is_err(), "not v2");
 }

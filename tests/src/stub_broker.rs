@@ -12,8 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, BrokerId, MetadataResponse, RequestHeader, TopicName};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::fake_broker::response_frame;
 
@@ -45,6 +49,44 @@ impl Request {
     pub fn reply<B: Encodable>(&self, body: &B) -> Vec<u8> {
         response_frame(self.api, self.version, self.correlation_id, body)
     }
+}
+
+/// An ApiVersions answer announcing `apis` as (key, min, max).
+pub fn api_versions(req: &Request, apis: &[(ApiKey, i16, i16)]) -> Vec<u8> {
+    let keys = apis
+        .iter()
+        .map(|&(k, min, max)| ApiVersion::default().with_api_key(k as i16).with_min_version(min).with_max_version(max))
+        .collect();
+    req.reply(&ApiVersionsResponse::default().with_api_keys(keys))
+}
+
+/// A Metadata answer in which this stub is broker 1 and leads every partition of
+/// `topics` (name, partition count).
+pub fn metadata(req: &Request, topics: &[(&str, i32)]) -> Vec<u8> {
+    let broker = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(1))
+        .with_host(StrBytes::from_static_str("127.0.0.1"))
+        .with_port(i32::from(req.port));
+    let topics = topics
+        .iter()
+        .map(|&(name, count)| {
+            let partitions = (0..count)
+                .map(|p| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_leader_id(BrokerId(1))
+                        .with_replica_nodes(vec![BrokerId(1)])
+                        .with_isr_nodes(vec![BrokerId(1)])
+                })
+                .collect();
+            MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.to_owned()))))
+                .with_partitions(partitions)
+        })
+        .collect();
+    req.reply(
+        &MetadataResponse::default().with_brokers(vec![broker]).with_controller_id(BrokerId(1)).with_topics(topics),
+    )
 }
 
 type Handler = dyn Fn(&Request) -> Option<Vec<u8>> + Send + Sync;

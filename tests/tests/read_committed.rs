@@ -15,18 +15,11 @@ use bytes::{Bytes, BytesMut};
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
-use ferrokafka_protocol::messages::api_versions_response::ApiVersion;
 use ferrokafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use ferrokafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
-use ferrokafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse, MetadataResponse, ProducerId, TopicName,
-};
-use ferrokafka_protocol::protocol::StrBytes;
+use ferrokafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 use ferrokafka_protocol::records::{ControlMarker, NewRecord, RecordBatchBuilder};
 use ferrokafka_protocol::Compression;
-use ferrokafka_tests::stub_broker::{Request, StubBroker};
+use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
 
 const TOPIC: &str = "txn";
 /// The first offset of the transaction still open: nothing from here is stable.
@@ -68,34 +61,9 @@ fn log() -> Vec<(i64, i64, Bytes)> {
 fn answer(req: &Request) -> Option<Vec<u8>> {
     Some(match req.api {
         ApiKey::ApiVersions => {
-            let keys = [(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12), (ApiKey::Fetch, 4, 11)]
-                .iter()
-                .map(|&(k, min, max)| {
-                    ApiVersion::default().with_api_key(k as i16).with_min_version(min).with_max_version(max)
-                })
-                .collect();
-            req.reply(&ApiVersionsResponse::default().with_api_keys(keys))
+            api_versions(req, &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12), (ApiKey::Fetch, 4, 11)])
         }
-        ApiKey::Metadata => {
-            let broker = MetadataResponseBroker::default()
-                .with_node_id(BrokerId(1))
-                .with_host(StrBytes::from_static_str("127.0.0.1"))
-                .with_port(i32::from(req.port));
-            let partition = MetadataResponsePartition::default()
-                .with_partition_index(0)
-                .with_leader_id(BrokerId(1))
-                .with_replica_nodes(vec![BrokerId(1)])
-                .with_isr_nodes(vec![BrokerId(1)]);
-            let topic = MetadataResponseTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_static_str(TOPIC))))
-                .with_partitions(vec![partition]);
-            req.reply(
-                &MetadataResponse::default()
-                    .with_brokers(vec![broker])
-                    .with_controller_id(BrokerId(1))
-                    .with_topics(vec![topic]),
-            )
-        }
+        ApiKey::Metadata => metadata(req, &[(TOPIC, 1)]),
         ApiKey::Fetch => {
             let fetch: FetchRequest = req.decode();
             let committed = fetch.isolation_level == 1;

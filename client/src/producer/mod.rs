@@ -1,9 +1,18 @@
 //! The producer: per-partition batching (`linger.ms`, `batch.size`), compression,
-//! `acks`, retries with backoff, ordering kept per partition (one batch in flight
-//! per partition), a memory bound (`buffer.memory`: `send` waits up to
-//! `max.block.ms` for room), and `flush`/`close` that deliver or report every record.
+//! `acks`, retries with backoff, ordering kept per partition, a memory bound
+//! (`buffer.memory`: `send` waits up to `max.block.ms` for room), and `flush`/`close`
+//! that deliver or report every record.
+//!
+//! Ordering: without idempotence one batch per partition is in flight, so a retry
+//! cannot overtake a later batch. With `enable.idempotence=true` the producer gets a
+//! producer id from the cluster and numbers each partition's records; up to
+//! `max.in.flight.requests.per.connection` (at most 5) batches per partition are in
+//! flight, a failed batch and everything sent after it are resent in order with the
+//! same sequence numbers, and the broker drops what it already stored.
 
 mod delivery;
+mod idempotence;
+mod lanes;
 mod partitioner;
 mod sender;
 
@@ -81,8 +90,9 @@ pub(crate) struct OpenBatch {
 }
 
 impl OpenBatch {
-    /// Encodes the batch; on failure its records are failed and `None` returned.
-    pub(crate) fn seal(self) -> Option<SealedBatch> {
+    /// Encodes the batch as the partition's `ordinal`-th; on failure its records are
+    /// failed and `None` returned.
+    pub(crate) fn seal(self, ordinal: u64) -> Option<SealedBatch> {
         let mut out = bytes::BytesMut::new();
         match self.builder.finish(&mut out) {
             Ok(()) => Some(SealedBatch {
@@ -91,6 +101,8 @@ impl OpenBatch {
                 created: self.created,
                 attempts: 0,
                 reserved: self.reserved,
+                ordinal,
+                sequence: None,
             }),
             Err(e) => {
                 self.delivery.fail(std::sync::Arc::new(move || ClientError::Protocol {
@@ -118,15 +130,53 @@ pub(crate) struct SealedBatch {
     pub(crate) attempts: u32,
     /// Bytes of `buffer.memory` its records hold.
     pub(crate) reserved: usize,
+    /// Its place in the partition's order of batches.
+    pub(crate) ordinal: u64,
+    /// Base sequence, once stamped (idempotent producer, first send).
+    pub(crate) sequence: Option<i32>,
 }
 
 #[derive(Default)]
 pub(crate) struct PartQueue {
     pub(crate) open: Option<OpenBatch>,
+    /// Sealed batches in partition order (retries go back to their place).
     pub(crate) ready: VecDeque<SealedBatch>,
-    pub(crate) in_flight: bool,
+    pub(crate) in_flight: usize,
     /// Retry backoff: not sent before this instant.
     pub(crate) not_before: Option<Instant>,
+    /// A batch failed and will be resent: nothing is sent until every batch in
+    /// flight is back, so the resends go out in order.
+    pub(crate) recovering: bool,
+    /// Ordinal of the next sealed batch.
+    pub(crate) sealed: u64,
+    /// Next base sequence (idempotent producer).
+    pub(crate) next_sequence: i32,
+    /// The broker its batches in flight went to: the partition follows a leader move
+    /// only once they are all back, so one connection carries them, in order.
+    pub(crate) sent_to: Option<i32>,
+}
+
+impl PartQueue {
+    /// Seals the open batch onto `ready`; returns the records and bytes of a batch that
+    /// failed to encode (already reported to its futures).
+    pub(crate) fn seal_open(&mut self) -> Option<(usize, usize)> {
+        let b = self.open.take()?;
+        let failed = (b.delivery.len(), b.reserved);
+        self.sealed += 1;
+        match b.seal(self.sealed) {
+            Some(s) => {
+                self.ready.push_back(s);
+                None
+            }
+            None => Some(failed),
+        }
+    }
+
+    /// Puts a batch back at its place in `ready`.
+    pub(crate) fn requeue(&mut self, batch: SealedBatch) {
+        let at = self.ready.iter().position(|b| b.ordinal > batch.ordinal).unwrap_or(self.ready.len());
+        self.ready.insert(at, batch);
+    }
 }
 
 #[derive(Default)]
@@ -142,6 +192,13 @@ pub(crate) struct Accumulator {
     pub(crate) buffered: usize,
     /// `send` calls waiting for room; while any wait, lingering batches go out now.
     pub(crate) blocked: usize,
+    /// `enable.idempotence`.
+    pub(crate) idempotent: bool,
+    /// Producer id and epoch (idempotent producer, once the cluster gave them).
+    pub(crate) producer: Option<(i64, i16)>,
+    /// Why the producer can send no more (idempotent producer after a batch failed
+    /// for good, or no producer id): every record fails with it.
+    pub(crate) fatal: Option<delivery::ErrorFn>,
     pub(crate) flushing: usize,
     pub(crate) closed: bool,
 }
@@ -182,17 +239,12 @@ impl Producer {
         Self::with_cluster(Cluster::connect(config).await?)
     }
 
-    /// A producer sharing an existing cluster handle.
-    ///
-    /// `enable.idempotence=true` is refused: idempotent producing is not implemented yet,
-    /// and silently producing without it would break the guarantee asked for.
+    /// A producer sharing an existing cluster handle. With `enable.idempotence=true` the
+    /// sender first asks the cluster for a producer id (InitProducerId); if it cannot
+    /// get one, every record fails with [`ClientError::ProducerFatal`].
     pub fn with_cluster(cluster: Cluster) -> Result<Producer> {
-        if cluster.config().enable_idempotence() {
-            return Err(ClientError::InvalidState(
-                "enable.idempotence=true is not supported yet by ferrokafka's producer".into(),
-            ));
-        }
         let shared = Arc::new(Shared::default());
+        shared.lock().idempotent = cluster.config().enable_idempotence();
         let task = tokio::spawn(sender::run(cluster.clone(), shared.clone()));
         Ok(Producer { cluster, shared, task: Some(task) })
     }
@@ -240,8 +292,7 @@ impl Producer {
             }
         };
         let tp = TopicPartition { topic, partition };
-        let mut failed = 0;
-        let mut released = 0;
+        let (mut failed, mut released) = (0, 0);
         let mut sealed = false;
         let created;
         let delivery = {
@@ -249,14 +300,8 @@ impl Producer {
             created = queue.open.is_none();
             let full = queue.open.as_ref().is_some_and(|b| b.builder.records_size() + size_hint > cfg.batch_size());
             if full {
-                if let Some(b) = queue.open.take() {
-                    (failed, released) = (b.delivery.len(), b.reserved);
-                    if let Some(s) = b.seal() {
-                        (failed, released) = (0, 0);
-                        queue.ready.push_back(s);
-                    }
-                    sealed = true;
-                }
+                (failed, released) = queue.seal_open().unwrap_or((0, 0));
+                sealed = true;
             }
             let batch = queue.open.get_or_insert_with(|| OpenBatch {
                 builder: RecordBatchBuilder::new(cfg.compression()),
@@ -303,6 +348,9 @@ impl Producer {
                 let mut acc = self.shared.lock();
                 if acc.closed {
                     return Err(ClientError::Closed);
+                }
+                if let Some(fatal) = &acc.fatal {
+                    return Err(fatal());
                 }
                 if acc.buffered + size <= limit {
                     return Ok(acc);

@@ -1,42 +1,65 @@
-//! The producer's sender task: drains ready batches per leader into Produce
-//! requests, one batch in flight per partition, and retries retriable failures.
+//! The producer's sender task: takes sendable batches from the accumulator (one per
+//! partition in flight, or up to `max.in.flight.requests.per.connection` ≤ 5 for the
+//! idempotent producer), groups them per leader into Produce requests handed to that
+//! leader's lane, and settles the answers: success, retry in order, or failure.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ferrokafka_protocol::messages::{
-    produce_request::{PartitionProduceData, TopicProduceData},
-    ApiKey, ProduceRequest, ProduceResponse, TopicName,
-};
-use ferrokafka_protocol::protocol::StrBytes;
+use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::ResponseError;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::idempotence;
+use super::lanes::{Acks2, Done, Group, Lanes};
 use super::{Accumulator, SealedBatch, Shared};
-use crate::cluster::{Cluster, ConnKind};
-use crate::config::Acks;
+use crate::cluster::Cluster;
 use crate::error::{ClientError, Result};
-use crate::metadata::TopicPartition;
+use crate::metadata::{Metadata, TopicPartition};
 
-type Group = Vec<(TopicPartition, SealedBatch)>;
-/// Per partition: error code and base offset.
-type Acks2 = HashMap<TopicPartition, (i16, i64)>;
+/// Batches taken to send, with their partition's leader (`None`: unknown).
+type Taken = Vec<(TopicPartition, SealedBatch, Option<i32>)>;
 
 pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
-    let mut inflight: JoinSet<(Group, Result<Option<Acks2>>)> = JoinSet::new();
+    if shared.lock().idempotent {
+        idempotence::init(&cluster, &shared).await;
+    }
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut lanes = Lanes::new(cluster.clone(), done_tx);
+    let mut outstanding = 0usize;
     loop {
         cluster.refresh_if_stale();
-        let (take, next_deadline, done) = drain(&cluster, &shared);
-        if done && inflight.is_empty() {
+        let md = cluster.metadata();
+        let (take, next_deadline, done) = drain(&cluster, &md, &shared);
+        if done && outstanding == 0 {
             return;
         }
-        let md = cluster.metadata();
-        let mut by_leader: HashMap<i32, Group> = HashMap::new();
+        // Per leader, requests holding at most one batch per partition; a partition's
+        // batches fill successive requests, so its order is the lane's order.
+        let mut by_leader: HashMap<i32, Vec<Group>> = HashMap::new();
         let mut leaderless = Vec::new();
-        for (tp, b) in take {
-            match md.leader(&tp) {
-                Some(l) => by_leader.entry(l.id).or_default().push((tp, b)),
+        let mut round: Option<(TopicPartition, usize)> = None;
+        for (tp, b, leader) in take {
+            // `take` lists a partition's batches one after another, in order.
+            let k = match &mut round {
+                Some((last, k)) if *last == tp => {
+                    *k += 1;
+                    *k
+                }
+                _ => {
+                    round = Some((tp.clone(), 0));
+                    0
+                }
+            };
+            match leader {
+                Some(l) => {
+                    let groups = by_leader.entry(l).or_default();
+                    if groups.len() <= k {
+                        groups.resize_with(k + 1, Vec::new);
+                    }
+                    groups[k].push((tp, b));
+                }
                 None => leaderless.push((tp, b)),
             }
         }
@@ -45,19 +68,17 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
             let err = refreshed.err().map(|e| e.to_string()).unwrap_or_else(|| "partition has no leader".into());
             requeue_or_fail(&cluster, &shared, leaderless, &err, true);
         }
-        for (leader, group) in by_leader {
-            let c = cluster.clone();
-            inflight.spawn(async move {
-                let r = produce_to(&c, leader, &group).await;
-                (group, r)
-            });
+        for (leader, groups) in by_leader {
+            for group in groups {
+                outstanding += 1;
+                lanes.send(leader, group);
+            }
         }
         let sleep = next_deadline.map(tokio::time::sleep_until);
         tokio::select! {
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                if let Ok((group, result)) = done {
-                    complete(&cluster, &shared, group, result).await;
-                }
+            Some((group, result)) = done_rx.recv(), if outstanding > 0 => {
+                outstanding -= 1;
+                complete(&cluster, &shared, group, result).await;
             }
             _ = shared.wake.notified() => {}
             _ = async { if let Some(s) = sleep { s.await } else { std::future::pending().await } } => {}
@@ -65,46 +86,71 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
     }
 }
 
-/// Takes one sendable batch per idle partition. Returns them, the next time a
-/// lingering batch or a backoff expires, and whether the producer is closed and empty.
-fn drain(cluster: &Cluster, shared: &Shared) -> (Group, Option<Instant>, bool) {
-    let linger = cluster.config().linger();
+/// Takes the sendable batches of every partition, in partition order, with their
+/// leader in `md`. Returns them, the next time a lingering batch or a backoff expires,
+/// and whether the producer is closed and empty.
+fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<Instant>, bool) {
+    let cfg = cluster.config();
+    let linger = cfg.linger();
     let now = Instant::now();
     let mut acc = shared.lock();
     // Java's rule: with senders blocked on buffer.memory, waiting out linger.ms only
     // keeps them blocked.
     let hurry = acc.flushing > 0 || acc.closed || acc.blocked > 0;
+    let limit = if acc.idempotent { cfg.max_in_flight_requests_per_connection().min(5) } else { 1 };
+    let (producer, fatal) = (acc.producer, acc.fatal.clone());
+    let waiting_for_id = acc.idempotent && producer.is_none() && fatal.is_none();
     let mut take = Vec::new();
     let mut next: Option<Instant> = None;
     let mut failed = Settled::default();
     let mut earliest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
     for (tp, q) in acc.parts.iter_mut() {
-        if q.in_flight {
+        if let Some(fatal) = &fatal {
+            if let Some(f) = q.seal_open() {
+                failed.add(f.0, f.1);
+            }
+            for b in q.ready.drain(..) {
+                fail(&mut failed, b, fatal.clone());
+            }
             continue;
+        }
+        if q.recovering {
+            if q.in_flight > 0 {
+                continue;
+            }
+            q.recovering = false;
         }
         if let Some(t) = q.not_before.filter(|t| *t > now) {
             earliest(t);
             continue;
         }
-        if q.ready.is_empty() {
-            let due = q.open.as_ref().map(|b| b.created + linger);
-            match due {
-                Some(due) if hurry || due <= now => {
-                    if let Some(b) = q.open.take() {
-                        let (records, bytes) = (b.delivery.len(), b.reserved);
-                        match b.seal() {
-                            Some(s) => q.ready.push_back(s),
-                            None => failed.add(records, bytes),
+        let leader = md.leader(tp).map(|l| l.id);
+        if q.in_flight > 0 && leader != q.sent_to {
+            continue;
+        }
+        while q.in_flight < limit && !waiting_for_id {
+            if q.ready.is_empty() {
+                match q.open.as_ref().map(|b| b.created + linger) {
+                    Some(due) if hurry || due <= now => {
+                        if let Some(f) = q.seal_open() {
+                            failed.add(f.0, f.1);
                         }
                     }
+                    Some(due) => earliest(due),
+                    None => {}
                 }
-                Some(due) => earliest(due),
-                None => {}
             }
-        }
-        if let Some(b) = q.ready.pop_front() {
-            q.in_flight = true;
-            take.push((tp.clone(), b));
+            let Some(mut b) = q.ready.pop_front() else { break };
+            if let Some(id) = producer {
+                if let Err(e) = idempotence::stamp(q, &mut b, id) {
+                    let reason = e.to_string();
+                    fail(&mut failed, b, Arc::new(move || ClientError::ProducerFatal { reason: reason.clone() }));
+                    continue;
+                }
+            }
+            q.in_flight += 1;
+            q.sent_to = leader;
+            take.push((tp.clone(), b, leader));
         }
     }
     failed.release(shared, &mut acc);
@@ -112,46 +158,7 @@ fn drain(cluster: &Cluster, shared: &Shared) -> (Group, Option<Instant>, bool) {
     (take, next, done)
 }
 
-async fn produce_to(cluster: &Cluster, leader: i32, group: &Group) -> Result<Option<Acks2>> {
-    let cfg = cluster.config();
-    let conn = cluster.broker(leader, ConnKind::General).await?;
-    let version = conn.version(ApiKey::Produce)?;
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for (tp, b) in group {
-        let p = PartitionProduceData::default().with_index(tp.partition).with_records(Some(b.data.clone()));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == &*tp.topic) {
-            Some(t) => t.partition_data.push(p),
-            None => topics.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(tp.topic.to_string())))
-                    .with_partition_data(vec![p]),
-            ),
-        }
-    }
-    let acks: i16 = match cfg.acks() {
-        Acks::None => 0,
-        Acks::Leader => 1,
-        Acks::All => -1,
-    };
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(i32::try_from(cfg.request_timeout().as_millis()).unwrap_or(i32::MAX))
-        .with_topic_data(topics);
-    if acks == 0 {
-        conn.send_only(ApiKey::Produce, version, &req).await?;
-        return Ok(None);
-    }
-    let resp: ProduceResponse = conn.call_at(ApiKey::Produce, version, &req, None).await?;
-    let mut out = HashMap::new();
-    for t in &resp.responses {
-        for p in &t.partition_responses {
-            out.insert(TopicPartition::new(t.name.0.as_str(), p.index), (p.error_code, p.base_offset));
-        }
-    }
-    Ok(Some(out))
-}
-
-async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Result<Option<Acks2>>) {
+async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Result<Acks2>) {
     let acks = match result {
         Ok(a) => a,
         Err(e) => {
@@ -164,6 +171,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             return;
         }
     };
+    let idempotent = shared.lock().idempotent;
     let mut retry = Vec::new();
     let mut refresh = false;
     let mut done = Settled::default();
@@ -173,14 +181,18 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             Some(a) => a.get(&tp).copied().unwrap_or((ResponseError::UnknownServerError.code(), -1)),
         };
         if let Some(q) = shared.lock().parts.get_mut(&tp) {
-            q.in_flight = false;
+            q.in_flight = q.in_flight.saturating_sub(1);
         }
         match ResponseError::try_from_code(code) {
-            None => {
+            // A duplicate is a batch the broker already stored: an earlier attempt whose
+            // answer was lost.
+            None | Some(ResponseError::DuplicateSequenceNumber) => {
                 done.add(batch.delivery.len(), batch.reserved);
                 batch.delivery.succeed(tp.partition, base);
             }
-            Some(error) if error.is_retriable() => {
+            // Out of order: a batch sent before this one failed and will be resent
+            // first (`recovering` holds the partition until all are back).
+            Some(error) if error.is_retriable() || (idempotent && error == ResponseError::OutOfOrderSequenceNumber) => {
                 refresh |= matches!(
                     error,
                     ResponseError::NotLeaderOrFollower
@@ -191,12 +203,18 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             }
             Some(error) => {
                 let (topic, partition) = (tp.topic.clone(), tp.partition);
-                fail(&mut done, batch, move || ClientError::Broker {
+                let error_fn = Arc::new(move || ClientError::Broker {
                     api: ApiKey::Produce,
                     error,
                     topic: topic.to_string(),
                     partition,
                 });
+                let mut acc = shared.lock();
+                if acc.idempotent {
+                    turn_fatal(&mut acc, &tp, &error.to_string());
+                }
+                drop(acc);
+                fail(&mut done, batch, error_fn);
             }
         }
     }
@@ -209,7 +227,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
     }
 }
 
-/// Puts batches back at the front of their queues (keeping order) after
+/// Puts batches back at their place in their queues, to be sent after
 /// `retry.backoff.ms`, or fails them when out of retries or past `delivery.timeout.ms`.
 fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &str, retriable: bool) {
     let cfg = cluster.config();
@@ -219,31 +237,48 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
         for (tp, mut batch) in group {
             batch.attempts += 1;
             let expired = batch.created.elapsed() >= cfg.delivery_timeout();
+            let give_up = !retriable || expired || batch.attempts > cfg.retries() || acc.fatal.is_some();
             let q = acc.parts.entry(tp.clone()).or_default();
-            q.in_flight = false;
-            if retriable && !expired && batch.attempts <= cfg.retries() {
+            q.in_flight = q.in_flight.saturating_sub(1);
+            if !give_up {
                 q.not_before = Some(Instant::now() + cfg.retry_backoff());
-                q.ready.push_front(batch);
-            } else {
-                let (attempts, topic, partition, reason) =
-                    (batch.attempts, tp.topic.clone(), tp.partition, reason.to_owned());
-                fail(&mut failed, batch, move || ClientError::Delivery {
+                q.recovering = true;
+                q.requeue(batch);
+                continue;
+            }
+            if acc.idempotent && acc.fatal.is_none() {
+                turn_fatal(&mut acc, &tp, reason);
+            }
+            let (attempts, topic, partition, reason) =
+                (batch.attempts, tp.topic.clone(), tp.partition, reason.to_owned());
+            fail(
+                &mut failed,
+                batch,
+                Arc::new(move || ClientError::Delivery {
                     topic: topic.to_string(),
                     partition,
                     attempts,
                     retriable,
                     reason: reason.clone(),
-                });
-            }
+                }),
+            );
         }
         failed.release(shared, &mut acc);
     }
     shared.wake.notify_one();
 }
 
-fn fail(settled: &mut Settled, batch: SealedBatch, error: impl Fn() -> ClientError + Send + Sync + 'static) {
+/// An idempotent producer whose batch failed for good stops: later batches of the
+/// partition would leave a gap in its sequence, which the broker refuses.
+fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, reason: &str) {
+    let reason = format!("a batch for {tp} failed for good ({reason}); later records could not keep their order");
+    tracing::warn!(%reason, "idempotent producer stops");
+    acc.fatal = Some(Arc::new(move || ClientError::ProducerFatal { reason: reason.clone() }));
+}
+
+fn fail(settled: &mut Settled, batch: SealedBatch, error: super::delivery::ErrorFn) {
     settled.add(batch.delivery.len(), batch.reserved);
-    batch.delivery.fail(Arc::new(error));
+    batch.delivery.fail(error);
 }
 
 /// Records (and their `buffer.memory` bytes) delivered or failed for good.

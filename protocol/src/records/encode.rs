@@ -235,6 +235,25 @@ impl RecordBatchBuilder {
     }
 }
 
+/// Writes an idempotent producer's id, epoch and base sequence into an encoded v2
+/// batch and recomputes its CRC. The producer stamps a batch when it first sends it,
+/// so a retry carries the same sequence and the broker can drop the duplicate.
+pub fn stamp_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<()> {
+    let corrupt = |reason| ProtocolError::CorruptBatch { offset: -1, reason };
+    if batch.len() < V2_HEADER_LEN {
+        return Err(corrupt("batch shorter than a v2 header"));
+    }
+    if batch[16] != 2 {
+        return Err(corrupt("only v2 batches carry producer state"));
+    }
+    batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    batch[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
+    batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[V2_CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 fn put_bytes(buf: &mut BytesMut, len: i32, b: Option<&[u8]>) {
     put_varint(buf, len);
     if let Some(b) = b {

@@ -12,7 +12,7 @@ mod record;
 mod txn;
 
 pub use batch::{Batch, BatchRecords};
-pub use encode::{ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
+pub use encode::{stamp_producer, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
 pub use legacy::{encode_legacy_message, LegacyMessage};
 pub use record::{Header, Headers, HeadersIter, Record, TimestampType};
 pub use txn::{AbortedTransaction, AbortedTransactions};

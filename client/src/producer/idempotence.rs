@@ -1,0 +1,120 @@
+//! The idempotent producer's part: a producer id from the cluster, and batches stamped
+//! with it and their partition's sequence numbers when first sent.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use ferrokafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use ferrokafka_protocol::records::stamp_producer;
+use ferrokafka_protocol::ResponseError;
+use tokio::time::Instant;
+
+use super::{PartQueue, SealedBatch, Shared};
+use crate::cluster::Cluster;
+use crate::error::{ClientError, Result};
+
+/// Asks the cluster for a producer id and epoch, retrying retriable failures until
+/// `delivery.timeout.ms`; on failure for good the producer turns fatal, and every
+/// record queued or sent later fails with the reason.
+pub(crate) async fn init(cluster: &Cluster, shared: &Shared) {
+    let deadline = Instant::now() + cluster.config().delivery_timeout();
+    let mut attempts = 0u32;
+    let reason = loop {
+        attempts += 1;
+        match init_producer_id(cluster).await {
+            Ok(id) => {
+                tracing::debug!(producer_id = id.0, epoch = id.1, "idempotent producer id");
+                shared.lock().producer = Some(id);
+                shared.wake.notify_one();
+                return;
+            }
+            Err(e) if e.is_retriable() && Instant::now() < deadline && !shared.lock().closed => {
+                tracing::debug!(error = %e, attempts, "InitProducerId failed, retrying");
+                tokio::time::sleep(cluster.retry_backoff()).await;
+            }
+            Err(e) => {
+                let why = match e {
+                    ClientError::Broker { error, .. } => {
+                        format!("InitProducerId answered {error} (code {})", error.code())
+                    }
+                    e => format!("InitProducerId failed: {e}"),
+                };
+                break format!("no producer id for enable.idempotence=true after {attempts} attempt(s): {why}");
+            }
+        }
+    };
+    shared.lock().fatal = Some(Arc::new(move || ClientError::ProducerFatal { reason: reason.clone() }));
+    shared.wake.notify_one();
+}
+
+async fn init_producer_id(cluster: &Cluster) -> Result<(i64, i16)> {
+    let conn = cluster.any_connection().await?;
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(i32::MAX)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let resp: InitProducerIdResponse = conn.call(ApiKey::InitProducerId, &req).await?;
+    match ResponseError::try_from_code(resp.error_code) {
+        None => Ok((resp.producer_id.0, resp.producer_epoch)),
+        Some(error) => {
+            Err(ClientError::Broker { api: ApiKey::InitProducerId, error, topic: String::new(), partition: -1 })
+        }
+    }
+}
+
+/// Gives a batch about to be sent for the first time its base sequence (and the
+/// producer id and epoch). A retried batch keeps the sequence it was first sent with.
+pub(crate) fn stamp(q: &mut PartQueue, batch: &mut SealedBatch, (id, epoch): (i64, i16)) -> Result<()> {
+    if batch.sequence.is_some() {
+        return Ok(());
+    }
+    let sequence = q.next_sequence;
+    let mut data = BytesMut::from(std::mem::take(&mut batch.data));
+    stamp_producer(&mut data, id, epoch, sequence)
+        .map_err(|source| ClientError::Protocol { broker: String::new(), source })?;
+    batch.data = data.freeze();
+    batch.sequence = Some(sequence);
+    q.next_sequence = next_sequence(sequence, batch.delivery.len());
+    Ok(())
+}
+
+/// The sequence after `records` records from `sequence`: wraps from `i32::MAX` to 0, as
+/// brokers expect.
+pub(crate) fn next_sequence(sequence: i32, records: usize) -> i32 {
+    let next = (i64::from(sequence) + records as i64) % (i64::from(i32::MAX) + 1);
+    next as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resent_batches_go_back_to_their_place() {
+        let batch = |ordinal| SealedBatch {
+            data: bytes::Bytes::new(),
+            delivery: super::super::BatchDelivery::new(),
+            created: Instant::now(),
+            attempts: 0,
+            reserved: 0,
+            ordinal,
+            sequence: None,
+        };
+        let mut q = PartQueue::default();
+        q.ready.extend([batch(6), batch(7)]);
+        // Answers of batches 2..=5 come back in any order.
+        for ordinal in [4, 2, 5, 3] {
+            q.requeue(batch(ordinal));
+        }
+        assert_eq!(q.ready.iter().map(|b| b.ordinal).collect::<Vec<_>>(), [2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn sequences_wrap_like_the_java_client() {
+        assert_eq!(next_sequence(0, 5), 5);
+        assert_eq!(next_sequence(i32::MAX - 2, 2), i32::MAX);
+        assert_eq!(next_sequence(i32::MAX - 2, 3), 0);
+        assert_eq!(next_sequence(i32::MAX, 10), 9);
+    }
+}

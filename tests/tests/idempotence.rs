@@ -1,0 +1,331 @@
+//! The idempotent producer (`enable.idempotence=true`).
+//!
+//! The brokers here cannot show that a resend is deduplicated: librdkafka 2.0.2's mock
+//! validates sequences only for transactional producers, and tansu 0.6 cannot be made
+//! to lose an answer or refuse a request. So a stub broker does what a Kafka
+//! broker does with them (append the expected sequence, answer an already stored one
+//! with DUPLICATE_SEQUENCE_NUMBER, refuse a gap with OUT_OF_ORDER_SEQUENCE_NUMBER) while
+//! failing requests and losing answers; the mock checks the producer id and gapless
+//! sequences land in real batches across leader moves; tansu gets a round trip.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrokafka_client::config::ClientConfig;
+use ferrokafka_client::consumer::Consumer;
+use ferrokafka_client::metadata::TopicPartition;
+use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_client::ClientError;
+use ferrokafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use ferrokafka_protocol::messages::{ApiKey, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId};
+use ferrokafka_protocol::records::{DecodeOptions, RecordSet};
+use ferrokafka_tests::mock::MockCluster;
+use ferrokafka_tests::raw::RawConnection;
+use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
+use ferrokafka_tests::tansu::Tansu;
+use ferrokafka_tests::unique_topic;
+
+const PRODUCER_ID: i64 = 4242;
+const EPOCH: i16 = 3;
+
+/// A partition as a broker keeps it for one idempotent producer.
+#[derive(Default)]
+struct Partition {
+    values: Vec<String>,
+    next_sequence: i32,
+    /// (base sequence, base offset) of the stored batches.
+    batches: Vec<(i32, i64)>,
+}
+
+#[derive(Default)]
+struct Broker {
+    partitions: BTreeMap<i32, Partition>,
+    produce_requests: usize,
+    duplicates: usize,
+    out_of_order: usize,
+    init_calls: usize,
+    /// Answers to lose: of the next request that stores a batch.
+    armed: usize,
+    lost: usize,
+}
+
+/// Produce request numbers (1-based) answered NOT_LEADER_OR_FOLLOWER without storing.
+const REFUSED: [usize; 2] = [3, 11];
+/// After these requests, the answer to the next request that stores a batch is lost
+/// (the connection drops after storing).
+const LOSE_AFTER: [usize; 2] = [5, 13];
+
+fn produce(broker: &Mutex<Broker>, req: &Request) -> Option<Vec<u8>> {
+    let produce: ProduceRequest = req.decode();
+    let mut b = broker.lock().unwrap();
+    b.produce_requests += 1;
+    let n = b.produce_requests;
+    let mut stored = false;
+    let mut topics = Vec::new();
+    for t in &produce.topic_data {
+        let mut answers = Vec::new();
+        for p in &t.partition_data {
+            let records = p.records.clone().unwrap_or_default();
+            let batch = RecordSet::new(records, DecodeOptions::default()).next().unwrap().unwrap();
+            assert_eq!((batch.producer_id, batch.producer_epoch), (PRODUCER_ID, EPOCH), "batch stamped with the id");
+            let count = batch.records().count() as i32;
+            let (code, offset) = if REFUSED.contains(&n) {
+                (6, -1)
+            } else {
+                let part = b.partitions.entry(p.index).or_default();
+                if batch.base_sequence == part.next_sequence {
+                    let offset = part.values.len() as i64;
+                    part.batches.push((batch.base_sequence, offset));
+                    for r in batch.records() {
+                        part.values.push(String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap());
+                    }
+                    part.next_sequence += count;
+                    stored = true;
+                    (0, offset)
+                } else if let Some(&(_, offset)) =
+                    part.batches.iter().rev().take(5).find(|(seq, _)| *seq == batch.base_sequence)
+                {
+                    b.duplicates += 1;
+                    (46, offset)
+                } else {
+                    b.out_of_order += 1;
+                    (45, -1)
+                }
+            };
+            answers.push(
+                PartitionProduceResponse::default().with_index(p.index).with_error_code(code).with_base_offset(offset),
+            );
+        }
+        topics.push(TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(answers));
+    }
+    if LOSE_AFTER.contains(&n) {
+        b.armed += 1;
+    }
+    if stored && b.armed > 0 {
+        b.armed -= 1;
+        b.lost += 1;
+        return None;
+    }
+    Some(req.reply(&ProduceResponse::default().with_responses(topics)))
+}
+
+#[test]
+fn resends_keep_order_and_the_broker_drops_duplicates() {
+    let topic = "idem";
+    let broker = Arc::new(Mutex::new(Broker::default()));
+    let state = broker.clone();
+    let stub = StubBroker::start(move |req| match req.api {
+        ApiKey::ApiVersions => Some(api_versions(
+            req,
+            &[
+                (ApiKey::ApiVersions, 0, 3),
+                (ApiKey::Metadata, 0, 12),
+                (ApiKey::Produce, 3, 9),
+                (ApiKey::InitProducerId, 0, 4),
+            ],
+        )),
+        ApiKey::Metadata => Some(metadata(req, &[(topic, 2)])),
+        ApiKey::InitProducerId => {
+            state.lock().unwrap().init_calls += 1;
+            Some(req.reply(
+                &InitProducerIdResponse::default().with_producer_id(ProducerId(PRODUCER_ID)).with_producer_epoch(EPOCH),
+            ))
+        }
+        ApiKey::Produce => produce(&state, req),
+        _ => None,
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let reported = rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([
+            ("bootstrap.servers", stub.addr().as_str()),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "1"),
+            ("batch.size", "300"),
+            ("retry.backoff.ms", "10"),
+            ("reconnect.backoff.ms", "10"),
+            ("request.timeout.ms", "5000"),
+        ])
+        .unwrap();
+        let producer = Producer::new(cfg).await.unwrap();
+        let mut futures = Vec::new();
+        for i in 0..400 {
+            let p = i % 2;
+            let value = format!("p{p}-{i:04}");
+            futures.push((
+                p,
+                value.clone(),
+                producer.send(ProducerRecord::new(topic, value).partition(p)).await.unwrap(),
+            ));
+        }
+        let mut reported = Vec::new();
+        for (p, value, f) in futures {
+            let md = tokio::time::timeout(Duration::from_secs(60), f).await.expect("delivered").unwrap();
+            assert_eq!(md.partition, p);
+            reported.push((p, value, md.offset));
+        }
+        producer.close().await;
+        reported
+    });
+    let b = broker.lock().unwrap();
+    let summary = format!(
+        "{} Produce requests, {} answers lost, {} duplicates, {} out of order",
+        b.produce_requests, b.lost, b.duplicates, b.out_of_order
+    );
+    assert_eq!(b.init_calls, 1);
+    for p in 0..2 {
+        let want: Vec<String> = (0..400).filter(|i| i % 2 == p).map(|i| format!("p{p}-{i:04}")).collect();
+        assert_eq!(b.partitions[&p].values, want, "partition {p}: every record once, in order ({summary})");
+    }
+    for (p, value, offset) in reported {
+        assert_eq!(b.partitions[&p].values[offset as usize], value, "reported offset of {value}");
+    }
+    assert_eq!(b.lost, LOSE_AFTER.len(), "{summary}");
+    assert!(b.duplicates >= b.lost, "batches whose answer was lost were resent and recognized: {summary}");
+    // Requests pipelined behind a refused one (several batches of a partition in
+    // flight) are refused as out of order, then resent after it.
+    assert!(b.out_of_order > 0, "{summary}");
+}
+
+#[test]
+fn mock_cluster_receives_the_producer_id_and_gapless_sequences_across_leader_moves() {
+    let mut mock = MockCluster::start(3);
+    let topic = unique_topic("idem");
+    mock.create_topic(&topic, 4);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([
+            ("bootstrap.servers", mock.bootstrap()),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "2"),
+            ("batch.size", "500"),
+        ])
+        .unwrap();
+        let producer = Producer::new(cfg).await.unwrap();
+        let mut futures = Vec::new();
+        for i in 0..800 {
+            if i == 400 {
+                for p in 0..4 {
+                    mock.must(&format!("leader {topic} {p} {}", (p + 1) % 3 + 1));
+                }
+            }
+            let rec = ProducerRecord::new(topic.as_str(), format!("v{i:04}")).partition(i % 4);
+            futures.push(producer.send(rec).await.unwrap());
+        }
+        for f in futures {
+            tokio::time::timeout(Duration::from_secs(60), f).await.expect("delivered").unwrap();
+        }
+        producer.close().await;
+    });
+    let mut ids = HashSet::new();
+    for p in 0..4 {
+        let leader = (p + 1) % 3 + 1;
+        let mut raw = RawConnection::connect(mock.broker(leader as usize)).unwrap();
+        let (mut offset, mut next_sequence, mut values) = (0, 0, Vec::new());
+        loop {
+            let (hw, data) = raw.fetch(&topic, p, offset).unwrap();
+            for batch in RecordSet::new(data, DecodeOptions::default()) {
+                let batch = batch.unwrap();
+                ids.insert((batch.producer_id, batch.producer_epoch));
+                assert_eq!(batch.base_sequence, next_sequence, "partition {p} at offset {}", batch.base_offset);
+                for r in batch.records() {
+                    let r = r.unwrap();
+                    values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+                    offset = r.offset + 1;
+                    next_sequence += 1;
+                }
+            }
+            if offset >= hw {
+                break;
+            }
+        }
+        let want: Vec<String> = (0..800).filter(|i| i % 4 == p).map(|i| format!("v{i:04}")).collect();
+        assert_eq!(values, want, "partition {p}");
+    }
+    assert_eq!(ids.len(), 1, "one producer id and epoch: {ids:?}");
+    assert!(ids.iter().all(|(id, _)| *id >= 0), "{ids:?}");
+}
+
+#[test]
+fn tansu_round_trip() {
+    let broker = Tansu::start();
+    let topic = unique_topic("idem");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([
+            ("bootstrap.servers", broker.addr()),
+            ("enable.idempotence", "true"),
+            ("batch.size", "400"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .unwrap();
+        let producer = Producer::new(cfg.clone()).await.unwrap();
+        ferrokafka_client::admin::create_topic(producer.cluster(), &topic, 2, 1).await.unwrap();
+        let mut futures = Vec::new();
+        for i in 0..300 {
+            futures.push(
+                producer.send(ProducerRecord::new(topic.as_str(), format!("v{i:03}")).partition(i % 2)).await.unwrap(),
+            );
+        }
+        for f in futures {
+            tokio::time::timeout(Duration::from_secs(60), f).await.expect("delivered").unwrap();
+        }
+        producer.close().await;
+        let mut consumer = Consumer::new(cfg).await.unwrap();
+        consumer.assign((0..2).map(|p| TopicPartition::new(topic.as_str(), p)));
+        let mut got: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while got.values().map(Vec::len).sum::<usize>() < 300 {
+            assert!(tokio::time::Instant::now() < deadline, "only {got:?}");
+            for r in &consumer.poll(Duration::from_millis(200)).await.unwrap() {
+                let r = r.unwrap();
+                let v = String::from_utf8(r.record.value.clone().unwrap().to_vec()).unwrap();
+                got.entry(r.topic_partition.partition).or_default().push(v);
+            }
+        }
+        for p in 0..2 {
+            let want: Vec<String> = (0..300).filter(|i| i % 2 == p).map(|i| format!("v{i:03}")).collect();
+            assert_eq!(got[&p], want, "partition {p}");
+        }
+    });
+}
+
+#[test]
+fn without_a_producer_id_every_record_fails_clearly() {
+    let stub = StubBroker::start(|req| match req.api {
+        ApiKey::ApiVersions => Some(api_versions(
+            req,
+            &[
+                (ApiKey::ApiVersions, 0, 3),
+                (ApiKey::Metadata, 0, 12),
+                (ApiKey::Produce, 3, 9),
+                (ApiKey::InitProducerId, 0, 4),
+            ],
+        )),
+        ApiKey::Metadata => Some(metadata(req, &[("idem", 1)])),
+        // CLUSTER_AUTHORIZATION_FAILED: no IdempotentWrite permission.
+        ApiKey::InitProducerId => Some(req.reply(&InitProducerIdResponse::default().with_error_code(31))),
+        _ => None,
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([("bootstrap.servers", stub.addr().as_str()), ("enable.idempotence", "true")])
+            .unwrap();
+        let producer = Producer::new(cfg).await.unwrap();
+        let first = producer.send(ProducerRecord::new("idem", "x")).await;
+        let err = match first {
+            Ok(delivery) => tokio::time::timeout(Duration::from_secs(30), delivery).await.expect("settled").unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(&err, ClientError::ProducerFatal { reason } if reason.contains("InitProducerId answered") && reason.contains("code 31")),
+            "{err}"
+        );
+        let again = producer.send(ProducerRecord::new("idem", "y")).await.unwrap_err();
+        assert!(matches!(again, ClientError::ProducerFatal { .. }), "{again}");
+        producer.close().await;
+    });
+    assert!(!stub.requests().iter().any(|(api, _)| *api == ApiKey::Produce), "nothing is sent without a producer id");
+}
