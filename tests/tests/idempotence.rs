@@ -29,7 +29,20 @@ use ferrokafka_tests::tansu::Tansu;
 use ferrokafka_tests::unique_topic;
 
 const PRODUCER_ID: i64 = 4242;
+const APIS: &[(ApiKey, i16, i16)] =
+    &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12), (ApiKey::Produce, 3, 9), (ApiKey::InitProducerId, 0, 4)];
 const EPOCH: i16 = 3;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// An idempotent producer's config for `bootstrap`, plus `extra`.
+fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut pairs = vec![("bootstrap.servers", bootstrap), ("enable.idempotence", "true")];
+    pairs.extend_from_slice(extra);
+    ClientConfig::from_pairs(pairs).unwrap()
+}
 
 /// A partition as a broker keeps it for one idempotent producer.
 #[derive(Default)]
@@ -118,15 +131,7 @@ fn resends_keep_order_and_the_broker_drops_duplicates() {
     let broker = Arc::new(Mutex::new(Broker::default()));
     let state = broker.clone();
     let stub = StubBroker::start(move |req| match req.api {
-        ApiKey::ApiVersions => Some(api_versions(
-            req,
-            &[
-                (ApiKey::ApiVersions, 0, 3),
-                (ApiKey::Metadata, 0, 12),
-                (ApiKey::Produce, 3, 9),
-                (ApiKey::InitProducerId, 0, 4),
-            ],
-        )),
+        ApiKey::ApiVersions => Some(api_versions(req, APIS)),
         ApiKey::Metadata => Some(metadata(req, &[(topic, 2)])),
         ApiKey::InitProducerId => {
             state.lock().unwrap().init_calls += 1;
@@ -137,18 +142,18 @@ fn resends_keep_order_and_the_broker_drops_duplicates() {
         ApiKey::Produce => produce(&state, req),
         _ => None,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     let reported = rt.block_on(async {
-        let cfg = ClientConfig::from_pairs([
-            ("bootstrap.servers", stub.addr().as_str()),
-            ("enable.idempotence", "true"),
-            ("linger.ms", "1"),
-            ("batch.size", "300"),
-            ("retry.backoff.ms", "10"),
-            ("reconnect.backoff.ms", "10"),
-            ("request.timeout.ms", "5000"),
-        ])
-        .unwrap();
+        let cfg = config(
+            &stub.addr(),
+            &[
+                ("linger.ms", "1"),
+                ("batch.size", "300"),
+                ("retry.backoff.ms", "10"),
+                ("reconnect.backoff.ms", "10"),
+                ("request.timeout.ms", "5000"),
+            ],
+        );
         let producer = Producer::new(cfg).await.unwrap();
         let mut futures = Vec::new();
         for i in 0..400 {
@@ -194,15 +199,9 @@ fn mock_cluster_receives_the_producer_id_and_gapless_sequences_across_leader_mov
     let mut mock = MockCluster::start(3);
     let topic = unique_topic("idem");
     mock.create_topic(&topic, 4);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     rt.block_on(async {
-        let cfg = ClientConfig::from_pairs([
-            ("bootstrap.servers", mock.bootstrap()),
-            ("enable.idempotence", "true"),
-            ("linger.ms", "2"),
-            ("batch.size", "500"),
-        ])
-        .unwrap();
+        let cfg = config(mock.bootstrap(), &[("linger.ms", "2"), ("batch.size", "500")]);
         let producer = Producer::new(cfg).await.unwrap();
         let mut futures = Vec::new();
         for i in 0..800 {
@@ -252,15 +251,9 @@ fn mock_cluster_receives_the_producer_id_and_gapless_sequences_across_leader_mov
 fn tansu_round_trip() {
     let broker = Tansu::start();
     let topic = unique_topic("idem");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     rt.block_on(async {
-        let cfg = ClientConfig::from_pairs([
-            ("bootstrap.servers", broker.addr()),
-            ("enable.idempotence", "true"),
-            ("batch.size", "400"),
-            ("auto.offset.reset", "earliest"),
-        ])
-        .unwrap();
+        let cfg = config(broker.addr(), &[("batch.size", "400"), ("auto.offset.reset", "earliest")]);
         let producer = Producer::new(cfg.clone()).await.unwrap();
         ferrokafka_client::admin::create_topic(producer.cluster(), &topic, 2, 1).await.unwrap();
         let mut futures = Vec::new();
@@ -295,24 +288,15 @@ fn tansu_round_trip() {
 #[test]
 fn without_a_producer_id_every_record_fails_clearly() {
     let stub = StubBroker::start(|req| match req.api {
-        ApiKey::ApiVersions => Some(api_versions(
-            req,
-            &[
-                (ApiKey::ApiVersions, 0, 3),
-                (ApiKey::Metadata, 0, 12),
-                (ApiKey::Produce, 3, 9),
-                (ApiKey::InitProducerId, 0, 4),
-            ],
-        )),
+        ApiKey::ApiVersions => Some(api_versions(req, APIS)),
         ApiKey::Metadata => Some(metadata(req, &[("idem", 1)])),
         // CLUSTER_AUTHORIZATION_FAILED: no IdempotentWrite permission.
         ApiKey::InitProducerId => Some(req.reply(&InitProducerIdResponse::default().with_error_code(31))),
         _ => None,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     rt.block_on(async {
-        let cfg = ClientConfig::from_pairs([("bootstrap.servers", stub.addr().as_str()), ("enable.idempotence", "true")])
-            .unwrap();
+        let cfg = config(&stub.addr(), &[]);
         let producer = Producer::new(cfg).await.unwrap();
         let first = producer.send(ProducerRecord::new("idem", "x")).await;
         let err = match first {
