@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::peers::{kpy_consume, kpy_produce};
@@ -15,22 +14,10 @@ use serde_json::Value;
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 
-fn run(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new("timeout")
-        .arg("120")
-        .arg(bin)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+use ferrokafka_tests::run_program as run;
 
 fn ferrokafka(args: &[&str], stdin: &[u8]) -> Output {
-    run(&ferrokafka_tests::cli_binary(env!("CARGO_BIN_EXE_ferrokafka")), args, stdin)
+    ferrokafka_tests::run_cli(env!("CARGO_BIN_EXE_ferrokafka"), args, stdin)
 }
 
 fn ok(out: Output, what: &str) -> Vec<u8> {

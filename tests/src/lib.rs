@@ -69,12 +69,17 @@ pub fn cli_binary(built: &str) -> String {
 /// Runs the CLI binary (see [`cli_binary`]) with `args`, feeding `stdin`, under a 120 s
 /// `timeout`; returns its exit status and output.
 pub fn run_cli<S: AsRef<std::ffi::OsStr>>(built: &str, args: &[S], stdin: &[u8]) -> std::process::Output {
+    run_program(&cli_binary(built), args, stdin)
+}
+
+/// Runs `bin` (a path or a name on PATH, e.g. `kcat`) with `args` and `stdin` under
+/// `timeout 120`; returns its exit status and output.
+pub fn run_program<S: AsRef<std::ffi::OsStr>>(bin: &str, args: &[S], stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let bin = cli_binary(built);
     let mut child = Command::new("timeout")
         .arg("120")
-        .arg(&bin)
+        .arg(bin)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
