@@ -205,7 +205,8 @@ impl Connection {
         req: &Req,
         extra_timeout: Option<Duration>,
     ) -> Result<Resp> {
-        self.enqueue(api, version, req, extra_timeout).await?.await
+        let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
+        self.answer(rx, api, version).await
     }
 
     /// Puts `req` on the connection's queue now and returns the future of its answer.
@@ -221,12 +222,20 @@ impl Connection {
     ) -> Result<impl std::future::Future<Output = Result<Resp>> + Send + 'static> {
         let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
         let conn = self.clone();
-        Ok(async move {
-            let frame = rx.await.map_err(|_| conn.stopped())??;
-            decode_response::<Resp>(frame, api, version)
-                .map(|(_, body)| body)
-                .map_err(|source| conn.poison_with(ClientError::Protocol { broker: conn.shared.addr.clone(), source }))
-        })
+        Ok(async move { conn.answer(rx, api, version).await })
+    }
+
+    /// Awaits a queued request's frame and decodes its body.
+    async fn answer<Resp: Decodable>(
+        &self,
+        rx: oneshot::Receiver<Result<Bytes>>,
+        api: ApiKey,
+        version: i16,
+    ) -> Result<Resp> {
+        let frame = rx.await.map_err(|_| self.stopped())??;
+        decode_response::<Resp>(frame, api, version)
+            .map(|(_, body)| body)
+            .map_err(|source| self.poison_with(ClientError::Protocol { broker: self.shared.addr.clone(), source }))
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0).

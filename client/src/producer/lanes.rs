@@ -24,9 +24,9 @@ use crate::metadata::TopicPartition;
 /// Batches sent in one Produce request, at most one per partition.
 pub(crate) type Group = Vec<(TopicPartition, SealedBatch)>;
 /// Per partition: error code and base offset; `None` with `acks=0`.
-pub(crate) type Acks2 = Option<HashMap<TopicPartition, (i16, i64)>>;
+pub(crate) type Answers = Option<HashMap<TopicPartition, (i16, i64)>>;
 /// A request's batches and its outcome.
-pub(crate) type Done = (Group, Result<Acks2>);
+pub(crate) type Done = (Group, Result<Answers>);
 
 pub(crate) struct Lanes {
     cluster: Cluster,

@@ -309,12 +309,19 @@ impl Producer {
                 created: Instant::now(),
                 reserved: 0,
             });
-            batch.builder.push(&new).map_err(|source| ClientError::Protocol { broker: String::new(), source })?;
-            batch.reserved += size_hint;
-            batch.delivery.add()
+            match batch.builder.push(&new) {
+                Ok(()) => {
+                    batch.reserved += size_hint;
+                    Ok(batch.delivery.add())
+                }
+                Err(source) => Err(ClientError::Protocol { broker: String::new(), source }),
+            }
         };
-        acc.pending = acc.pending + 1 - failed;
-        acc.buffered = acc.buffered + size_hint - released;
+        // Counted before a refused record returns: a batch sealed (or failed) on the way
+        // must still be accounted for.
+        let added = usize::from(delivery.is_ok());
+        acc.pending = acc.pending + added - failed;
+        acc.buffered = acc.buffered + added * size_hint - released;
         if sealed && record.key.is_none() && record.partition.is_none() && partitions > 1 {
             // Sticky partitioning: move to another partition once a batch is complete.
             let next = (partition as usize + 1 + fastrand::usize(..partitions - 1)) % partitions;
@@ -330,11 +337,11 @@ impl Producer {
         if wake {
             self.shared.wake.notify_one();
         }
-        Ok(delivery)
+        delivery
     }
 
-    /// Waits until `size` more bytes fit in `buffer.memory` (a lone record always fits
-    /// an empty buffer) and returns the locked accumulator, open for appending.
+    /// Waits until `size` more bytes fit in `buffer.memory` and returns the locked
+    /// accumulator, open for appending.
     async fn room_for(&self, size: usize, topic: &str) -> Result<MutexGuard<'_, Accumulator>> {
         let cfg = self.cluster.config();
         let limit = cfg.buffer_memory();

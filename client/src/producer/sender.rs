@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::idempotence;
-use super::lanes::{Acks2, Done, Group, Lanes};
+use super::lanes::{Answers, Done, Group, Lanes};
 use super::{Accumulator, SealedBatch, Shared};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, Result};
@@ -158,7 +158,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
     (take, next, done)
 }
 
-async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Result<Acks2>) {
+async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Result<Answers>) {
     let acks = match result {
         Ok(a) => a,
         Err(e) => {
