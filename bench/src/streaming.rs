@@ -80,14 +80,16 @@ pub async fn stream_wordcount(boot: &str, topic: &str, partitions: i32, n: usize
         let batch = stream.next_batch().await.expect("batch");
         let started = Instant::now();
         let parts = batch
-            .foreach_partition(|p| async move {
+            .foreach_partition(|mut p| async move {
                 let mut counts = HashMap::new();
-                for r in &p.records {
-                    if let Some(v) = &r.value {
+                let mut n = 0;
+                while let Some(r) = p.records.next().await {
+                    if let Some(v) = &r?.value {
                         count_words(v, &mut counts);
                     }
+                    n += 1;
                 }
-                Ok((p.records.len(), counts))
+                Ok((n, counts))
             })
             .await
             .expect("foreach_partition");

@@ -286,10 +286,8 @@ async fn read_range(cluster: Cluster, args: &Args) -> Result<()> {
     let mut reader = RangeReader::new(cluster, tp, from, until, Duration::from_secs(120))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    while let Some(records) = reader.next_records().await? {
-        for r in &records {
-            output.write(&mut out, &topic, partition, r).map_err(io_err)?;
-        }
+    while let Some(r) = reader.next().await {
+        output.write(&mut out, &topic, partition, &r?).map_err(io_err)?;
     }
     out.flush().map_err(io_err)
 }

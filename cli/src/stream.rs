@@ -202,7 +202,7 @@ async fn run(a: StreamArgs) -> Result<(), StreamingError> {
             _ = interrupted.notified() => break Ok(()),
         };
         let started = Instant::now();
-        let counts = batch.foreach_partition(|p| async move { Ok(p.records.len() as i64) }).await?;
+        let counts = batch.foreach_partition(|p| async move { Ok(p.records.count().await? as i64) }).await?;
         let count: i64 = counts.iter().sum();
         print_batch(&batch, &counts, a.json).map_err(|e| StreamingError::Params(format!("stdout: {e}")))?;
         if a.commit {

@@ -438,7 +438,7 @@ fn dispatch(
 }
 
 /// Errors are not `Clone` (they hold `io::Error`); pending requests get an equivalent.
-fn clone_err(e: &ClientError) -> ClientError {
+pub(crate) fn clone_err(e: &ClientError) -> ClientError {
     match e {
         ClientError::Io { broker, source } => {
             ClientError::Io { broker: broker.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }

@@ -85,7 +85,8 @@ pub enum ClientError {
     },
     /// An exact range of offsets is not (or no longer) in the log.
     #[error(
-        "offsets {from}..{until} of {topic}/{partition} are not available: log holds {log_start}..{high_watermark}"
+        "offsets {from}..{until} of {topic}/{partition} are not available: the log holds {}..{}",
+        bound(*log_start), bound(*high_watermark)
     )]
     RangeUnavailable {
         /// Topic.
@@ -175,6 +176,18 @@ pub enum ClientError {
         #[source]
         source: ferrokafka_tls::TlsError,
     },
+    /// An exact range read found a gap in the offsets and gaps were not allowed.
+    #[error("offsets of {topic}/{partition} are not consecutive: expected {expected}, got {got}; on a compacted or transactional topic allow non-consecutive offsets")]
+    NonConsecutive {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offset that should have come next.
+        expected: i64,
+        /// The offset that came (the range's end when the data ended before it).
+        got: i64,
+    },
     /// No bootstrap broker could be reached.
     #[error("no broker of {bootstrap} could be reached: {last}")]
     NoBrokerReachable {
@@ -225,3 +238,12 @@ impl ClientError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// An offset bound for messages: `?` when unknown (-1).
+fn bound(offset: i64) -> String {
+    if offset < 0 {
+        "?".to_owned()
+    } else {
+        offset.to_string()
+    }
+}

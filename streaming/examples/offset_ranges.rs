@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 async move {
                     let o = &offset_ranges[p.index];
                     println!("{} {} {} {}", o.topic, o.partition, o.from_offset, o.until_offset);
-                    Ok(p.records.len())
+                    Ok(p.records.count().await?)
                 }
             })
             .await?;

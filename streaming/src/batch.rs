@@ -3,21 +3,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use ferrokafka_client::range::{resume_ranges, ExactRange, MemoryBudget, PartitionRecords, RemainderSink};
 use ferrokafka_protocol::records::Record;
 use tracing::Instrument;
 
-use crate::cache::{CacheConfig, CachedConsumer, ConsumerCache, ReadOptions};
+use crate::cache::{CacheConfig, CacheKey, ConsumerCache, ReadOptions};
 use crate::error::{Result, StreamingError};
 use crate::location::{Executor, LocationStrategy};
 use crate::offset_range::{describe, HasOffsetRanges, OffsetRange, TopicPartition};
 use crate::params::KafkaParams;
 
-/// Spark's default `spark.task.maxFailures`: attempts per partition read.
-const MAX_TASK_ATTEMPTS: u32 = 4;
-
-/// The executors a stream or batch read runs on, each with its consumer cache.
+/// The executors a stream or batch read runs on, each with its consumer cache, and
+/// the one memory budget they all read within ([`ReadOptions::memory_budget`]).
 #[derive(Debug)]
 pub struct ExecutorPool {
     executors: Vec<Executor>,
@@ -25,6 +24,30 @@ pub struct ExecutorPool {
     cluster: ferrokafka_client::cluster::Cluster,
     group: String,
     read: ReadOptions,
+    budget: Arc<MemoryBudget>,
+}
+
+/// A started partition read and where its leftover goes.
+struct Started {
+    records: PartitionRecords,
+    keep: Keep,
+}
+
+/// Where a partition read's leftover is cached.
+struct Keep {
+    cache: Arc<ConsumerCache>,
+    key: CacheKey,
+    sink: RemainderSink,
+}
+
+impl Keep {
+    /// Caches what the read left over (a read that stopped early leaves nothing).
+    fn finish(self) {
+        let rest = self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(rest) = rest {
+            self.cache.put(self.key, rest);
+        }
+    }
 }
 
 impl ExecutorPool {
@@ -47,8 +70,12 @@ impl ExecutorPool {
         exec.validate_for_executors()?;
         let group = exec.group_id()?.to_owned();
         let cluster = ferrokafka_client::cluster::Cluster::connect(exec.driver_config()?).await?;
-        let caches = executors.iter().map(|e| (e.clone(), ConsumerCache::new(cache))).collect();
-        Ok(Arc::new(ExecutorPool { executors, caches, cluster, group, read }))
+        let caches: BTreeMap<Executor, Arc<ConsumerCache>> =
+            executors.iter().map(|e| (e.clone(), ConsumerCache::new(cache))).collect();
+        let budget = MemoryBudget::new(read.memory_budget);
+        let weak: Vec<_> = caches.values().map(Arc::downgrade).collect();
+        budget.on_pressure(move || weak.iter().filter_map(std::sync::Weak::upgrade).for_each(|c| c.clear()));
+        Ok(Arc::new(ExecutorPool { executors, caches, cluster, group, read, budget }))
     }
 
     /// The executors.
@@ -61,47 +88,83 @@ impl ExecutorPool {
         self.caches.get(executor)
     }
 
-    /// Reads one range on `executor`, retrying retriable failures with a fresh
-    /// consumer (a retried task invalidates the cached one).
-    pub async fn read(&self, executor: &Executor, range: &OffsetRange) -> Result<Vec<Record>> {
-        if range.count() == 0 {
-            return Ok(Vec::new()); // an empty range opens nothing
-        }
+    /// The pool's memory budget (its `used()` and `peak()` are live figures).
+    pub fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
+    }
+
+    /// Bytes held by idle cached consumers, over all executors.
+    pub fn cached_bytes(&self) -> usize {
+        self.caches.values().map(|c| c.buffered_bytes()).sum()
+    }
+
+    /// Starts reading `ranges` on `executor`: one fetch loop for all of them.
+    fn start(&self, executor: &Executor, ranges: &[&OffsetRange]) -> Result<Vec<Started>> {
         let cache = self
             .caches
             .get(executor)
             .ok_or_else(|| StreamingError::Placement(format!("unknown executor {executor:?}")))?;
-        let tp = range.topic_partition();
-        let mut attempt = 0;
-        loop {
-            let cluster = self.cluster.clone();
-            let key = (self.group.clone(), tp.clone());
-            let tp2 = tp.clone();
-            let mut lease = cache.acquire(key, attempt, move || CachedConsumer::new(cluster, tp2));
-            let result = match lease.consumer() {
-                Some(c) => c.read(range, self.read).await,
-                None => Err(StreamingError::Placement("empty cache lease".into())),
-            };
-            match result {
-                Ok(records) => {
-                    cache.release(lease);
-                    return Ok(records);
-                }
-                Err(e) if e.is_retriable() && attempt + 1 < MAX_TASK_ATTEMPTS => {
-                    tracing::warn!(%range, attempt, error = %e, "partition read failed; retrying");
-                    drop(lease);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
+        let mut specs = Vec::with_capacity(ranges.len());
+        let mut keys = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let tp = r.topic_partition();
+            let key: CacheKey = (self.group.clone(), tp.clone());
+            let rest = cache.take(&key);
+            specs.push((ExactRange::new(tp, r.from_offset, r.until_offset)?, rest));
+            keys.push(key);
         }
+        let readers = resume_ranges(&self.cluster, specs, self.read.range_options(), self.budget.clone());
+        Ok(readers
+            .into_iter()
+            .zip(keys)
+            .map(|(mut records, key)| {
+                let sink: RemainderSink = Arc::new(Mutex::new(None));
+                records.keep_remainder_in(sink.clone());
+                Started { records, keep: Keep { cache: cache.clone(), key, sink } }
+            })
+            .collect())
+    }
+
+    /// Reads one range on `executor` into memory (a convenience; batches read lazily).
+    pub async fn read(&self, executor: &Executor, range: &OffsetRange) -> Result<Vec<Record>> {
+        let mut started = self.start(executor, &[range])?;
+        let Some(mut s) = started.pop() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        while let Some(r) = s.records.next().await {
+            out.push(r?);
+        }
+        s.keep.finish();
+        Ok(out)
     }
 }
 
-/// One partition of a batch, read: its range, where it ran, its records.
-#[derive(Debug, Clone)]
+/// One partition of a batch: its range, where it runs, and its records, read lazily
+/// (Spark's partition iterator).
+///
+/// ```no_run
+/// # async fn f(mut p: ferrokafka_streaming::BatchPartition) -> ferrokafka_streaming::Result<()> {
+/// while let Some(record) = p.records.next().await {
+///     let record = record?;
+///     println!("{} {:?}", record.offset, record.value_str());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
 pub struct BatchPartition {
     /// Index in the batch: `batch.offset_ranges()[index] == range`.
+    pub index: usize,
+    /// The range read.
+    pub range: OffsetRange,
+    /// The executor that reads it.
+    pub executor: Executor,
+    /// The records, in offset order, all inside `range`, as they are fetched.
+    pub records: PartitionRecords,
+}
+
+/// A partition read in full ([`Batch::collect`]).
+#[derive(Debug, Clone)]
+pub struct CollectedPartition {
+    /// Index in the batch.
     pub index: usize,
     /// The range read.
     pub range: OffsetRange,
@@ -159,16 +222,17 @@ impl Batch {
         if !self.allow_non_consecutive {
             return Ok(self.record_count_hint());
         }
-        let mut n = 0;
-        for p in self.collect().await? {
-            n += p.records.len() as i64;
-        }
-        Ok(n)
+        let counts = self.foreach_partition(|p| async move { Ok(p.records.count().await? as i64) }).await?;
+        Ok(counts.into_iter().sum())
     }
 
     /// Whether the batch holds no record (without reading when offsets are consecutive).
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.count().await? == 0)
+    }
+
+    fn placed(&self, i: usize) -> Result<&Executor> {
+        self.placement.get(i).ok_or_else(|| StreamingError::Placement("batch without placement".into()))
     }
 
     /// The first `n` records, reading partition by partition only as much as needed.
@@ -178,28 +242,37 @@ impl Batch {
             if out.len() >= n {
                 break;
             }
-            let want = (n - out.len()) as i64;
-            let range = if self.allow_non_consecutive || r.count() <= want {
-                r.clone()
-            } else {
-                OffsetRange { until_offset: r.from_offset + want, ..r.clone() }
-            };
-            let exec =
-                self.placement.get(i).ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
-            let mut records = self.pool.read(exec, &range).await?;
-            records.truncate(n - out.len());
-            out.extend(records);
+            if r.count() == 0 {
+                continue;
+            }
+            let mut started = self.pool.start(self.placed(i)?, &[r])?;
+            let Some(mut s) = started.pop() else { continue };
+            while out.len() < n {
+                match s.records.next().await {
+                    Some(rec) => out.push(rec?),
+                    None => break,
+                }
+            }
+            s.keep.finish();
         }
         Ok(out)
     }
 
-    /// Reads every partition (concurrently, each on its executor).
-    pub async fn collect(&self) -> Result<Vec<BatchPartition>> {
-        self.foreach_partition(|p| async move { Ok(p) }).await
+    /// Reads every partition into memory (concurrently, each on its executor). Prefer
+    /// [`foreach_partition`](Self::foreach_partition) for large batches: it runs in
+    /// bounded memory.
+    pub async fn collect(&self) -> Result<Vec<CollectedPartition>> {
+        self.foreach_partition(|p| async move {
+            let BatchPartition { index, range, executor, records } = p;
+            Ok(CollectedPartition { index, range, executor, records: records.collect().await? })
+        })
+        .await
     }
 
-    /// Runs `f` on every partition concurrently, each after its executor read its
-    /// range; returns the results in partition order. The first error wins.
+    /// Runs `f` on every partition concurrently (one task each, spread over the
+    /// runtime's threads); each partition's records arrive as its executor fetches
+    /// them: one Fetch per leader for all the partitions an executor reads. Returns
+    /// the results in partition order; the first error wins.
     pub async fn foreach_partition<F, Fut, T>(&self, f: F) -> Result<Vec<T>>
     where
         F: Fn(BatchPartition) -> Fut + Send + Sync + 'static,
@@ -214,14 +287,22 @@ impl Batch {
             partitions = self.ranges.len(),
             records = self.record_count_hint()
         );
+        let mut by_executor: BTreeMap<&Executor, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.ranges.len() {
+            by_executor.entry(self.placed(i)?).or_default().push(i);
+        }
+        let mut started: Vec<Option<Started>> = (0..self.ranges.len()).map(|_| None).collect();
+        for (executor, indices) in by_executor {
+            let ranges: Vec<&OffsetRange> = indices.iter().map(|&i| &self.ranges[i]).collect();
+            for (i, s) in indices.into_iter().zip(self.pool.start(executor, &ranges)?) {
+                started[i] = Some(s);
+            }
+        }
         let f = Arc::new(f);
         let mut tasks = Vec::with_capacity(self.ranges.len());
-        for (index, range) in self.ranges.iter().enumerate() {
-            let executor = self
-                .placement
-                .get(index)
-                .cloned()
-                .ok_or_else(|| StreamingError::Placement("batch without placement".into()))?;
+        for (index, (range, s)) in self.ranges.iter().zip(started).enumerate() {
+            let executor = self.placed(index)?.clone();
+            let s = s.ok_or_else(|| StreamingError::Placement(format!("no read started for {range}")))?;
             let span = tracing::info_span!(
                 parent: &batch_span,
                 "partition",
@@ -231,12 +312,13 @@ impl Batch {
                 until = range.until_offset,
                 executor = %executor.id,
             );
-            let (pool, range, f) = (self.pool.clone(), range.clone(), f.clone());
+            let (range, f) = (range.clone(), f.clone());
             tasks.push(tokio::spawn(
                 async move {
-                    let records = pool.read(&executor, &range).await?;
-                    tracing::debug!(records = records.len(), "read");
-                    f(BatchPartition { index, range, executor, records }).await
+                    let Started { records, keep } = s;
+                    let out = f(BatchPartition { index, range, executor, records }).await;
+                    keep.finish();
+                    out
                 }
                 .instrument(span),
             ));

@@ -8,7 +8,7 @@ use ferrokafka_client::ClientError;
 pub enum StreamingError {
     /// The Kafka client failed (connection, broker error, configuration).
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(ClientError),
     /// A kafkaParams key or value is not acceptable for a stream.
     #[error("kafkaParams: {0}")]
     Params(String),
@@ -89,6 +89,19 @@ pub enum StreamingError {
     /// The stream was stopped.
     #[error("the stream is stopped")]
     Stopped,
+}
+
+impl From<ClientError> for StreamingError {
+    /// A gap found by the client's range reader is the streaming layer's
+    /// [`StreamingError::NonConsecutive`] (Spark's message); everything else wraps.
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NonConsecutive { topic, partition, expected, got } => {
+                StreamingError::NonConsecutive { topic, partition, expected, got }
+            }
+            e => StreamingError::Client(e),
+        }
+    }
 }
 
 impl StreamingError {

@@ -55,7 +55,9 @@ pub mod store;
 pub mod strategy;
 pub mod stream;
 
-pub use batch::{create_batch, Batch, BatchPartition, ExecutorPool};
+pub use batch::{create_batch, Batch, BatchPartition, CollectedPartition, ExecutorPool};
+pub use ferrokafka_client::range::PartitionRecords;
+pub use ferrokafka_protocol::records::{Header, Headers, Record};
 pub use cache::{CacheConfig, ReadOptions};
 pub use commit::CommitQueue;
 pub use error::{Result, StreamingError};

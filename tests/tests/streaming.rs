@@ -8,12 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_streaming::cache::{CacheConfig, CachedConsumer, ConsumerCache, ReadOptions};
+use ferrokafka_streaming::cache::{CacheConfig, ReadOptions};
 use ferrokafka_streaming::{
     create_batch, Assign, Batch, DirectStream, ExecutorPool, HasOffsetRanges, KafkaParams, OffsetRange, PreferBrokers,
     PreferConsistent, RateLimits, StreamConfig, StreamingError, Subscribe, TopicPartition,
@@ -367,60 +366,42 @@ fn consumer_cache_rules() {
     let rt = runtime();
     rt.block_on(async {
         produce(&b, &topic, 3, 20).await;
-        let cluster = ferrokafka_client::cluster::Cluster::connect(params(&b, "g", &[]).executor_config().unwrap())
-            .await
-            .unwrap();
-        let cache = ConsumerCache::new(CacheConfig { enabled: true, max_capacity: 2 });
-        let tp = |p| TopicPartition::new(topic.as_str(), p);
-        let key = |p| ("spark-executor-g".to_owned(), tp(p));
-        let make = |p: i32| {
-            let c = cluster.clone();
-            let t = tp(p);
-            move || CachedConsumer::new(c, t)
-        };
-        let mut a = cache.acquire(key(0), 0, make(0));
-        assert!(a.is_cached());
-        let r = a
-            .consumer()
-            .unwrap()
-            .read(&OffsetRange::new(topic.as_str(), 0, 0, 10).unwrap(), ReadOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(r.len(), 10);
-        // A second task on the same partition while the first holds it: a private consumer.
-        let b2 = cache.acquire(key(0), 0, make(0));
-        assert!(!b2.is_cached());
-        cache.release(b2);
-        cache.release(a);
-        // Reuse: the cached consumer kept its prefetched records past offset 10.
-        let mut again = cache.acquire(key(0), 0, make(0));
-        assert!(again.is_cached());
-        assert!(again.consumer().unwrap().buffered() > 0, "prefetched records are kept for the next batch");
-        let r = again
-            .consumer()
-            .unwrap()
-            .read(&OffsetRange::new(topic.as_str(), 0, 10, 20).unwrap(), ReadOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(r.iter().map(|r| r.offset).collect::<Vec<_>>(), (10..20).collect::<Vec<_>>());
-        cache.release(again);
-        // A retried task invalidates the cached consumer.
-        let mut retried = cache.acquire(key(0), 1, make(0));
-        assert_eq!(retried.consumer().unwrap().buffered(), 0, "a fresh consumer");
-        cache.release(retried);
-        // Capacity 2: a busy consumer is never evicted, idle ones are (LRU).
-        let busy = cache.acquire(key(1), 0, make(1));
-        let c2 = cache.acquire(key(2), 0, make(2));
-        cache.release(c2);
-        assert!(cache.size() <= 2 || cache.size() == 3);
-        let still_busy = cache.acquire(key(1), 0, make(1));
-        assert!(!still_busy.is_cached(), "partition 1 is still in use, not evicted");
-        cache.release(busy);
-        assert!(cache.size() <= 2, "back within capacity once consumers are idle");
-        // Disabled cache: every lease is private.
-        let off = ConsumerCache::new(CacheConfig { enabled: false, max_capacity: 64 });
-        assert!(!off.acquire(key(0), 0, make(0)).is_cached());
-        let _ = Arc::clone(&off);
+        let exec = ExecutorPool::local_executors(1);
+        let e0 = exec[0].clone();
+        let cache_cfg = CacheConfig { enabled: true, max_capacity: 2 };
+        let pool = ExecutorPool::new(&params(&b, "g", &[]), exec.clone(), cache_cfg, ReadOptions::default()).await.unwrap();
+        let range = |p, from, until| OffsetRange::new(topic.as_str(), p, from, until).unwrap();
+        let offsets = |rs: Vec<ferrokafka_streaming::Record>| rs.iter().map(|r| r.offset).collect::<Vec<_>>();
+        let r = pool.read(&e0, &range(0, 0, 10)).await.unwrap();
+        assert_eq!(offsets(r), (0..10).collect::<Vec<_>>());
+        let cache = pool.cache(&e0).unwrap().clone();
+        assert_eq!(cache.size(), 1);
+        let kept = cache.buffered_bytes();
+        assert!(kept > 0, "the rest of the fetched chunk (offsets 10..20) is kept for the next batch");
+        assert_eq!(pool.budget().used(), kept, "idle entries hold only their leftover, within the budget");
+        // Idle: nothing is fetched between batches (more data arrives, nothing grows).
+        produce(&b, &topic, 3, 5).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!((cache.buffered_bytes(), pool.budget().used()), (kept, kept), "no prefetch while idle");
+        // The next range continues from the leftover: it is served with the broker down.
+        mock.must("down 1");
+        let r = pool.read(&e0, &range(0, 10, 20)).await.unwrap();
+        assert_eq!(offsets(r), (10..20).collect::<Vec<_>>(), "served from the cached leftover");
+        mock.must("up 1");
+        // A re-read of an earlier range does not start from the leftover past it.
+        let r = pool.read(&e0, &range(0, 3, 8)).await.unwrap();
+        assert_eq!(offsets(r), (3..8).collect::<Vec<_>>());
+        // Capacity 2: the least recently used entry goes.
+        for p in [1, 2] {
+            assert_eq!(pool.read(&e0, &range(p, 0, 5)).await.unwrap().len(), 5);
+        }
+        assert_eq!(cache.size(), 2, "LRU within max_capacity");
+        assert!(pool.budget().used() <= pool.budget().limit());
+        // Disabled cache: nothing kept, nothing held.
+        let off = CacheConfig { enabled: false, max_capacity: 64 };
+        let pool2 = ExecutorPool::new(&params(&b, "g", &[]), exec, off, ReadOptions::default()).await.unwrap();
+        assert_eq!(pool2.read(&e0, &range(0, 0, 10)).await.unwrap().len(), 10);
+        assert_eq!((pool2.cache(&e0).unwrap().size(), pool2.budget().used()), (0, 0));
     });
 }
 

@@ -68,7 +68,7 @@ fn ranges_over_offset_gaps() {
     rt.block_on(async {
         let p = params(&b);
         let pool = |allow: bool| {
-            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5) };
+            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5), ..Default::default() };
             ExecutorPool::new(&p, ExecutorPool::local_executors(2), CacheConfig::default(), read)
         };
         let (strict, lenient) = (pool(false).await.unwrap(), pool(true).await.unwrap());
@@ -110,7 +110,7 @@ fn ranges_over_offset_gaps() {
         let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
         let batch = stream.next_batch().await.unwrap();
         assert_eq!(batch.offset_ranges(), [range(0, 6)]);
-        let got = batch.foreach_partition(|p| async move { Ok(p.records.len()) }).await.unwrap();
+        let got = batch.foreach_partition(|p| async move { Ok(p.records.count().await?) }).await.unwrap();
         assert_eq!(got, [4]);
         stream.stop(true).await.unwrap();
     });
@@ -151,12 +151,12 @@ fn ranges_over_transaction_markers() {
         ])
         .unwrap();
         let pool = |allow: bool| {
-            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5) };
+            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5), ..Default::default() };
             ExecutorPool::new(&p, ExecutorPool::local_executors(1), CacheConfig::default(), read)
         };
         let (strict, lenient) = (pool(false).await.unwrap(), pool(true).await.unwrap());
         let range = |from, until| OffsetRange::new(topic.as_str(), 0, from, until).unwrap();
-        let offsets = |parts: Vec<ferrokafka_streaming::BatchPartition>| -> Vec<i64> {
+        let offsets = |parts: Vec<ferrokafka_streaming::CollectedPartition>| -> Vec<i64> {
             parts[0].records.iter().map(|r| r.offset).collect()
         };
         let read = |from: i64, until: i64| {

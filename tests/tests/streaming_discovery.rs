@@ -61,6 +61,8 @@ fn pattern_stream_picks_up_a_new_topic() {
             let got = batch
                 .foreach_partition(|p| async move {
                     Ok(p.records
+                        .collect()
+                        .await?
                         .iter()
                         .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
                         .collect::<Vec<_>>())

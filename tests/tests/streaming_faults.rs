@@ -75,9 +75,10 @@ async fn retrying<T, F: std::future::Future<Output = Result<T, StreamingError>>>
 /// The sum of a batch's values (each record's value is its own number).
 async fn sum_of(batch: &Batch) -> Result<i64, StreamingError> {
     let parts = batch
-        .foreach_partition(|p| async move {
+        .foreach_partition(|mut p| async move {
             let mut sum = 0i64;
-            for r in &p.records {
+            while let Some(r) = p.records.next().await {
+                let r = r?;
                 let v = r.value.as_deref().unwrap_or_default();
                 sum += std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
             }

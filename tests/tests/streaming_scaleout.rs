@@ -62,6 +62,8 @@ fn member(bootstrap: &str, topic: &str, group: &str, store: Arc<RedbStore>) -> M
             let sums = batch
                 .foreach_partition(|p| async move {
                     Ok(p.records
+                        .collect()
+                        .await?
                         .iter()
                         .map(|r| std::str::from_utf8(r.value.as_deref().unwrap()).unwrap().parse::<i64>().unwrap())
                         .sum::<i64>())

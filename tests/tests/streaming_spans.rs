@@ -74,7 +74,7 @@ fn batches_and_partitions_are_spans() {
         let cfg = StreamConfig { batch_interval: Duration::from_millis(200), ..Default::default() };
         let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
         let batch = stream.next_batch().await.unwrap();
-        let counts = batch.foreach_partition(|p| async move { Ok(p.records.len()) }).await.unwrap();
+        let counts = batch.foreach_partition(|p| async move { Ok(p.records.count().await?) }).await.unwrap();
         assert_eq!(counts.iter().sum::<usize>(), 10);
         let ranges = batch.offset_ranges().to_vec();
         stream.stop(true).await.unwrap();

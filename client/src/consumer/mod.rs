@@ -5,7 +5,7 @@
 //! handles what [`Consumer::poll`] returned. Records are zero-copy views into the
 //! fetched buffers.
 
-mod decode;
+pub(crate) mod decode;
 mod fetcher;
 mod records;
 

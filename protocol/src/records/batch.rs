@@ -62,6 +62,19 @@ pub(crate) enum Body {
 }
 
 impl Batch {
+    /// Bytes this batch holds beyond the fetched buffer it came in: the decompressed
+    /// records of a compressed batch (0 for an uncompressed one, whose records are
+    /// slices of the fetched buffer).
+    pub fn decompressed_len(&self) -> usize {
+        match (&self.body, self.compression) {
+            (_, Compression::None) => 0,
+            (Body::V2(data), _) => data.len(),
+            (Body::Legacy(records), _) => {
+                records.iter().map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())).sum()
+            }
+        }
+    }
+
     /// Iterates all records of the batch.
     pub fn records(&self) -> BatchRecords {
         self.records_from(i64::MIN)

@@ -35,6 +35,18 @@ pub struct Record {
     pub headers: Headers,
 }
 
+impl Record {
+    /// The value as UTF-8 text (Java's `StringDeserializer`): `None` for a null value.
+    pub fn value_str(&self) -> Option<Result<&str, std::str::Utf8Error>> {
+        self.value.as_deref().map(std::str::from_utf8)
+    }
+
+    /// The key as UTF-8 text: `None` for a null key.
+    pub fn key_str(&self) -> Option<Result<&str, std::str::Utf8Error>> {
+        self.key.as_deref().map(std::str::from_utf8)
+    }
+}
+
 /// A record's headers, parsed lazily from the record bytes.
 ///
 /// The header section was validated when the record was decoded, so iteration

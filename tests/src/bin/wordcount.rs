@@ -79,9 +79,10 @@ async fn run_batch(stream: &mut DirectStream, store: &RedbStore, commit: bool) -
     let batch = stream.next_batch().await?;
     let started = Instant::now();
     let per_partition = batch
-        .foreach_partition(|p| async move {
+        .foreach_partition(|mut p| async move {
             let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            for r in &p.records {
+            while let Some(r) = p.records.next().await {
+                let r = r?;
                 let text = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
                 for w in text.split_whitespace() {
                     *counts.entry(w.to_owned()).or_default() += 1;

@@ -1,0 +1,347 @@
+//! The fetch loop of a set of range reads: one task that sends one Fetch per leader
+//! for every partition whose reader has room, and hands each partition's decoded
+//! answer to its [`PartitionRecords`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrokafka_protocol::messages::{ApiKey, FetchResponse};
+use ferrokafka_protocol::records::DecodeOptions;
+use ferrokafka_protocol::ResponseError;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+
+use super::budget::{MemoryBudget, Reservation};
+use super::records::{Chunk, PartitionRecords};
+use super::RangeOptions;
+use crate::cluster::{Cluster, ConnKind};
+use crate::config::IsolationLevel;
+use crate::consumer::decode::{decode_all, Work};
+use crate::error::{ClientError, Result};
+use crate::fetch::{aborted_transactions, fetch_request};
+use crate::metadata::TopicPartition;
+
+/// Aborts the fetch loop when the last reader of its ranges is dropped.
+#[derive(Debug)]
+pub(crate) struct TaskGuard(tokio::task::AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One range being fetched.
+pub(crate) struct Slot {
+    pub(crate) tp: TopicPartition,
+    pub(crate) from: i64,
+    pub(crate) until: i64,
+    /// Next fetch offset.
+    pub(crate) next: i64,
+    pub(crate) tx: mpsc::Sender<Result<Chunk>>,
+    last_progress: Instant,
+    caught_up_since: Option<Instant>,
+    retry_at: Option<Instant>,
+    last_error: Option<ClientError>,
+    log_start: i64,
+    end: i64,
+    done: bool,
+}
+
+impl Slot {
+    pub(crate) fn new(tp: TopicPartition, from: i64, until: i64, next: i64, tx: mpsc::Sender<Result<Chunk>>) -> Slot {
+        Slot {
+            tp,
+            from,
+            until,
+            next,
+            tx,
+            last_progress: Instant::now(),
+            caught_up_since: None,
+            retry_at: None,
+            last_error: None,
+            log_start: -1,
+            end: -1,
+            done: false,
+        }
+    }
+
+    fn unavailable(&self) -> ClientError {
+        ClientError::RangeUnavailable {
+            topic: self.tp.topic.to_string(),
+            partition: self.tp.partition,
+            from: self.from,
+            until: self.until,
+            log_start: self.log_start,
+            high_watermark: self.end,
+        }
+    }
+
+    fn fail(&mut self, e: ClientError) {
+        let _ = self.tx.try_send(Err(e));
+        self.done = true;
+    }
+
+    fn retry_later(&mut self, e: ClientError, backoff: Duration) {
+        self.retry_at = Some(Instant::now() + backoff);
+        self.last_error = Some(e);
+    }
+}
+
+/// Starts the fetch loop for `slots`; the returned guard aborts it.
+pub(crate) fn spawn(
+    cluster: Cluster,
+    slots: Vec<Slot>,
+    opts: RangeOptions,
+    budget: Arc<MemoryBudget>,
+    wake: Arc<Notify>,
+) -> Arc<TaskGuard> {
+    let task = tokio::spawn(run(cluster, slots, opts, budget, wake));
+    Arc::new(TaskGuard(task.abort_handle()))
+}
+
+/// Answers to collect: the leader's address, the partitions asked (slot index and
+/// reservation), the pending answer.
+type Pending = Vec<(
+    String,
+    Vec<(usize, Reservation)>,
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<FetchResponse>> + Send>>,
+)>;
+
+async fn run(cluster: Cluster, mut slots: Vec<Slot>, opts: RangeOptions, budget: Arc<MemoryBudget>, wake: Arc<Notify>) {
+    let per_partition = cluster.config().max_partition_fetch_bytes().min(budget.limit());
+    loop {
+        let now = Instant::now();
+        for s in slots.iter_mut().filter(|s| !s.done && now.duration_since(s.last_progress) >= opts.poll_timeout) {
+            let e = s.last_error.take().unwrap_or_else(|| s.unavailable());
+            s.fail(e);
+        }
+        slots.retain(|s| !s.done && !s.tx.is_closed());
+        if slots.is_empty() {
+            return;
+        }
+        let ready: Vec<usize> = (0..slots.len())
+            .filter(|&i| slots[i].tx.capacity() > 0 && slots[i].retry_at.is_none_or(|t| t <= now))
+            .collect();
+        if ready.is_empty() {
+            let retry = slots.iter().filter_map(|s| s.retry_at).min().unwrap_or(now + Duration::from_millis(100));
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep_until(retry.min(now + Duration::from_millis(100))) => {}
+            }
+            continue;
+        }
+        let mut planned: Vec<(usize, Reservation)> = Vec::with_capacity(ready.len());
+        for &i in &ready {
+            match budget.try_reserve(per_partition) {
+                Some(r) => planned.push((i, r)),
+                None => break,
+            }
+        }
+        if planned.is_empty() {
+            tokio::select! {
+                r = budget.reserve(per_partition) => planned.push((ready[0], r)),
+                _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+            }
+        }
+        let pending = send_fetches(&cluster, &mut slots, planned).await;
+        let mut refresh = false;
+        for (addr, parts, answer) in pending {
+            match answer.await {
+                Ok(resp) => refresh |= handle(&cluster, &mut slots, parts, resp, &addr, opts).await,
+                Err(e) => {
+                    refresh |= e.needs_metadata_refresh();
+                    for (i, _) in parts {
+                        retriable_or_fail(&mut slots[i], crate::conn::clone_err(&e), cluster.retry_backoff());
+                    }
+                }
+            }
+        }
+        if refresh {
+            let _ = cluster.refresh_metadata().await;
+        }
+    }
+}
+
+fn retriable_or_fail(slot: &mut Slot, e: ClientError, backoff: Duration) {
+    if e.is_retriable() {
+        slot.retry_later(e, backoff);
+    } else {
+        slot.fail(e);
+    }
+}
+
+/// Groups the planned partitions by leader and puts one Fetch per leader on the wire.
+async fn send_fetches(cluster: &Cluster, slots: &mut [Slot], planned: Vec<(usize, Reservation)>) -> Pending {
+    let mut by_leader: BTreeMap<i32, (crate::conn::Connection, Vec<(usize, Reservation)>)> = BTreeMap::new();
+    for (i, r) in planned {
+        match cluster.leader(&slots[i].tp, ConnKind::Fetch).await {
+            Ok((id, conn)) => by_leader.entry(id).or_insert_with(|| (conn, Vec::new())).1.push((i, r)),
+            Err(e) => retriable_or_fail(&mut slots[i], e, cluster.retry_backoff()),
+        }
+    }
+    let cfg = cluster.config();
+    let mut pending: Pending = Vec::with_capacity(by_leader.len());
+    for (_, (conn, parts)) in by_leader {
+        let sent = async {
+            let version = conn.version(ApiKey::Fetch)?;
+            let mut req = fetch_request(cfg, version, 1, parts.iter().map(|(i, _)| (&slots[*i].tp, slots[*i].next)));
+            if version >= 3 {
+                let total: usize = parts.iter().map(|(_, r)| r.bytes()).sum();
+                req.max_bytes = i32::try_from(total).unwrap_or(i32::MAX);
+            }
+            conn.enqueue::<_, FetchResponse>(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await
+        };
+        match sent.await {
+            Ok(answer) => pending.push((conn.addr().to_owned(), parts, Box::pin(answer))),
+            Err(e) => {
+                for (i, _) in parts {
+                    retriable_or_fail(&mut slots[i], crate::conn::clone_err(&e), cluster.retry_backoff());
+                }
+            }
+        }
+    }
+    pending
+}
+
+/// Hands each partition's answer to its reader; true when metadata needs a refresh.
+async fn handle(
+    cluster: &Cluster,
+    slots: &mut [Slot],
+    parts: Vec<(usize, Reservation)>,
+    resp: FetchResponse,
+    addr: &str,
+    opts: RangeOptions,
+) -> bool {
+    let cfg = cluster.config();
+    let isolation = cfg.isolation_level();
+    let mut answers: BTreeMap<(String, i32), _> = BTreeMap::new();
+    for t in resp.responses {
+        for p in t.partitions {
+            answers.insert((t.topic.0.to_string(), p.partition_index), p);
+        }
+    }
+    let mut refresh = false;
+    let mut work = Vec::new();
+    let mut held = Vec::new();
+    for (i, reservation) in parts {
+        let s = &mut slots[i];
+        let Some(mut pd) = answers.remove(&(s.tp.topic.to_string(), s.tp.partition)) else { continue };
+        s.end = match isolation {
+            IsolationLevel::ReadCommitted if pd.last_stable_offset >= 0 => pd.last_stable_offset,
+            _ => pd.high_watermark,
+        };
+        s.log_start = pd.log_start_offset;
+        if let Some(error) = ResponseError::try_from_code(pd.error_code) {
+            let e = match error {
+                ResponseError::OffsetOutOfRange => s.unavailable(),
+                error => ClientError::Broker {
+                    api: ApiKey::Fetch,
+                    error,
+                    topic: s.tp.topic.to_string(),
+                    partition: s.tp.partition,
+                },
+            };
+            refresh |= e.needs_metadata_refresh();
+            retriable_or_fail(s, e, cluster.retry_backoff());
+            continue;
+        }
+        if s.log_start >= 0 && s.next < s.log_start {
+            s.fail(s.unavailable());
+            continue;
+        }
+        s.retry_at = None;
+        s.last_error = None;
+        let aborted = aborted_transactions(&mut pd);
+        work.push(Work {
+            tp: s.tp.clone(),
+            offset: s.next,
+            epoch: i as u64,
+            records: pd.records.unwrap_or_default(),
+            aborted,
+            high_watermark: pd.high_watermark,
+            last_stable_offset: pd.last_stable_offset,
+        });
+        held.push(reservation);
+    }
+    let opts_decode = DecodeOptions { check_crcs: cfg.check_crcs(), ..DecodeOptions::default() };
+    let now = Instant::now();
+    for ((w, decoded), mut reservation) in decode_all(work, opts_decode, isolation).await.into_iter().zip(held) {
+        let s = &mut slots[w.epoch as usize];
+        let (batches, next, size) = match decoded {
+            Ok(d) => d,
+            Err(ClientError::Protocol { source, .. }) => {
+                s.fail(ClientError::Protocol { broker: addr.to_owned(), source });
+                continue;
+            }
+            Err(e) => {
+                s.fail(e);
+                continue;
+            }
+        };
+        if batches.is_empty() && next == s.next {
+            // Nothing new: caught up with a log that ends before the range does?
+            if s.end >= 0 && s.next >= s.end && s.end < s.until {
+                let since = *s.caught_up_since.get_or_insert(now);
+                if now.duration_since(since) >= opts.catch_up {
+                    s.fail(s.unavailable());
+                }
+            }
+            continue;
+        }
+        reservation.resize(size + batches.iter().map(|b| b.decompressed_len()).sum::<usize>());
+        let chunk = Chunk { batches, start: s.next, next, reservation: Some(reservation) };
+        s.next = next;
+        s.last_progress = now;
+        s.caught_up_since = None;
+        if s.tx.try_send(Ok(chunk)).is_err() {
+            s.done = true; // the reader is gone
+        } else if next >= s.until {
+            s.done = true; // dropping the sender ends the reader's data
+        }
+    }
+    refresh
+}
+
+/// Starts reading `slots` (validated), with the readers' cursors; one task for all.
+pub(crate) fn start_readers(
+    cluster: &Cluster,
+    specs: Vec<(TopicPartition, i64, i64, Option<(super::records::Cursor, i64)>)>,
+    opts: RangeOptions,
+    budget: Arc<MemoryBudget>,
+) -> Vec<PartitionRecords> {
+    let wake = Arc::new(Notify::new());
+    let mut slots = Vec::new();
+    let mut readers: Vec<(TopicPartition, (i64, i64), Option<mpsc::Receiver<Result<Chunk>>>, Option<_>)> =
+        Vec::with_capacity(specs.len());
+    for (tp, from, until, resume) in specs {
+        let (cursor, next) = match resume {
+            Some((c, next)) => (Some(c), next),
+            None => (None, from),
+        };
+        let rx = if from < until && next < until {
+            let (tx, rx) = mpsc::channel(1);
+            slots.push(Slot::new(tp.clone(), from, until, next, tx));
+            Some(rx)
+        } else {
+            None
+        };
+        readers.push((tp, (from, until), rx, cursor));
+    }
+    let guard = (!slots.is_empty()).then(|| spawn(cluster.clone(), slots, opts, budget, wake.clone()));
+    readers
+        .into_iter()
+        .map(|(tp, range, rx, cursor)| {
+            PartitionRecords::new(
+                tp,
+                range,
+                opts.allow_non_consecutive,
+                rx,
+                cursor,
+                Some(wake.clone()),
+                guard.clone(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,305 @@
+//! The reading side of a range: [`PartitionRecords`] hands out the records of one
+//! range, chunk by chunk, as the fetch loop delivers them.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use ferrokafka_protocol::records::{Batch, BatchRecords, Record};
+use tokio::sync::{mpsc, Notify};
+
+use super::budget::Reservation;
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+
+/// One partition's decoded answer to one fetch, holding its bytes' reservation.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub(crate) batches: Vec<Batch>,
+    /// The offset the fetch asked for: records below it are skipped.
+    pub(crate) start: i64,
+    /// Where the next fetch of this partition starts.
+    pub(crate) next: i64,
+    pub(crate) reservation: Option<Reservation>,
+}
+
+/// A position inside a chunk.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    chunk: Chunk,
+    batch: usize,
+    records: Option<BatchRecords>,
+    peeked: Option<Record>,
+}
+
+impl Cursor {
+    pub(crate) fn new(chunk: Chunk) -> Cursor {
+        Cursor { chunk, batch: 0, records: None, peeked: None }
+    }
+
+    fn next_record(&mut self) -> Option<std::result::Result<Record, ferrokafka_protocol::ProtocolError>> {
+        if let Some(r) = self.peeked.take() {
+            return Some(Ok(r));
+        }
+        loop {
+            if let Some(it) = &mut self.records {
+                match it.next() {
+                    Some(r) => return Some(r),
+                    None => self.records = None,
+                }
+            }
+            let b = self.chunk.batches.get(self.batch)?;
+            self.records = Some(b.records_from(self.chunk.start));
+            self.batch += 1;
+        }
+    }
+
+    /// Skips records below `offset`; the offset of the first record at or past it.
+    fn skip_below(&mut self, offset: i64) -> Option<i64> {
+        loop {
+            match self.next_record()? {
+                Ok(r) if r.offset < offset => continue,
+                Ok(r) => {
+                    let o = r.offset;
+                    self.peeked = Some(r);
+                    return Some(o);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// What a finished range read left over: the rest of its last chunk, so that the
+/// next range of the partition continues without fetching those bytes again
+/// (Spark's cached consumer). It keeps its bytes' reservation.
+#[derive(Debug)]
+pub struct Remainder {
+    pub(crate) tp: TopicPartition,
+    pub(crate) cursor: Cursor,
+    /// `until` of the range that left it.
+    pub(crate) served_until: i64,
+}
+
+impl Remainder {
+    /// The partition.
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    /// Bytes it holds against the budget.
+    pub fn bytes(&self) -> usize {
+        self.cursor.chunk.reservation.as_ref().map_or(0, Reservation::bytes)
+    }
+
+    /// A cursor for a range starting at `from`, if this remainder continues there:
+    /// its next record is `from` itself, or — gaps allowed — the range starts where
+    /// the range that left it ended. Also returns where fetching continues.
+    pub(crate) fn resume_at(mut self, from: i64, allow_gaps: bool) -> Option<(Cursor, i64)> {
+        let after_last = self.served_until == from;
+        let next = self.cursor.chunk.next;
+        match self.cursor.skip_below(from) {
+            Some(o) if o == from || (after_last && allow_gaps) => Some((self.cursor, next)),
+            Some(_) => None,
+            None if next == from || (after_last && allow_gaps && next >= from) => Some((self.cursor, next)),
+            None => None,
+        }
+    }
+}
+
+/// Where a finished read puts its [`Remainder`].
+pub type RemainderSink = Arc<Mutex<Option<Remainder>>>;
+
+/// The records of one exact range `[from, until)`, in offset order, read lazily: at
+/// most two fetched chunks (each at most `max.partition.fetch.bytes`) are held for it
+/// at a time, whatever the size of the range. Records are views into the fetched
+/// buffers (no copy).
+///
+/// Pull them with [`next`](Self::next) (or as a `futures` `Stream`); a range is never
+/// read past `until`, and without `allow_non_consecutive` a gap in the offsets is an
+/// error ([`ClientError::NonConsecutive`]).
+#[derive(Debug)]
+pub struct PartitionRecords {
+    tp: TopicPartition,
+    from: i64,
+    until: i64,
+    allow_gaps: bool,
+    expected: i64,
+    rx: Option<mpsc::Receiver<Result<Chunk>>>,
+    current: Option<Cursor>,
+    wake: Option<Arc<Notify>>,
+    finished: bool,
+    sink: Option<RemainderSink>,
+    _guard: Option<Arc<super::reader::TaskGuard>>,
+}
+
+impl PartitionRecords {
+    pub(crate) fn new(
+        tp: TopicPartition,
+        (from, until): (i64, i64),
+        allow_gaps: bool,
+        rx: Option<mpsc::Receiver<Result<Chunk>>>,
+        current: Option<Cursor>,
+        wake: Option<Arc<Notify>>,
+        guard: Option<Arc<super::reader::TaskGuard>>,
+    ) -> Self {
+        let finished = from >= until;
+        PartitionRecords {
+            tp,
+            from,
+            until,
+            allow_gaps,
+            expected: from,
+            rx,
+            current,
+            wake,
+            finished,
+            sink: None,
+            _guard: guard,
+        }
+    }
+
+    /// An empty range's records (nothing to read).
+    pub fn empty(tp: TopicPartition, at: i64) -> Self {
+        Self::new(tp, (at, at), false, None, None, None, None)
+    }
+
+    /// The partition.
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    /// The range: `(from, until)`.
+    pub fn range(&self) -> (i64, i64) {
+        (self.from, self.until)
+    }
+
+    /// Where the rest of the last chunk goes once the range has been read in full.
+    pub fn keep_remainder_in(&mut self, sink: RemainderSink) {
+        self.sink = Some(sink);
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.rx = None;
+        if let (Some(sink), Some(cursor)) = (self.sink.take(), self.current.take()) {
+            let rest = Remainder { tp: self.tp.clone(), cursor, served_until: self.until };
+            *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(rest);
+        }
+        self.current = None;
+        if let Some(w) = &self.wake {
+            w.notify_one();
+        }
+    }
+
+    fn gap(&mut self, got: i64) -> ClientError {
+        self.finished = true;
+        self.current = None;
+        self.rx = None;
+        ClientError::NonConsecutive {
+            topic: self.tp.topic.to_string(),
+            partition: self.tp.partition,
+            expected: self.expected,
+            got,
+        }
+    }
+
+    /// The next record of the range, `None` at its end.
+    pub async fn next(&mut self) -> Option<Result<Record>> {
+        std::future::poll_fn(|cx| self.poll_record(cx)).await
+    }
+
+    /// Reads the rest of the range into a vector.
+    pub async fn collect(mut self) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        while let Some(r) = self.next().await {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Counts the rest of the range's records (reading them).
+    pub async fn count(mut self) -> Result<usize> {
+        let mut n = 0;
+        while let Some(r) = self.next().await {
+            r?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record>>> {
+        loop {
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            if !self.allow_gaps && self.expected >= self.until {
+                self.finish();
+                return Poll::Ready(None);
+            }
+            if let Some(cur) = &mut self.current {
+                match cur.next_record() {
+                    Some(Ok(r)) if r.offset < self.expected => continue,
+                    Some(Ok(r)) if r.offset >= self.until => {
+                        cur.peeked = Some(r);
+                        self.finish();
+                        return Poll::Ready(None);
+                    }
+                    Some(Ok(r)) => {
+                        if r.offset != self.expected && !self.allow_gaps {
+                            return Poll::Ready(Some(Err(self.gap(r.offset))));
+                        }
+                        self.expected = r.offset + 1;
+                        return Poll::Ready(Some(Ok(r)));
+                    }
+                    Some(Err(source)) => {
+                        self.finished = true;
+                        self.current = None;
+                        let broker = format!("record data of {}", self.tp);
+                        return Poll::Ready(Some(Err(ClientError::Protocol { broker, source })));
+                    }
+                    None => self.current = None,
+                }
+            }
+            let Some(rx) = &mut self.rx else {
+                return Poll::Ready(self.end_of_data());
+            };
+            match rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Some(w) = &self.wake {
+                        w.notify_one();
+                    }
+                    self.current = Some(Cursor::new(chunk));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.finished = true;
+                    self.rx = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    self.rx = None;
+                    return Poll::Ready(self.end_of_data());
+                }
+            }
+        }
+    }
+
+    /// Every chunk was delivered and the fetch position passed `until`: the rest of the
+    /// range holds no records (markers, compaction). An error when gaps are refused.
+    fn end_of_data(&mut self) -> Option<Result<Record>> {
+        if !self.allow_gaps && self.expected < self.until {
+            return Some(Err(self.gap(self.until)));
+        }
+        self.finish();
+        None
+    }
+}
+
+impl futures_core::Stream for PartitionRecords {
+    type Item = Result<Record>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_record(cx)
+    }
+}
