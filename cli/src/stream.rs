@@ -25,6 +25,7 @@ usage: ferrokafka stream -b BROKERS -G GROUP (-t TOPIC… | --pattern REGEX | --
   --min-rate N          records per batch per partition when capped (…minRatePerPartition)
   --backpressure        PID rate control (spark.streaming.backpressure.enabled)
   --executors N         executor tasks (default 2)
+  --memory-budget BYTES bytes all executors may hold for reading (default 67108864)
   --commit              commit each batch's ranges to Kafka after printing it (commit_async)
   --scale-out           share the topics' partitions with other processes of the same group
   --checkpoint DIR      checkpoint positions and unfinished batches in DIR
@@ -45,6 +46,7 @@ struct StreamArgs {
     min_rate: Option<i64>,
     backpressure: bool,
     executors: Option<usize>,
+    memory_budget: Option<usize>,
     commit: bool,
     scale_out: bool,
     checkpoint: Option<String>,
@@ -98,6 +100,7 @@ fn parse(argv: &[String]) -> Result<StreamArgs, UsageError> {
             "--min-rate" => a.min_rate = Some(num(it.next(), flag)?),
             "--backpressure" => a.backpressure = true,
             "--executors" => a.executors = Some(num(it.next(), flag)?),
+            "--memory-budget" => a.memory_budget = Some(num(it.next(), flag)?),
             "--commit" => a.commit = true,
             "--scale-out" => a.scale_out = true,
             "--checkpoint" => a.checkpoint = Some(val()?.clone()),
@@ -172,6 +175,9 @@ async fn run(a: StreamArgs) -> Result<(), StreamingError> {
     let mut cfg = StreamConfig::default();
     if let Some(ms) = a.interval {
         cfg.batch_interval = Duration::from_millis(ms);
+    }
+    if let Some(bytes) = a.memory_budget {
+        cfg.read.memory_budget = bytes;
     }
     if let Some(n) = a.executors {
         cfg.executors = ferrokafka_streaming::ExecutorPool::local_executors(n);

@@ -56,15 +56,15 @@ pub mod strategy;
 pub mod stream;
 
 pub use batch::{create_batch, Batch, BatchPartition, CollectedPartition, ExecutorPool};
-pub use ferrokafka_client::range::PartitionRecords;
-pub use ferrokafka_protocol::records::{Header, Headers, Record};
 pub use cache::{CacheConfig, ReadOptions};
 pub use commit::CommitQueue;
 pub use error::{Result, StreamingError};
+pub use ferrokafka_client::range::PartitionRecords;
+pub use ferrokafka_protocol::records::{Header, Headers, Record};
 pub use location::{Executor, LocationStrategy, PreferBrokers, PreferConsistent, PreferFixed};
 pub use offset_range::{describe, HasOffsetRanges, OffsetRange, TopicPartition};
 pub use params::KafkaParams;
 pub use rate::{PidRateEstimator, RateLimits};
 pub use scaleout::ExecutorAssignor;
 pub use strategy::{Assign, ConsumerStrategy, OffsetSource, Subscribe};
-pub use stream::{DirectStream, StreamConfig};
+pub use stream::{DirectStream, StopMode, StreamConfig};

@@ -79,6 +79,23 @@ pub trait LocationStrategy: Send + Sync + fmt::Debug {
     fn name(&self) -> &str;
 }
 
+impl<L: LocationStrategy + ?Sized> LocationStrategy for Box<L> {
+    fn place(
+        &self,
+        partitions: &[TopicPartition],
+        executors: &[Executor],
+        leaders: &HashMap<TopicPartition, String>,
+    ) -> Result<BTreeMap<TopicPartition, Executor>> {
+        (**self).place(partitions, executors, leaders)
+    }
+    fn allowed_for_batch_reads(&self) -> bool {
+        (**self).allowed_for_batch_reads()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+}
+
 /// Spreads partitions evenly over all executors (Spark's `PreferConsistent`, made balanced
 /// and stable).
 ///

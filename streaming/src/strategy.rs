@@ -64,6 +64,39 @@ pub trait ConsumerStrategy: Send {
     fn set_executors(&mut self, _executors: &[Executor]) {}
 }
 
+impl<S: ConsumerStrategy + ?Sized> ConsumerStrategy for Box<S> {
+    fn params(&self) -> &KafkaParams {
+        (**self).params()
+    }
+    fn start(&mut self) -> BoxFuture<'_, Result<()>> {
+        (**self).start()
+    }
+    fn partitions(&mut self) -> BoxFuture<'_, Result<Vec<TopicPartition>>> {
+        (**self).partitions()
+    }
+    fn explicit_offsets(&self) -> &BTreeMap<TopicPartition, i64> {
+        (**self).explicit_offsets()
+    }
+    fn committed<'a>(
+        &'a mut self,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, Result<BTreeMap<TopicPartition, i64>>> {
+        (**self).committed(partitions)
+    }
+    fn commit<'a>(&'a mut self, offsets: &'a BTreeMap<TopicPartition, i64>) -> BoxFuture<'a, Result<()>> {
+        (**self).commit(offsets)
+    }
+    fn stop(&mut self) -> BoxFuture<'_, Result<()>> {
+        (**self).stop()
+    }
+    fn shares_partitions(&self) -> bool {
+        (**self).shares_partitions()
+    }
+    fn set_executors(&mut self, executors: &[Executor]) {
+        (**self).set_executors(executors)
+    }
+}
+
 enum Topics {
     List(Vec<String>),
     Pattern(String),
@@ -121,10 +154,13 @@ impl Subscribe {
         self
     }
 
-    /// Subscribes to every topic matching a regular expression (`SubscribePattern`).
+    /// Subscribes to every topic whose whole name matches a regular expression
+    /// (`SubscribePattern`; anchored at both ends as in Java: `pat\\d` takes `pat9`,
+    /// not `xpat9` or `pat10`).
     pub fn pattern(pattern: &str, params: KafkaParams, offsets: BTreeMap<TopicPartition, i64>) -> Result<Self> {
         params.group_id()?;
-        regex::Regex::new(pattern).map_err(|e| StreamingError::Params(format!("invalid pattern {pattern:?}: {e}")))?;
+        ferrokafka_client::group::topic_pattern(pattern)
+            .map_err(|e| StreamingError::Params(format!("invalid pattern {pattern:?}: {e}")))?;
         Ok(Subscribe {
             params,
             topics: Topics::Pattern(pattern.to_owned()),

@@ -55,6 +55,26 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// How [`DirectStream::stop`] stops (Spark's `stop(stopSparkContext, stopGracefully)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// Flush queued `commit_async` offsets and wait for the result, then leave the group.
+    Graceful,
+    /// Leave the group at once; queued commits are dropped.
+    Immediate,
+}
+
+impl From<bool> for StopMode {
+    /// `true` is graceful (Spark's `stopGracefully`).
+    fn from(graceful: bool) -> Self {
+        if graceful {
+            StopMode::Graceful
+        } else {
+            StopMode::Immediate
+        }
+    }
+}
+
 /// A direct stream (Spark's `DirectKafkaInputDStream`).
 pub struct DirectStream {
     strategy: Box<dyn ConsumerStrategy>,
@@ -68,6 +88,8 @@ pub struct DirectStream {
     pending: VecDeque<(i64, Vec<OffsetRange>)>,
     replay: VecDeque<(i64, Vec<OffsetRange>)>,
     next_tick: Instant,
+    /// The batch handed out last and not completed yet: (time, when handed out, records).
+    in_flight: Option<(i64, Instant, i64)>,
 }
 
 impl std::fmt::Debug for DirectStream {
@@ -80,11 +102,18 @@ impl DirectStream {
     /// Spark's `createDirectStream`: starts the strategy (joining the group for
     /// Subscribe/SubscribePattern and waiting for the assignment), the executors, and
     /// restores a checkpoint if `checkpoint_dir` holds one.
+    ///
+    /// Starting offsets are fixed here, as in Spark: for every partition the strategy
+    /// has now, the checkpoint's position, else the explicit offset, else the committed
+    /// (or stored) one, else `auto.offset.reset` resolved now. Records produced between
+    /// `create` and the first batch are in the first batch.
     pub async fn create(
-        mut strategy: Box<dyn ConsumerStrategy>,
-        location: Box<dyn LocationStrategy>,
+        strategy: impl ConsumerStrategy + 'static,
+        location: impl LocationStrategy + 'static,
         cfg: StreamConfig,
     ) -> Result<DirectStream> {
+        let mut strategy: Box<dyn ConsumerStrategy> = Box::new(strategy);
+        let location: Box<dyn LocationStrategy> = Box::new(location);
         strategy.params().group_id()?;
         strategy.set_executors(&cfg.executors);
         strategy.start().await?;
@@ -97,6 +126,13 @@ impl DirectStream {
                 current = cp.offsets;
                 replay = cp.pending.into_iter().collect();
             }
+        }
+        // Spark fixes the starting offsets when the stream starts: every partition known
+        // now gets its position here, so records produced before the first batch are read.
+        let parts = strategy.partitions().await?;
+        let fresh: Vec<TopicPartition> = parts.iter().filter(|tp| !current.contains_key(*tp)).cloned().collect();
+        if !fresh.is_empty() {
+            current.extend(starting_offsets(strategy.as_mut(), &driver, &fresh).await?);
         }
         let estimator = cfg.rate.backpressure.then(|| PidRateEstimator::with_defaults(cfg.batch_interval));
         Ok(DirectStream {
@@ -111,6 +147,7 @@ impl DirectStream {
             estimator,
             pending: replay.clone(),
             replay,
+            in_flight: None,
         })
     }
 
@@ -139,7 +176,23 @@ impl DirectStream {
 
     /// Waits for the next interval and returns its batch. Batches restored from a
     /// checkpoint (generated but never completed) come first, unchanged.
+    ///
+    /// Asking for the next batch completes the previous one (as Spark's scheduler
+    /// does when a batch's jobs end): it leaves the checkpoint's pending list and its
+    /// processing time (from when it was handed out until now) feeds backpressure. A
+    /// batch whose processing failed is simply never followed by `next_batch`: it stays
+    /// pending and is re-run after a restart. [`complete`](Self::complete) marks one
+    /// done earlier, with a processing time you measured.
     pub async fn next_batch(&mut self) -> Result<Batch> {
+        if let Some((time, handed_out, records)) = self.in_flight.take() {
+            self.completed(time, records, handed_out.elapsed())?;
+        }
+        let batch = self.next_batch_inner().await?;
+        self.in_flight = Some((batch.time_ms, Instant::now(), batch.record_count_hint()));
+        Ok(batch)
+    }
+
+    async fn next_batch_inner(&mut self) -> Result<Batch> {
         if let Some((time, ranges)) = self.replay.pop_front() {
             return self.build(time, ranges);
         }
@@ -160,13 +213,43 @@ impl DirectStream {
 
     /// Marks a batch done: it leaves the checkpoint's pending list, and its timing
     /// feeds the backpressure estimator.
+    /// Optional: `next_batch` completes the previous batch by itself; call this to
+    /// complete one earlier or with your own processing time. Completing twice is a no-op.
     pub fn complete(&mut self, batch: &Batch, processing: Duration) -> Result<()> {
-        if let Some(pos) = self.pending.iter().position(|(t, _)| *t == batch.time_ms) {
+        match self.in_flight {
+            Some((time, _, _)) if time == batch.time_ms => self.in_flight = None,
+            _ if !self.pending.iter().any(|(t, _)| *t == batch.time_ms) => return Ok(()),
+            _ => {}
+        }
+        self.completed(batch.time_ms, batch.record_count_hint(), processing)
+    }
+
+    /// Runs `f` on the next batch and completes it with the time `f` took (Spark's
+    /// `foreachRDD`). A failure of `f` leaves the batch pending (re-run after a restart
+    /// from a checkpoint) and is returned.
+    pub async fn process<T, F, Fut>(&mut self, f: F) -> Result<T>
+    where
+        F: FnOnce(Batch) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let batch = self.next_batch().await?;
+        let (time, records) = (batch.time_ms, batch.record_count_hint());
+        let started = Instant::now();
+        let out = f(batch).await?;
+        if self.in_flight.is_some_and(|(t, _, _)| t == time) {
+            self.in_flight = None;
+            self.completed(time, records, started.elapsed())?;
+        }
+        Ok(out)
+    }
+
+    fn completed(&mut self, time: i64, records: i64, processing: Duration) -> Result<()> {
+        if let Some(pos) = self.pending.iter().position(|(t, _)| *t == time) {
             self.pending.remove(pos);
         }
         if let Some(est) = self.estimator.as_mut() {
-            let delay = (now_ms() - batch.time_ms - processing.as_millis() as i64).max(0);
-            est.compute(now_ms(), batch.record_count_hint(), processing.as_millis() as i64, delay);
+            let delay = (now_ms() - time - processing.as_millis() as i64).max(0);
+            est.compute(now_ms(), records, processing.as_millis() as i64, delay);
         }
         self.write_checkpoint()
     }
@@ -204,7 +287,7 @@ impl DirectStream {
         }
         let fresh: Vec<TopicPartition> = parts.iter().filter(|tp| !self.current.contains_key(*tp)).cloned().collect();
         if !fresh.is_empty() {
-            let starts = self.starting_offsets(&fresh).await?;
+            let starts = starting_offsets(self.strategy.as_mut(), &self.driver, &fresh).await?;
             self.current.extend(starts);
         }
         self.driver.track_topics(parts.iter().map(|tp| &*tp.topic));
@@ -232,49 +315,6 @@ impl DirectStream {
         Ok(ranges)
     }
 
-    /// Precedence for partitions without a position: explicit > committed > `auto.offset.reset`.
-    async fn starting_offsets(&mut self, fresh: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, i64>> {
-        let mut out = BTreeMap::new();
-        let explicit = self.strategy.explicit_offsets().clone();
-        let mut rest: Vec<TopicPartition> = Vec::new();
-        for tp in fresh {
-            match explicit.get(tp) {
-                Some(o) => {
-                    out.insert(tp.clone(), *o);
-                }
-                None => rest.push(tp.clone()),
-            }
-        }
-        if rest.is_empty() {
-            return Ok(out);
-        }
-        let committed = self.strategy.committed(&rest).await?;
-        let mut none: Vec<TopicPartition> = Vec::new();
-        for tp in rest {
-            match committed.get(&tp) {
-                Some(o) => {
-                    out.insert(tp, *o);
-                }
-                None => none.push(tp),
-            }
-        }
-        if none.is_empty() {
-            return Ok(out);
-        }
-        let spec = match self.driver.config().auto_offset_reset() {
-            AutoOffsetReset::Earliest => OffsetSpec::Earliest,
-            AutoOffsetReset::Latest => OffsetSpec::Latest,
-            AutoOffsetReset::None => {
-                return Err(StreamingError::NoStartingOffset {
-                    partitions: none.iter().map(|tp| tp.to_string()).collect(),
-                })
-            }
-        };
-        let found = list_offsets(&self.driver, &none, spec, self.driver.config().isolation_level()).await?;
-        out.extend(found);
-        Ok(out)
-    }
-
     /// Commits what `commit_async` queued (max `until` per partition) and runs the latest callback.
     async fn flush_commits(&mut self) {
         if let Some((offsets, callback)) = self.queue.drain() {
@@ -291,10 +331,55 @@ impl DirectStream {
     /// Stops the stream. Graceful: the commit queue is flushed and its result waited
     /// for (better than Spark, SPARK-20050), then the group is left. Hard: the group
     /// is left at once; queued commits are dropped.
-    pub async fn stop(mut self, graceful: bool) -> Result<()> {
-        if graceful {
+    pub async fn stop(mut self, mode: impl Into<StopMode>) -> Result<()> {
+        if mode.into() == StopMode::Graceful {
             self.flush_commits().await;
         }
         self.strategy.stop().await
     }
+}
+
+/// Precedence for partitions without a position: explicit > committed > `auto.offset.reset`.
+async fn starting_offsets(
+    strategy: &mut dyn ConsumerStrategy,
+    driver: &Cluster,
+    fresh: &[TopicPartition],
+) -> Result<BTreeMap<TopicPartition, i64>> {
+    let mut out = BTreeMap::new();
+    let explicit = strategy.explicit_offsets().clone();
+    let mut rest: Vec<TopicPartition> = Vec::new();
+    for tp in fresh {
+        match explicit.get(tp) {
+            Some(o) => {
+                out.insert(tp.clone(), *o);
+            }
+            None => rest.push(tp.clone()),
+        }
+    }
+    if rest.is_empty() {
+        return Ok(out);
+    }
+    let committed = strategy.committed(&rest).await?;
+    let mut none: Vec<TopicPartition> = Vec::new();
+    for tp in rest {
+        match committed.get(&tp) {
+            Some(o) => {
+                out.insert(tp, *o);
+            }
+            None => none.push(tp),
+        }
+    }
+    if none.is_empty() {
+        return Ok(out);
+    }
+    let spec = match driver.config().auto_offset_reset() {
+        AutoOffsetReset::Earliest => OffsetSpec::Earliest,
+        AutoOffsetReset::Latest => OffsetSpec::Latest,
+        AutoOffsetReset::None => {
+            return Err(StreamingError::NoStartingOffset { partitions: none.iter().map(|tp| tp.to_string()).collect() })
+        }
+    };
+    let found = list_offsets(driver, &none, spec, driver.config().isolation_level()).await?;
+    out.extend(found);
+    Ok(out)
 }

@@ -369,7 +369,8 @@ fn consumer_cache_rules() {
         let exec = ExecutorPool::local_executors(1);
         let e0 = exec[0].clone();
         let cache_cfg = CacheConfig { enabled: true, max_capacity: 2 };
-        let pool = ExecutorPool::new(&params(&b, "g", &[]), exec.clone(), cache_cfg, ReadOptions::default()).await.unwrap();
+        let pool =
+            ExecutorPool::new(&params(&b, "g", &[]), exec.clone(), cache_cfg, ReadOptions::default()).await.unwrap();
         let range = |p, from, until| OffsetRange::new(topic.as_str(), p, from, until).unwrap();
         let offsets = |rs: Vec<ferrokafka_streaming::Record>| rs.iter().map(|r| r.offset).collect::<Vec<_>>();
         let r = pool.read(&e0, &range(0, 0, 10)).await.unwrap();

@@ -68,7 +68,11 @@ fn ranges_over_offset_gaps() {
     rt.block_on(async {
         let p = params(&b);
         let pool = |allow: bool| {
-            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5), ..Default::default() };
+            let read = ReadOptions {
+                allow_non_consecutive: allow,
+                poll_timeout: Duration::from_secs(5),
+                ..Default::default()
+            };
             ExecutorPool::new(&p, ExecutorPool::local_executors(2), CacheConfig::default(), read)
         };
         let (strict, lenient) = (pool(false).await.unwrap(), pool(true).await.unwrap());
@@ -151,7 +155,11 @@ fn ranges_over_transaction_markers() {
         ])
         .unwrap();
         let pool = |allow: bool| {
-            let read = ReadOptions { allow_non_consecutive: allow, poll_timeout: Duration::from_secs(5), ..Default::default() };
+            let read = ReadOptions {
+                allow_non_consecutive: allow,
+                poll_timeout: Duration::from_secs(5),
+                ..Default::default()
+            };
             ExecutorPool::new(&p, ExecutorPool::local_executors(1), CacheConfig::default(), read)
         };
         let (strict, lenient) = (pool(false).await.unwrap(), pool(true).await.unwrap());

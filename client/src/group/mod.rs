@@ -160,12 +160,12 @@ impl GroupConsumer {
         self.membership.lock().rejoin = true;
     }
 
-    /// Subscribes to every topic matching `pattern` (re-evaluated on metadata refresh,
-    /// every `metadata.max.age.ms`).
+    /// Subscribes to every topic whose whole name matches `pattern` (re-evaluated on
+    /// metadata refresh, every `metadata.max.age.ms`). As in the Java client
+    /// (`Pattern.matcher(topic).matches()`), the pattern is anchored at both ends:
+    /// `pat\d` subscribes `pat9`, not `xpat9` nor `pat10`.
     pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<()> {
-        let re = Regex::new(pattern).map_err(|e| {
-            ClientError::Config(crate::config::ConfigError::invalid_value("subscribe pattern", pattern, e.to_string()))
-        })?;
+        let re = topic_pattern(pattern)?;
         self.subscription = Some(Subscription::Pattern(re));
         self.topics.clear();
         self.last_pattern_check = None;
@@ -423,5 +423,31 @@ async fn commit_with_retries(membership: &Membership, offsets: &[(TopicPartition
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Compiles a topic subscription pattern that must match the whole topic name (Java's
+/// `Pattern.matcher(topic).matches()`).
+pub fn topic_pattern(pattern: &str) -> Result<Regex> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        ClientError::Config(crate::config::ConfigError::invalid_value("subscribe pattern", pattern, e.to_string()))
+    })
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::topic_pattern;
+
+    #[test]
+    fn patterns_match_whole_topic_names() {
+        let re = topic_pattern("pat\\d").unwrap();
+        assert!(re.is_match("pat9"));
+        for other in ["xpat9", "pat10", "pat9x", "pat"] {
+            assert!(!re.is_match(other), "{other} must not match pat\\d");
+        }
+        let alt = topic_pattern("a|b").unwrap();
+        assert!(alt.is_match("a") && alt.is_match("b") && !alt.is_match("ab") && !alt.is_match("xa"));
+        assert!(topic_pattern("orders-.*").unwrap().is_match("orders-eu"));
+        assert!(topic_pattern("(").is_err());
     }
 }

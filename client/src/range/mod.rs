@@ -134,7 +134,11 @@ impl RangeReader {
     pub fn new(cluster: Cluster, tp: TopicPartition, from: i64, until: i64, poll_timeout: Duration) -> Result<Self> {
         let range = ExactRange::new(tp, from, until)?;
         let budget = MemoryBudget::new(2 * cluster.config().max_partition_fetch_bytes());
-        let opts = RangeOptions { poll_timeout, catch_up: poll_timeout.min(RangeOptions::default().catch_up), ..Default::default() };
+        let opts = RangeOptions {
+            poll_timeout,
+            catch_up: poll_timeout.min(RangeOptions::default().catch_up),
+            ..Default::default()
+        };
         let mut readers = read_ranges(&cluster, vec![range], opts, budget);
         let records = readers.pop().ok_or_else(|| ClientError::InvalidState("no reader for the range".into()))?;
         Ok(RangeReader { records })

@@ -145,7 +145,7 @@ async fn run(cluster: Cluster, mut slots: Vec<Slot>, opts: RangeOptions, budget:
                 _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
             }
         }
-        let pending = send_fetches(&cluster, &mut slots, planned).await;
+        let pending = send_fetches(&cluster, &mut slots, planned, opts.catch_up).await;
         let mut refresh = false;
         for (addr, parts, answer) in pending {
             match answer.await {
@@ -173,11 +173,28 @@ fn retriable_or_fail(slot: &mut Slot, e: ClientError, backoff: Duration) {
 }
 
 /// Groups the planned partitions by leader and puts one Fetch per leader on the wire.
-async fn send_fetches(cluster: &Cluster, slots: &mut [Slot], planned: Vec<(usize, Reservation)>) -> Pending {
+async fn send_fetches(
+    cluster: &Cluster,
+    slots: &mut [Slot],
+    planned: Vec<(usize, Reservation)>,
+    catch_up: Duration,
+) -> Pending {
     let mut by_leader: BTreeMap<i32, (crate::conn::Connection, Vec<(usize, Reservation)>)> = BTreeMap::new();
     for (i, r) in planned {
         match cluster.leader(&slots[i].tp, ConnKind::Fetch).await {
             Ok((id, conn)) => by_leader.entry(id).or_insert_with(|| (conn, Vec::new())).1.push((i, r)),
+            // The partition is not in this handle's metadata (yet): a refresh racing the
+            // topic's tracking, or a topic being created. Retried like a log that has not
+            // caught up, then reported.
+            Err(e @ ClientError::UnknownTopicOrPartition { .. }) => {
+                let now = Instant::now();
+                let s = &mut slots[i];
+                if now.duration_since(*s.caught_up_since.get_or_insert(now)) >= catch_up {
+                    s.fail(e);
+                } else {
+                    s.retry_later(e, cluster.retry_backoff());
+                }
+            }
             Err(e) => retriable_or_fail(&mut slots[i], e, cluster.retry_backoff()),
         }
     }
@@ -333,15 +350,7 @@ pub(crate) fn start_readers(
     readers
         .into_iter()
         .map(|(tp, range, rx, cursor)| {
-            PartitionRecords::new(
-                tp,
-                range,
-                opts.allow_non_consecutive,
-                rx,
-                cursor,
-                Some(wake.clone()),
-                guard.clone(),
-            )
+            PartitionRecords::new(tp, range, opts.allow_non_consecutive, rx, cursor, Some(wake.clone()), guard.clone())
         })
         .collect()
 }

@@ -69,9 +69,10 @@ impl Batch {
         match (&self.body, self.compression) {
             (_, Compression::None) => 0,
             (Body::V2(data), _) => data.len(),
-            (Body::Legacy(records), _) => {
-                records.iter().map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len())).sum()
-            }
+            (Body::Legacy(records), _) => records
+                .iter()
+                .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
+                .sum(),
         }
     }
 
