@@ -74,7 +74,7 @@ pub async fn stream_wordcount(boot: &str, topic: &str, partitions: i32, n: usize
     let parts: BTreeSet<TopicPartition> = (0..partitions).map(|p| TopicPartition::new(topic, p)).collect();
     let strategy = Assign::new(parts, params, Default::default()).expect("assign");
     let cfg = StreamConfig { batch_interval: Duration::from_millis(100), ..Default::default() };
-    let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.expect("stream");
+    let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.expect("stream");
     let (mut records, mut batches, mut counts) = (0usize, 0usize, HashMap::<Bytes, u64>::new());
     while records < n {
         let batch = stream.next_batch().await.expect("batch");
@@ -125,7 +125,7 @@ fn planning(mock: &mut ferrokafka_tests::mock::MockCluster) {
             executors: ExecutorPool::local_executors(8),
             ..Default::default()
         };
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.expect("s");
+        let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.expect("s");
         let mut times = Vec::new();
         for i in 0..60 {
             let t = Instant::now();

@@ -188,7 +188,7 @@ async fn run(a: StreamArgs) -> Result<(), StreamingError> {
     }
     cfg.rate.backpressure = a.backpressure;
     cfg.checkpoint_dir = a.checkpoint.as_ref().map(Into::into);
-    let mut stream = DirectStream::create(strategy(&a, params)?, Box::new(PreferConsistent), cfg).await?;
+    let mut stream = DirectStream::create(strategy(&a, params)?, PreferConsistent, cfg).await?;
     let (mut batches, mut records) = (0u64, 0i64);
     // Ctrl-C (SIGINT) stops after the running batch; a permit is kept if it arrives
     // while a batch is being processed.

@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let strategy = Subscribe::new(topics.split(','), kafka_params, Default::default())?;
-    let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await?;
+    let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await?;
 
     let (max_batches, mut seen): (usize, i64) = (env_or("FERROKAFKA_BATCHES", "10").parse()?, 0);
     for _ in 0..max_batches {

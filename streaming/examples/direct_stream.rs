@@ -57,8 +57,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let mut stream = DirectStream::create(
-        Box::new(Subscribe::new(topics.split(','), kafka_params, Default::default())?),
-        Box::new(PreferConsistent),
+        Subscribe::new(topics.split(','), kafka_params, Default::default())?,
+        PreferConsistent,
         cfg,
     )
     .await?;

@@ -2,20 +2,25 @@
 //!
 //! Batches map 1:1 onto Kafka partitions: partition `i` of a [`Batch`] reads exactly
 //! `batch.offset_ranges()[i]`. Executors (tasks with an id and a host) read their
-//! partitions through cached, prefetching consumers.
+//! partitions lazily, one Fetch per leader for all of an executor's partitions, within
+//! one memory budget ([`ReadOptions::memory_budget`]); records reach your code as they
+//! are fetched, as views into the fetched buffers.
 //!
 //! | Spark (Scala) | ferrokafka |
 //! |---|---|
-//! | `KafkaUtils.createDirectStream(ssc, PreferConsistent, Subscribe(topics, kafkaParams))` | `DirectStream::create(Box::new(Subscribe::new(topics, params, offsets)?), Box::new(PreferConsistent), cfg)` |
+//! | `KafkaUtils.createDirectStream(ssc, PreferConsistent, Subscribe(topics, kafkaParams))` | `DirectStream::create(Subscribe::new(topics, params, offsets)?, PreferConsistent, cfg)` |
+//! | `stream.foreachRDD { rdd => … }` | `stream.process(\|batch\| async move { … })` |
 //! | `rdd.asInstanceOf[HasOffsetRanges].offsetRanges` | `batch.offset_ranges()` ([`HasOffsetRanges`]) |
-//! | `rdd.foreachPartition { iter => … offsetRanges(TaskContext.get.partitionId) }` | `batch.foreach_partition(\|p\| async move { … p.range … p.records … })` |
+//! | `rdd.foreachPartition { iter => … offsetRanges(TaskContext.get.partitionId) }` | `batch.foreach_partition(\|mut p\| async move { … p.range … p.records.next().await … })` |
+//! | `record.value` (`StringDeserializer`) | [`Record::value_str`] |
 //! | `stream.asInstanceOf[CanCommitOffsets].commitAsync(offsetRanges)` | `stream.commit_async(batch.offset_ranges())` |
 //! | `KafkaUtils.createRDD(sc, kafkaParams, offsetRanges, PreferConsistent)` | `create_batch(ranges, &PreferConsistent, pool)` |
 //! | `Assign(fromOffsets.keySet, kafkaParams, fromOffsets)` | `Assign::new(partitions, params, from_offsets)` |
+//! | `ssc.stop(stopSparkContext = false, stopGracefully = true)` | `stream.stop(StopMode::Graceful)` |
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use ferrokafka_streaming::{DirectStream, KafkaParams, PreferConsistent, StreamConfig, Subscribe, HasOffsetRanges};
+//! use ferrokafka_streaming::{DirectStream, HasOffsetRanges, KafkaParams, PreferConsistent, StreamConfig, Subscribe};
 //!
 //! # async fn demo() -> ferrokafka_streaming::Result<()> {
 //! let params = KafkaParams::new([
@@ -26,22 +31,26 @@
 //! ])?;
 //! let strategy = Subscribe::new(["topicA", "topicB"], params, Default::default())?;
 //! let cfg = StreamConfig { batch_interval: Duration::from_secs(2), ..Default::default() };
-//! let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await?;
+//! // Starting offsets are fixed here: records produced from now on are read.
+//! let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await?;
 //! loop {
-//!     let batch = stream.next_batch().await?;
-//!     let started = std::time::Instant::now();
-//!     batch.foreach_partition(|p| async move {
+//!     let batch = stream.next_batch().await?; // completes the previous batch
+//!     batch.foreach_partition(|mut p| async move {
 //!         println!("{} {} {} {}", p.range.topic, p.range.partition, p.range.from_offset, p.range.until_offset);
+//!         while let Some(record) = p.records.next().await {
+//!             let record = record?;
+//!             println!("{}: {:?}", record.offset, record.value_str());
+//!         }
 //!         Ok(())
 //!     }).await?;
 //!     // After the output is stored:
 //!     stream.commit_async(batch.offset_ranges());
-//!     stream.complete(&batch, started.elapsed())?;
 //! }
 //! # }
 //! ```
 
 pub mod batch;
+pub mod batches;
 pub mod cache;
 pub mod checkpoint;
 pub mod commit;
@@ -56,6 +65,7 @@ pub mod strategy;
 pub mod stream;
 
 pub use batch::{create_batch, Batch, BatchPartition, CollectedPartition, ExecutorPool};
+pub use batches::Batches;
 pub use cache::{CacheConfig, ReadOptions};
 pub use commit::CommitQueue;
 pub use error::{Result, StreamingError};

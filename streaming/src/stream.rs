@@ -151,6 +151,11 @@ impl DirectStream {
         })
     }
 
+    /// The stream as a `futures` `Stream` of batches (see [`crate::Batches`]).
+    pub fn batches(&mut self) -> crate::Batches<'_> {
+        crate::Batches::new(self)
+    }
+
     /// A handle to queue commits from anywhere (Spark's `CanCommitOffsets`).
     pub fn commit_queue(&self) -> CommitQueue {
         self.queue.clone()

@@ -117,8 +117,7 @@ fn subscribe_multiple_topics_from_earliest_and_latest() {
         let n = produce(&b, &t1, 2, 30).await + produce(&b, &t2, 1, 20).await;
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "earliest")]);
         let strategy = Subscribe::new([t1.clone(), t2.clone()], p, BTreeMap::new()).unwrap();
-        let mut stream =
-            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, fast(None)).await.unwrap();
         let (values, ranges) = run_until(&mut stream, n).await;
         assert_eq!(values.len(), n);
         assert_eq!(values.iter().collect::<BTreeSet<_>>().len(), n, "no duplicates");
@@ -133,8 +132,7 @@ fn subscribe_multiple_topics_from_earliest_and_latest() {
         // latest: a new group starts at the end and sees only what comes after.
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "latest")]);
         let strategy = Subscribe::new([t2.clone()], p, BTreeMap::new()).unwrap();
-        let mut stream =
-            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, fast(None)).await.unwrap();
         let first = stream.next_batch().await.unwrap();
         assert_eq!(first.record_count_hint(), 0, "latest: nothing old");
         produce(&b, &t2, 1, 3).await;
@@ -157,8 +155,7 @@ fn pattern_subscribe_and_assign_with_offsets() {
         let n = produce(&b, &format!("{prefix}-a"), 1, 10).await + produce(&b, &format!("{prefix}-b"), 1, 10).await;
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "earliest")]);
         let strategy = Subscribe::pattern(&format!("^{prefix}-.*"), p, BTreeMap::new()).unwrap();
-        let mut stream =
-            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, fast(None)).await.unwrap();
         let (values, _) = run_until(&mut stream, n).await;
         assert_eq!(values.len(), n);
         stream.stop(true).await.unwrap();
@@ -167,8 +164,7 @@ fn pattern_subscribe_and_assign_with_offsets() {
         let tp = TopicPartition::new(format!("{prefix}-a"), 0);
         let p = params(&b, &unique_topic("g"), &[("auto.offset.reset", "earliest")]);
         let strategy = Assign::new([tp.clone()], p, BTreeMap::from([(tp, 7)])).unwrap();
-        let mut stream =
-            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), fast(None)).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, fast(None)).await.unwrap();
         let (values, ranges) = run_until(&mut stream, 3).await;
         assert_eq!(ranges[0][0].from_offset, 7);
         assert_eq!(values, (7..10).map(|i| format!("{prefix}-a-0-{i}")).collect::<Vec<_>>());
@@ -196,7 +192,7 @@ fn checkpoint_recovery_is_exactly_once() {
                 rate: RateLimits { max_rate_per_partition: 10.0, ..Default::default() },
                 ..fast(Some(dir.clone()))
             };
-            DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap()
+            DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap()
         };
         let mut seen = Vec::new();
         let mut stream = make().await;
@@ -238,8 +234,8 @@ fn commit_async_and_restart_from_committed_offsets() {
         produce(&b, &topic, 1, 20).await;
         let p = params(&b, &group, &[("auto.offset.reset", "earliest")]);
         let mut stream = DirectStream::create(
-            Box::new(Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap()),
-            Box::new(PreferConsistent),
+            Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap(),
+            PreferConsistent,
             fast(None),
         )
         .await
@@ -258,8 +254,8 @@ fn commit_async_and_restart_from_committed_offsets() {
         assert_eq!(offsets.values().copied().collect::<Vec<_>>(), [20]);
         produce(&b, &topic, 1, 5).await;
         let mut stream = DirectStream::create(
-            Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()),
-            Box::new(PreferConsistent),
+            Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap(),
+            PreferConsistent,
             fast(None),
         )
         .await
@@ -291,13 +287,10 @@ fn rate_limit_caps_batches() {
             rate: RateLimits { max_rate_per_partition: 20.0, ..Default::default() },
             ..Default::default()
         };
-        let mut stream = DirectStream::create(
-            Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()),
-            Box::new(PreferConsistent),
-            cfg,
-        )
-        .await
-        .unwrap();
+        let mut stream =
+            DirectStream::create(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap(), PreferConsistent, cfg)
+                .await
+                .unwrap();
         let (values, ranges) = run_until(&mut stream, n).await;
         assert_eq!(values.len(), n);
         for r in ranges.iter().flatten() {
@@ -419,8 +412,8 @@ fn revoked_partitions_fail_the_stream() {
     rt.block_on(async {
         let p = params(&b, &group, &[("auto.offset.reset", "earliest"), ("partition.assignment.strategy", "range")]);
         let mut s1 = DirectStream::create(
-            Box::new(Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap()),
-            Box::new(PreferConsistent),
+            Subscribe::new([topic.clone()], p.clone(), BTreeMap::new()).unwrap(),
+            PreferConsistent,
             fast(None),
         )
         .await
@@ -428,8 +421,8 @@ fn revoked_partitions_fail_the_stream() {
         s1.next_batch().await.unwrap();
         let second = tokio::spawn(async move {
             DirectStream::create(
-                Box::new(Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap()),
-                Box::new(PreferConsistent),
+                Subscribe::new([topic.clone()], p, BTreeMap::new()).unwrap(),
+                PreferConsistent,
                 fast(None),
             )
             .await

@@ -111,7 +111,7 @@ fn ranges_over_offset_gaps() {
         let strategy = Assign::new(parts, params(&b), Default::default()).unwrap();
         let mut cfg = StreamConfig { batch_interval: Duration::from_millis(100), ..Default::default() };
         cfg.read.allow_non_consecutive = true;
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
         let batch = stream.next_batch().await.unwrap();
         assert_eq!(batch.offset_ranges(), [range(0, 6)]);
         let got = batch.foreach_partition(|p| async move { Ok(p.records.count().await?) }).await.unwrap();

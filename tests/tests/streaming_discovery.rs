@@ -42,7 +42,7 @@ fn pattern_stream_picks_up_a_new_topic() {
         .unwrap();
         let strategy = Subscribe::pattern(&format!("^{prefix}-.*"), params, BTreeMap::new()).unwrap();
         let cfg = StreamConfig { batch_interval: Duration::from_millis(200), ..Default::default() };
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
         let mut seen: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
         let mut values = Vec::new();
         let mut created = false;

@@ -49,9 +49,7 @@ async fn start(bootstrap: &str, topic: &str, store: &RedbStore) -> DirectStream 
         rate: RateLimits { max_rate_per_partition: 200.0, ..Default::default() }, // 20 per partition per batch
         ..Default::default()
     };
-    DirectStream::create(Box::new(Assign::new(parts, params, from).unwrap()), Box::new(PreferConsistent), cfg)
-        .await
-        .unwrap()
+    DirectStream::create(Assign::new(parts, params, from).unwrap(), PreferConsistent, cfg).await.unwrap()
 }
 
 /// Retries what the application would retry: retriable errors, a bounded number of times.

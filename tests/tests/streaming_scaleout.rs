@@ -55,7 +55,7 @@ fn member(bootstrap: &str, topic: &str, group: &str, store: Arc<RedbStore>) -> M
     let (s, r, group) = (stop.clone(), records.clone(), group.to_owned());
     let task = tokio::spawn(async move {
         let cfg = StreamConfig { batch_interval: Duration::from_millis(200), ..Default::default() };
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
         while !s.load(Ordering::SeqCst) {
             let batch = stream.next_batch().await.unwrap();
             let started = Instant::now();

@@ -72,7 +72,7 @@ fn batches_and_partitions_are_spans() {
         .unwrap();
         let strategy = Subscribe::new([topic.as_str()], params, Default::default()).unwrap();
         let cfg = StreamConfig { batch_interval: Duration::from_millis(200), ..Default::default() };
-        let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
+        let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
         let batch = stream.next_batch().await.unwrap();
         let counts = batch.foreach_partition(|p| async move { Ok(p.records.count().await?) }).await.unwrap();
         assert_eq!(counts.iter().sum::<usize>(), 10);

@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::pin::Pin;
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
@@ -64,7 +67,9 @@ async fn read_values(stream: &mut DirectStream, want: usize) -> (Vec<String>, BT
         if values.len() >= want {
             extra += 1;
         }
-        let batch = stream.next_batch().await.unwrap();
+        // Through the futures `Stream` of batches (each item is a `next_batch`).
+        let mut batches = stream.batches();
+        let batch = std::future::poll_fn(|cx| Pin::new(&mut batches).poll_next(cx)).await.unwrap().unwrap();
         topics.extend(batch.offset_ranges().iter().filter(|r| r.count() > 0).map(|r| r.topic.to_string()));
         for p in batch.collect().await.unwrap() {
             values.extend(p.records.iter().map(|r| r.value_str().unwrap().unwrap().to_owned()));
@@ -179,7 +184,8 @@ fn a_batch_larger_than_the_budget_is_read_within_it() {
     let topic = unique_topic("budget");
     mock.create_topic(&topic, PARTITIONS as u32);
     runtime().block_on(async {
-        let p = Producer::new(ClientConfig::from_pairs([("bootstrap.servers", b.as_str())]).unwrap()).await.unwrap();
+        let cfg = ClientConfig::from_pairs([("bootstrap.servers", b.as_str()), ("batch.size", "16384")]).unwrap();
+        let p = Producer::new(cfg).await.unwrap();
         let mut fs = Vec::new();
         for i in 0..PER_PARTITION {
             for part in 0..PARTITIONS {
@@ -191,7 +197,8 @@ fn a_batch_larger_than_the_budget_is_read_within_it() {
             f.await.unwrap();
         }
         p.close().await;
-        let budget = 1 << 20;
+        // Two chunks of 128 KiB for four partitions on two executors: reads wait for room.
+        let budget = 256 << 10;
         let read = ReadOptions { memory_budget: budget, ..Default::default() };
         let params = params(&b, &[("max.partition.fetch.bytes", "131072")]);
         let pool =
@@ -218,5 +225,40 @@ fn a_batch_larger_than_the_budget_is_read_within_it() {
         let peak = pool.budget().peak();
         assert!(peak <= budget, "peak reservation {peak} within the budget {budget}");
         assert!(peak > 0);
+    });
+}
+
+/// The poll timeout counts the broker's silence, not the reader's pace: user code
+/// slower than `poll_timeout` between records still reads the whole range, and no
+/// queued record is dropped.
+#[test]
+fn a_slow_reader_does_not_time_out() {
+    let mut mock = MockCluster::start(1);
+    let b = mock.bootstrap().to_owned();
+    let topic = unique_topic("slow-reader");
+    mock.create_topic(&topic, 1);
+    runtime().block_on(async {
+        let cfg = ClientConfig::from_pairs([("bootstrap.servers", b.as_str()), ("batch.size", "1024")]).unwrap();
+        let p = Producer::new(cfg).await.unwrap();
+        let mut fs = Vec::new();
+        for i in 0..40 {
+            fs.push(p.send(ProducerRecord::new(topic.as_str(), format!("{i}:{}", "y".repeat(300)))).await.unwrap());
+        }
+        for f in fs {
+            f.await.unwrap();
+        }
+        let cluster = p.cluster().clone();
+        let tp = ferrokafka_client::metadata::TopicPartition::new(topic.as_str(), 0);
+        let poll = Duration::from_millis(500);
+        let mut reader = ferrokafka_client::range::RangeReader::new(cluster, tp, 0, 40, poll).unwrap();
+        let mut offsets = Vec::new();
+        while let Some(r) = reader.next().await {
+            offsets.push(r.unwrap().offset);
+            if offsets.len() % 10 == 1 {
+                tokio::time::sleep(poll * 2).await; // slower than the poll timeout
+            }
+        }
+        assert_eq!(offsets, (0..40).collect::<Vec<_>>());
+        p.close().await;
     });
 }

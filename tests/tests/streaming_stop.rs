@@ -50,7 +50,7 @@ fn graceful_stop_flushes_commits_hard_stop_drops_them() {
             .unwrap();
             let strategy = Assign::new(parts.clone(), params.clone(), BTreeMap::new()).unwrap();
             let cfg = StreamConfig { batch_interval: Duration::from_millis(100), ..Default::default() };
-            let mut stream = DirectStream::create(Box::new(strategy), Box::new(PreferConsistent), cfg).await.unwrap();
+            let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
             let batch = stream.next_batch().await.unwrap();
             assert_eq!(batch.record_count_hint(), 20);
             // Per-partition lag: latest offset minus the stream's position.

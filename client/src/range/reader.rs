@@ -46,6 +46,8 @@ pub(crate) struct Slot {
     last_error: Option<ClientError>,
     log_start: i64,
     end: i64,
+    /// An error to hand to the reader once its queued chunk was taken.
+    failed: Option<ClientError>,
     done: bool,
 }
 
@@ -63,6 +65,7 @@ impl Slot {
             last_error: None,
             log_start: -1,
             end: -1,
+            failed: None,
             done: false,
         }
     }
@@ -78,9 +81,20 @@ impl Slot {
         }
     }
 
+    /// Ends the range with `e`, after the chunks already queued (never dropped).
     fn fail(&mut self, e: ClientError) {
-        let _ = self.tx.try_send(Err(e));
-        self.done = true;
+        self.failed = Some(e);
+        self.deliver_failure();
+    }
+
+    fn deliver_failure(&mut self) {
+        if self.tx.capacity() == 0 {
+            return; // the reader has not taken the last chunk yet
+        }
+        if let Some(e) = self.failed.take() {
+            let _ = self.tx.try_send(Err(e));
+            self.done = true;
+        }
     }
 
     fn retry_later(&mut self, e: ClientError, backoff: Duration) {
@@ -113,16 +127,26 @@ async fn run(cluster: Cluster, mut slots: Vec<Slot>, opts: RangeOptions, budget:
     let per_partition = cluster.config().max_partition_fetch_bytes().min(budget.limit());
     loop {
         let now = Instant::now();
-        for s in slots.iter_mut().filter(|s| !s.done && now.duration_since(s.last_progress) >= opts.poll_timeout) {
-            let e = s.last_error.take().unwrap_or_else(|| s.unavailable());
-            s.fail(e);
+        for s in slots.iter_mut() {
+            if s.failed.is_some() {
+                s.deliver_failure();
+            } else if s.tx.capacity() == 0 {
+                // Waiting for the reader, not for the broker: the poll timeout does not run.
+                s.last_progress = now;
+            } else if now.duration_since(s.last_progress) >= opts.poll_timeout {
+                let e = s.last_error.take().unwrap_or_else(|| s.unavailable());
+                s.fail(e);
+            }
         }
         slots.retain(|s| !s.done && !s.tx.is_closed());
         if slots.is_empty() {
             return;
         }
         let ready: Vec<usize> = (0..slots.len())
-            .filter(|&i| slots[i].tx.capacity() > 0 && slots[i].retry_at.is_none_or(|t| t <= now))
+            .filter(|&i| {
+                let s = &slots[i];
+                s.failed.is_none() && s.tx.capacity() > 0 && s.retry_at.is_none_or(|t| t <= now)
+            })
             .collect();
         if ready.is_empty() {
             let retry = slots.iter().filter_map(|s| s.retry_at).min().unwrap_or(now + Duration::from_millis(100));
@@ -138,6 +162,10 @@ async fn run(cluster: Cluster, mut slots: Vec<Slot>, opts: RangeOptions, budget:
                 Some(r) => planned.push((i, r)),
                 None => break,
             }
+        }
+        // Ranges waiting for room in the budget wait for other readers, not the broker.
+        for &i in &ready[planned.len()..] {
+            slots[i].last_progress = now;
         }
         if planned.is_empty() {
             tokio::select! {
@@ -313,7 +341,7 @@ async fn handle(
         s.last_progress = now;
         s.caught_up_since = None;
         if s.tx.try_send(Ok(chunk)).is_err() {
-            s.done = true; // the reader is gone
+            s.done = true; // the reader is gone (fetches are only sent for ranges with room)
         } else if next >= s.until {
             s.done = true; // dropping the sender ends the reader's data
         }

@@ -69,8 +69,7 @@ async fn start(bootstrap: &str, store: &RedbStore) -> Result<DirectStream, Strea
         rate: RateLimits { max_rate_per_partition: 200.0, ..Default::default() },
         ..Default::default()
     };
-    DirectStream::create(Box::new(Assign::new(partitions, params, from_offsets)?), Box::new(PreferConsistent), cfg)
-        .await
+    DirectStream::create(Assign::new(partitions, params, from_offsets)?, PreferConsistent, cfg).await
 }
 
 /// Runs one batch: counts words per partition on the executors, then stores the
