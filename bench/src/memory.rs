@@ -15,9 +15,10 @@ use ferrokafka_client::producer::{Producer, ProducerRecord};
 
 const PARTITIONS: i32 = 4;
 
-/// Runs `args` and returns (wall seconds, peak RSS in KiB) of the process, from the
-/// kernel's accounting of children (through Python's `resource` module).
-fn peak_rss(args: &[String]) -> (f64, u64) {
+/// Runs `args` and returns (wall seconds, peak RSS in KiB, what it wrote to stderr) of
+/// the process, from the kernel's accounting of children (through Python's `resource`
+/// module).
+fn peak_rss(args: &[String]) -> (f64, u64, String) {
     let script = "import resource, subprocess, sys\n\
                   subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n\
                   print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
@@ -26,7 +27,7 @@ fn peak_rss(args: &[String]) -> (f64, u64) {
     let wall = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     let kib = String::from_utf8_lossy(&out.stdout).trim().parse().expect("ru_maxrss");
-    (wall, kib)
+    (wall, kib, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// `memory [--records N] [--value-bytes B] [--budget BYTES] [--cli PATH]`.
@@ -92,11 +93,17 @@ pub fn orchestrate(cli: &str, argv: &[String]) {
         "1",
         "--memory-budget",
         &budget.to_string(),
-        "-q",
     ]);
     let plain = s(&[cli, "-C", "-b", &boot, "-t", topic, "-o", "beginning", "-e", "-q"]);
-    let (sw, srss) = peak_rss(&stream);
-    let (pw, prss) = peak_rss(&plain);
+    let (sw, srss, summary) = peak_rss(&stream);
+    // `% 1 batches, N records`: the one batch must hold the whole backlog.
+    let read: usize = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("% 1 batches, ").and_then(|r| r.strip_suffix(" records")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stream summary in {summary:?}"));
+    assert!(read * 100 >= records * 99, "the stream's one batch read {read} of {records} records");
+    let (pw, prss, _) = peak_rss(&plain);
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
         "memory: {records} records of {value_bytes} bytes ({gb:.2} GB), {PARTITIONS} partitions, tansu, read from the beginning"
@@ -104,7 +111,7 @@ pub fn orchestrate(cli: &str, argv: &[String]) {
     println!("| reader | peak RSS | wall s |");
     println!("|---|---|---|");
     println!(
-        "| `ferrokafka stream --batches 1` (one batch, no rate limit, budget {:.0} MiB) | {:.0} MiB | {sw:.1} |",
+        "| `ferrokafka stream --batches 1` (one batch of {read} records, no rate limit, budget {:.0} MiB) | {:.0} MiB | {sw:.1} |",
         budget as f64 / 1048576.0,
         mib(srss)
     );

@@ -13,7 +13,7 @@ use crate::cache::{CacheConfig, CacheKey, ConsumerCache, ReadOptions};
 use crate::error::{Result, StreamingError};
 use crate::location::{Executor, LocationStrategy};
 use crate::offset_range::{describe, HasOffsetRanges, OffsetRange, TopicPartition};
-use crate::params::KafkaParams;
+use crate::params::{Deserializers, KafkaParams};
 
 /// The executors a stream or batch read runs on, each with its consumer cache, and
 /// the one memory budget they all read within ([`ReadOptions::memory_budget`]).
@@ -25,6 +25,7 @@ pub struct ExecutorPool {
     group: String,
     read: ReadOptions,
     budget: Arc<MemoryBudget>,
+    deserializers: Deserializers,
 }
 
 /// A started partition read and where its leftover goes.
@@ -75,7 +76,8 @@ impl ExecutorPool {
         let budget = MemoryBudget::new(read.memory_budget);
         let weak: Vec<_> = caches.values().map(Arc::downgrade).collect();
         budget.on_pressure(move || weak.iter().filter_map(std::sync::Weak::upgrade).for_each(|c| c.clear()));
-        Ok(Arc::new(ExecutorPool { executors, caches, cluster, group, read, budget }))
+        let deserializers = params.deserializers()?;
+        Ok(Arc::new(ExecutorPool { executors, caches, cluster, group, read, budget, deserializers }))
     }
 
     /// The executors.
@@ -159,6 +161,8 @@ pub struct BatchPartition {
     pub executor: Executor,
     /// The records, in offset order, all inside `range`, as they are fetched.
     pub records: PartitionRecords,
+    /// kafkaParams' `key.deserializer`/`value.deserializer`: `p.deserializers.value(&record)?`.
+    pub deserializers: Deserializers,
 }
 
 /// A partition read in full ([`Batch::collect`]).
@@ -263,7 +267,7 @@ impl Batch {
     /// bounded memory.
     pub async fn collect(&self) -> Result<Vec<CollectedPartition>> {
         self.foreach_partition(|p| async move {
-            let BatchPartition { index, range, executor, records } = p;
+            let BatchPartition { index, range, executor, records, .. } = p;
             Ok(CollectedPartition { index, range, executor, records: records.collect().await? })
         })
         .await
@@ -312,11 +316,11 @@ impl Batch {
                 until = range.until_offset,
                 executor = %executor.id,
             );
-            let (range, f) = (range.clone(), f.clone());
+            let (range, f, deserializers) = (range.clone(), f.clone(), self.pool.deserializers);
             tasks.push(tokio::spawn(
                 async move {
                     let Started { records, keep } = s;
-                    let out = f(BatchPartition { index, range, executor, records }).await;
+                    let out = f(BatchPartition { index, range, executor, records, deserializers }).await;
                     keep.finish();
                     out
                 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use ferrokafka_client::config::ClientConfig;
-use ferrokafka_client::serde::deserializer_for_class;
+use ferrokafka_client::serde::{deserializer_for_class, ClassDeserializer, Deserialized, Deserializer};
+use ferrokafka_protocol::records::Record;
 
 use crate::error::{Result, StreamingError};
 
@@ -48,6 +49,18 @@ impl KafkaParams {
             }
         }
         Ok(KafkaParams { map })
+    }
+
+    /// The deserializers named by `key.deserializer` and `value.deserializer` (Java
+    /// class names, full or simple); bytes when a key is absent.
+    pub fn deserializers(&self) -> Result<Deserializers> {
+        let get = |key: &str| -> Result<ClassDeserializer> {
+            match self.map.get(key) {
+                Some(class) => deserializer_for_class(class).map_err(|e| StreamingError::Client(e.into())),
+                None => Ok(ClassDeserializer::Bytes),
+            }
+        };
+        Ok(Deserializers { key: get("key.deserializer")?, value: get("value.deserializer")? })
     }
 
     /// The raw value of a key.
@@ -114,6 +127,33 @@ impl KafkaParams {
     pub fn executor_config(&self) -> Result<ClientConfig> {
         self.executor_params()?.driver_config()
     }
+}
+
+/// The kafkaParams' `key.deserializer` and `value.deserializer`, applied to records
+/// (Spark's `ConsumerRecord[K, V]`): `p.value(&record)?` is a
+/// [`Deserialized::String`] with `StringDeserializer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deserializers {
+    /// For keys.
+    pub key: ClassDeserializer,
+    /// For values.
+    pub value: ClassDeserializer,
+}
+
+impl Deserializers {
+    /// The record's key, deserialized.
+    pub fn key(&self, record: &Record) -> Result<Deserialized> {
+        self.key.deserialize(record.key.as_deref()).map_err(|e| deserialize_error("key", record, e))
+    }
+
+    /// The record's value, deserialized.
+    pub fn value(&self, record: &Record) -> Result<Deserialized> {
+        self.value.deserialize(record.value.as_deref()).map_err(|e| deserialize_error("value", record, e))
+    }
+}
+
+fn deserialize_error(what: &str, record: &Record, e: ferrokafka_client::serde::DeserializeError) -> StreamingError {
+    StreamingError::Params(format!("the {what} of the record at offset {} cannot be deserialized: {e}", record.offset))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_client::ClientError;
 use ferrokafka_streaming::cache::{CacheConfig, ReadOptions};
 use ferrokafka_streaming::{
-    create_batch, Assign, ConsumerStrategy, DirectStream, ExecutorPool, HasOffsetRanges, KafkaParams, OffsetRange,
-    PreferConsistent, StopMode, StreamConfig, StreamingError, Subscribe, TopicPartition,
+    create_batch, Assign, ConsumerStrategy, Deserialized, DirectStream, ExecutorPool, HasOffsetRanges, KafkaParams,
+    OffsetRange, PreferConsistent, StopMode, StreamConfig, StreamingError, Subscribe, TopicPartition,
 };
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::unique_topic;
@@ -35,6 +35,7 @@ fn params(bootstrap: &str, extra: &[(&str, &str)]) -> KafkaParams {
         ("enable.auto.commit", "false"),
         ("session.timeout.ms", "6000"),
         ("heartbeat.interval.ms", "500"),
+        ("value.deserializer", "org.apache.kafka.common.serialization.StringDeserializer"),
     ];
     v.extend_from_slice(extra);
     KafkaParams::new(v.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap()
@@ -71,9 +72,21 @@ async fn read_values(stream: &mut DirectStream, want: usize) -> (Vec<String>, BT
         let mut batches = stream.batches();
         let batch = std::future::poll_fn(|cx| Pin::new(&mut batches).poll_next(cx)).await.unwrap().unwrap();
         topics.extend(batch.offset_ranges().iter().filter(|r| r.count() > 0).map(|r| r.topic.to_string()));
-        for p in batch.collect().await.unwrap() {
-            values.extend(p.records.iter().map(|r| r.value_str().unwrap().unwrap().to_owned()));
-        }
+        // Values as kafkaParams' value.deserializer (StringDeserializer) makes them.
+        let parts = batch
+            .foreach_partition(|mut p| async move {
+                let mut out = Vec::new();
+                while let Some(r) = p.records.next().await {
+                    match p.deserializers.value(&r?)? {
+                        Deserialized::String(s) => out.push(s),
+                        other => panic!("StringDeserializer gave {other:?}"),
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap();
+        values.extend(parts.into_iter().flatten());
     }
     (values, topics)
 }
