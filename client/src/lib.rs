@@ -35,7 +35,8 @@
 //!
 //! Modules: [`conn`] (one task per broker connection), [`cluster`] (bootstrap,
 //! metadata cache, connections per broker and purpose), [`consumer`] (assign-mode
-//! consumer with prefetch), [`range`] (exact offset ranges), [`producer`],
+//! consumer with prefetch), [`range`] (exact offset ranges, many partitions at once,
+//! in bounded memory), [`producer`],
 //! [`admin`] (topics, ListOffsets), [`serde`] (deserializers and Java class names).
 
 pub mod admin;
@@ -53,3 +54,6 @@ pub mod range;
 pub mod serde;
 
 pub use error::{ClientError, ResponseError, Result};
+/// The record types consumers and range reads hand out (zero-copy views), so that
+/// users need not depend on `ferrokafka-protocol`.
+pub use ferrokafka_protocol::records::{Header, Headers, Record, TimestampType};
