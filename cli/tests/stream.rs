@@ -259,3 +259,30 @@ fn two_processes_split_a_topic_then_one_leaves() {
         assert!(mine.windows(2).all(|w| w[0].1 == w[1].0), "partition {p} read twice or skipped: {mine:?}");
     }
 }
+
+/// `--pattern` subscribes a topic only when the whole name matches, as kcat (librdkafka)
+/// and the Java client do for `^`-patterns: `…pat\d` takes `…pat9`, not `x…pat9` or
+/// `…pat10`.
+#[test]
+fn stream_pattern_matches_whole_topic_names() {
+    let mut mock = MockCluster::start(1);
+    let b = mock.bootstrap().to_owned();
+    let prefix = unique_topic("cli-anchor");
+    let topics = [format!("{prefix}-pat9"), format!("x{prefix}-pat9"), format!("{prefix}-pat10")];
+    for t in &topics {
+        mock.create_topic(t, 1);
+        produce(&b, t, 0, 2);
+    }
+    let group = unique_topic("cli-anchor-g");
+    let pattern = format!("{prefix}-pat\\d");
+    let args = ["stream", "-b", &b, "-G", &group, "--pattern", &pattern, "-o", "beginning", "--interval", "200"];
+    let out = ok(ferrokafka(&[&args[..], &["-e", "-J"]].concat(), b""), "stream --pattern");
+    let mut seen = std::collections::BTreeMap::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        for r in v["ranges"].as_array().unwrap() {
+            *seen.entry(r["topic"].as_str().unwrap().to_owned()).or_insert(0) += r["count"].as_i64().unwrap();
+        }
+    }
+    assert_eq!(seen, std::collections::BTreeMap::from([(topics[0].clone(), 2)]), "{out}");
+}

@@ -69,14 +69,35 @@ impl Cluster {
     /// With `security.protocol` `SSL`, the TLS connector is built first from the
     /// `ssl.*` keys, so a bad key or store fails here, before any connection.
     pub async fn connect(config: ClientConfig) -> Result<Cluster> {
+        Self::connect_inner(config, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with OAUTHBEARER tokens from `provider` (your
+    /// identity service; Java's login callback handler).
+    pub async fn connect_with_token_provider(
+        config: ClientConfig,
+        provider: Arc<dyn crate::sasl::TokenProvider>,
+    ) -> Result<Cluster> {
+        Self::connect_inner(config, Some(provider)).await
+    }
+
+    async fn connect_inner(
+        config: ClientConfig,
+        provider: Option<Arc<dyn crate::sasl::TokenProvider>>,
+    ) -> Result<Cluster> {
         let protocol = config.security_protocol();
-        if protocol.uses_sasl() {
-            return Err(ClientError::Config(ConfigError::invalid_value(
-                "security.protocol",
-                protocol.as_str(),
-                "PLAINTEXT or SSL: SASL is not implemented yet",
-            )));
-        }
+        let sasl = if protocol.uses_sasl() {
+            let mut sasl = crate::sasl::SaslConfig::from_keys(config.layer_keys())?;
+            if let Some(p) = provider {
+                sasl = sasl.with_token_provider(p);
+            }
+            if sasl.lacks_tokens() {
+                return Err(ClientError::Config(ConfigError::Missing { key: "sasl.oauthbearer.config".into() }));
+            }
+            Some(Arc::new(sasl))
+        } else {
+            None
+        };
         let tls = TlsConnector::from_keys(protocol.as_str(), config.layer_keys())
             .map_err(|source| ClientError::Tls { broker: String::new(), source })?;
         let opts = ConnectionOptions {
@@ -86,6 +107,7 @@ impl Cluster {
             max_in_flight: config.max_in_flight_requests_per_connection(),
             max_frame_size: config.receive_message_max_bytes(),
             tls: tls.map(Arc::new),
+            sasl,
         };
         let cluster = Cluster {
             inner: Arc::new(Inner {

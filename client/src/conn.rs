@@ -48,6 +48,8 @@ pub struct ConnectionOptions {
     pub max_frame_size: usize,
     /// TLS for every connection (`security.protocol=SSL`), built once per cluster.
     pub tls: Option<Arc<TlsConnector>>,
+    /// SASL for every connection (`SASL_PLAINTEXT`, `SASL_SSL`).
+    pub sasl: Option<Arc<crate::sasl::SaslConfig>>,
 }
 
 impl Default for ConnectionOptions {
@@ -59,6 +61,7 @@ impl Default for ConnectionOptions {
             max_in_flight: 5,
             max_frame_size: ferrokafka_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
             tls: None,
+            sasl: None,
         }
     }
 }
@@ -157,6 +160,9 @@ impl Connection {
             match parse_api_versions(frame, version).map_err(|source| conn.protocol_error(source))? {
                 ApiVersionsReply::Supported(v) => {
                     let _ = conn.shared.versions.set(v);
+                    if let Some(sasl) = &opts.sasl {
+                        crate::sasl::reauth::authenticate_and_keep(&conn, sasl.clone()).await?;
+                    }
                     return Ok(conn);
                 }
                 ApiVersionsReply::RetryWith(v) => version = v,
@@ -292,6 +298,16 @@ impl Connection {
         }
     }
 
+    /// A handle that does not keep the connection open.
+    pub(crate) fn downgrade(&self) -> WeakConnection {
+        WeakConnection { tx: self.tx.downgrade(), shared: Arc::downgrade(&self.shared) }
+    }
+
+    /// Marks the connection closed: the cluster opens a new one on next use.
+    pub(crate) fn close(&self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+    }
+
     fn disconnected(&self, reason: &str) -> ClientError {
         self.shared.closed.store(true, Ordering::Relaxed);
         ClientError::Disconnected { broker: self.shared.addr.clone(), reason: reason.to_owned() }
@@ -301,6 +317,19 @@ impl Connection {
     fn poison_with(&self, e: ClientError) -> ClientError {
         self.shared.closed.store(true, Ordering::Relaxed);
         e
+    }
+}
+
+/// A [`Connection`] that may be gone.
+pub(crate) struct WeakConnection {
+    tx: mpsc::WeakSender<Envelope>,
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakConnection {
+    /// The connection, while some handle keeps it open.
+    pub(crate) fn upgrade(&self) -> Option<Connection> {
+        Some(Connection { tx: self.tx.upgrade()?, shared: self.shared.upgrade()? })
     }
 }
 

@@ -188,6 +188,29 @@ pub enum ClientError {
         /// The offset that came (the range's end when the data ended before it).
         got: i64,
     },
+    /// SASL authentication failed: wrong credentials, a refused token, a server that
+    /// could not prove it knows the password, or a malformed server message.
+    #[error("{broker}: {mechanism} authentication as {user:?} failed: {reason}")]
+    Authentication {
+        /// The broker's address.
+        broker: String,
+        /// The mechanism.
+        mechanism: &'static str,
+        /// The user (or token principal); never the secret.
+        user: String,
+        /// What the broker or the client's checks said.
+        reason: String,
+    },
+    /// The broker does not enable the configured SASL mechanism.
+    #[error("{broker} does not enable SASL mechanism {mechanism}; it enables {enabled:?}")]
+    SaslMechanismNotEnabled {
+        /// The broker's address.
+        broker: String,
+        /// The configured mechanism.
+        mechanism: &'static str,
+        /// The mechanisms the broker enables.
+        enabled: Vec<String>,
+    },
     /// No bootstrap broker could be reached.
     #[error("no broker of {bootstrap} could be reached: {last}")]
     NoBrokerReachable {

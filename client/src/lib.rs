@@ -51,6 +51,7 @@ pub mod group;
 pub mod metadata;
 pub mod producer;
 pub mod range;
+pub mod sasl;
 pub mod serde;
 
 pub use error::{ClientError, ResponseError, Result};

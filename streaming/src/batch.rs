@@ -25,17 +25,17 @@ pub struct ExecutorPool {
     group: String,
     read: ReadOptions,
     budget: Arc<MemoryBudget>,
-    deserializers: Deserializers,
+    pub(crate) deserializers: Deserializers,
 }
 
 /// A started partition read and where its leftover goes.
-struct Started {
-    records: PartitionRecords,
-    keep: Keep,
+pub(crate) struct Started {
+    pub(crate) records: PartitionRecords,
+    pub(crate) keep: Keep,
 }
 
 /// Where a partition read's leftover is cached.
-struct Keep {
+pub(crate) struct Keep {
     cache: Arc<ConsumerCache>,
     key: CacheKey,
     sink: RemainderSink,
@@ -43,7 +43,7 @@ struct Keep {
 
 impl Keep {
     /// Caches what the read left over (a read that stopped early leaves nothing).
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         let rest = self.sink.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(rest) = rest {
             self.cache.put(self.key, rest);
@@ -183,9 +183,9 @@ pub struct CollectedPartition {
 pub struct Batch {
     /// Batch time (ms since the epoch); 0 for batch reads.
     pub time_ms: i64,
-    ranges: Vec<OffsetRange>,
+    pub(crate) ranges: Vec<OffsetRange>,
     placement: Vec<Executor>,
-    pool: Arc<ExecutorPool>,
+    pub(crate) pool: Arc<ExecutorPool>,
     allow_non_consecutive: bool,
 }
 
@@ -235,7 +235,7 @@ impl Batch {
         Ok(self.count().await? == 0)
     }
 
-    fn placed(&self, i: usize) -> Result<&Executor> {
+    pub(crate) fn placed(&self, i: usize) -> Result<&Executor> {
         self.placement.get(i).ok_or_else(|| StreamingError::Placement("batch without placement".into()))
     }
 
@@ -273,6 +273,26 @@ impl Batch {
         .await
     }
 
+    /// Starts every partition's read: one fetch loop per executor for all its ranges.
+    pub(crate) fn start_all(&self) -> Result<Vec<Started>> {
+        let mut by_executor: BTreeMap<&Executor, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.ranges.len() {
+            by_executor.entry(self.placed(i)?).or_default().push(i);
+        }
+        let mut started: Vec<Option<Started>> = (0..self.ranges.len()).map(|_| None).collect();
+        for (executor, indices) in by_executor {
+            let ranges: Vec<&OffsetRange> = indices.iter().map(|&i| &self.ranges[i]).collect();
+            for (i, s) in indices.into_iter().zip(self.pool.start(executor, &ranges)?) {
+                started[i] = Some(s);
+            }
+        }
+        started
+            .into_iter()
+            .zip(&self.ranges)
+            .map(|(s, r)| s.ok_or_else(|| StreamingError::Placement(format!("no read started for {r}"))))
+            .collect()
+    }
+
     /// Runs `f` on every partition concurrently (one task each, spread over the
     /// runtime's threads); each partition's records arrive as its executor fetches
     /// them: one Fetch per leader for all the partitions an executor reads. Returns
@@ -291,22 +311,10 @@ impl Batch {
             partitions = self.ranges.len(),
             records = self.record_count_hint()
         );
-        let mut by_executor: BTreeMap<&Executor, Vec<usize>> = BTreeMap::new();
-        for i in 0..self.ranges.len() {
-            by_executor.entry(self.placed(i)?).or_default().push(i);
-        }
-        let mut started: Vec<Option<Started>> = (0..self.ranges.len()).map(|_| None).collect();
-        for (executor, indices) in by_executor {
-            let ranges: Vec<&OffsetRange> = indices.iter().map(|&i| &self.ranges[i]).collect();
-            for (i, s) in indices.into_iter().zip(self.pool.start(executor, &ranges)?) {
-                started[i] = Some(s);
-            }
-        }
         let f = Arc::new(f);
         let mut tasks = Vec::with_capacity(self.ranges.len());
-        for (index, (range, s)) in self.ranges.iter().zip(started).enumerate() {
+        for (index, (range, s)) in self.ranges.iter().zip(self.start_all()?).enumerate() {
             let executor = self.placed(index)?.clone();
-            let s = s.ok_or_else(|| StreamingError::Placement(format!("no read started for {range}")))?;
             let span = tracing::info_span!(
                 parent: &batch_span,
                 "partition",

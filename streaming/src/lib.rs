@@ -50,6 +50,7 @@
 //! ```
 
 pub mod batch;
+mod batch_local;
 pub mod batches;
 pub mod cache;
 pub mod checkpoint;

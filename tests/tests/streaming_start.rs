@@ -235,6 +235,23 @@ fn a_batch_larger_than_the_budget_is_read_within_it() {
         let total_bytes: usize = counts.iter().map(|(_, b)| b).sum();
         assert!(counts.iter().all(|(n, _)| *n == PER_PARTITION as i64), "{counts:?}");
         assert!(total_bytes > 10 * budget, "the batch ({total_bytes} bytes) is many times the budget");
+        // Again on the calling task, with a closure that borrows a local (not Send).
+        let seen = std::cell::RefCell::new(BTreeMap::<i32, Vec<i64>>::new());
+        batch
+            .foreach_partition_local(|mut p| {
+                let seen = &seen;
+                async move {
+                    while let Some(r) = p.records.next().await {
+                        seen.borrow_mut().entry(p.range.partition).or_default().push(r?.offset);
+                    }
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        for (p, offsets) in seen.into_inner() {
+            assert_eq!(offsets, (0..PER_PARTITION as i64).collect::<Vec<_>>(), "partition {p}");
+        }
         let peak = pool.budget().peak();
         assert!(peak <= budget, "peak reservation {peak} within the budget {budget}");
         assert!(peak > 0);

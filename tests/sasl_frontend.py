@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""A small, independent Kafka-protocol SASL server for the client's integration tests.
+
+It checks the Rust client's SASL code (PLAIN, SCRAM-SHA-256/512, KIP-368
+re-authentication) against code that is not ours: requests and responses are
+decoded/encoded with kafka-python's protocol classes where they fit, and the
+server side of SCRAM is scramp 1.5.0 (pure Python, `pip install scramp`), so the
+client's SCRAM is checked against a second, independent SCRAM implementation.
+
+    python3 tests/sasl_frontend.py --users USERS_JSON \
+        --mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 [--session-lifetime-ms N] [--port 0]
+
+USERS_JSON is a JSON object {"user": "password", ...}. stdout gets one line
+`listening on 127.0.0.1:PORT`, then `authenticated USER MECH` or
+`reauthenticated USER MECH` per success; diagnostics go to stderr.
+Served, with Kafka's connection rules: ApiVersions 0-3, SaslHandshake 0-1 (v0 =>
+unframed SASL tokens), SaslAuthenticate 0-2, Metadata 1 (after authentication
+only; one broker, every requested topic UNKNOWN_TOPIC_OR_PARTITION). Anything
+else, a non-SaslAuthenticate request between SaslHandshake and the end of the
+exchange, a failed authentication, or a request other than SaslHandshake after
+the session lifetime has run out closes the connection, as Kafka does.
+"""
+import argparse
+import io
+import json
+import socketserver
+import struct
+import sys
+import threading
+import time
+
+try:
+    import scramp
+except ImportError as e:
+    sys.exit("sasl_frontend.py: cannot import scramp (pip install scramp): %s" % e)
+from kafka.protocol.api_versions import (ApiVersionsRequest_v3, ApiVersionsResponse_v0, ApiVersionsResponse_v1,
+                                         ApiVersionsResponse_v2, ApiVersionsResponse_v3)
+from kafka.protocol.metadata import MetadataRequest_v1, MetadataResponse_v1
+from kafka.protocol.sasl_authenticate import SaslAuthenticateRequest, SaslAuthenticateResponse
+from kafka.protocol.sasl_handshake import SaslHandshakeRequest, SaslHandshakeResponse
+from kafka.protocol.types import CompactBytes, CompactString, Int16, Int64, String, TaggedFields
+
+API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE, METADATA = 18, 17, 36, 3
+APIS = [(API_VERSIONS, 0, 3), (SASL_HANDSHAKE, 0, 1), (SASL_AUTHENTICATE, 0, 2), (METADATA, 1, 1)]
+UNKNOWN_TOPIC_OR_PARTITION, SASL_FAILED, UNSUPPORTED_MECHANISM, ILLEGAL_SASL_STATE, UNSUPPORTED_VERSION = 3, 58, 33, 34, 35
+_out = threading.Lock()
+
+
+def say(line, err=False):
+    with _out:
+        stream = sys.stderr if err else sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+
+class AuthFailed(Exception):
+    pass
+
+
+class Close(Exception):
+    pass
+
+
+def read_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise Close("client closed the connection") if buf else EOFError()
+        buf += chunk
+    return buf
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.user = self.mech = self.pending = self.expires = None
+        self.raw = self.versions_done = False
+        self.reauth_ok = False  # KIP-368: only clients that used SaslAuthenticate v1+ may re-authenticate
+        try:
+            while True:
+                size = struct.unpack(">i", read_exact(self.request, 4))[0]
+                if not 0 <= size <= 100 << 20:
+                    raise Close("bad frame size %d" % size)
+                frame = read_exact(self.request, size)
+                if self.raw:
+                    self.raw_token(frame)
+                else:
+                    self.serve(frame)
+        except EOFError:
+            pass
+        except (Close, AuthFailed, OSError, ValueError, struct.error) as e:
+            say("closing %s:%d: %s" % (self.client_address + (e,)), err=True)
+
+    def send(self, data):
+        self.request.sendall(struct.pack(">i", len(data)) + data)
+
+    def serve(self, frame):
+        buf = io.BytesIO(frame)
+        key, ver, corr = struct.unpack(">hhi", read_exact_buf(buf, 8))
+        String("utf-8").decode(buf)  # client_id
+        flexible = (key == API_VERSIONS and ver >= 3) or (key == SASL_AUTHENTICATE and ver >= 2)
+        if flexible:
+            TaggedFields.decode(buf)
+        if self.pending is not None and key != SASL_AUTHENTICATE:
+            raise Close("unexpected request (api_key %d) during SASL authentication" % key)
+        if self.user and key != SASL_HANDSHAKE and self.expires and time.monotonic() > self.expires:
+            raise Close("session of %s expired (no re-authentication)" % self.user)
+        header = struct.pack(">i", corr)
+        if key == API_VERSIONS:
+            self.send(header + self.api_versions(ver, buf))  # always response header v0
+        elif key == SASL_HANDSHAKE and ver <= 1:
+            self.handshake(header, ver, SaslHandshakeRequest[ver].decode(buf).mechanism)
+        elif key == SASL_AUTHENTICATE and ver <= 2:
+            token = CompactBytes.decode(buf) if ver >= 2 else SaslAuthenticateRequest[ver].decode(buf).auth_bytes
+            self.authenticate(header + (b"\0" if flexible else b""), ver, token)
+        elif key == METADATA and ver == 1 and self.user:
+            topics = MetadataRequest_v1.decode(buf).topics or []
+            port = self.server.server_address[1]
+            resp = MetadataResponse_v1([(1, "127.0.0.1", port, None)], 1,
+                                       [(UNKNOWN_TOPIC_OR_PARTITION, t, False, []) for t in topics])
+            self.send(header + resp.encode())
+        else:
+            state = "authenticated" if self.user else "unauthenticated"
+            raise Close("unsupported request api_key %d v%d on an %s connection" % (key, ver, state))
+
+    def api_versions(self, ver, buf):
+        if ver > 3:  # Kafka answers v0 with only its own ApiVersions range so the client can retry
+            return ApiVersionsResponse_v0(UNSUPPORTED_VERSION, [APIS[0]]).encode()
+        if not self.user:
+            if self.versions_done:
+                raise Close("second ApiVersions before SaslHandshake")
+            self.versions_done = True
+        if ver == 3:
+            ApiVersionsRequest_v3.decode(buf)
+            return ApiVersionsResponse_v3(0, [a + ({},) for a in APIS], 0, {}).encode()
+        if ver == 0:
+            return ApiVersionsResponse_v0(0, APIS).encode()
+        return (ApiVersionsResponse_v1, ApiVersionsResponse_v2)[ver - 1](0, APIS, 0).encode()
+
+    def handshake(self, header, ver, mechanism):
+        enabled = self.server.mechanisms
+        if self.user and not self.reauth_ok:
+            return self.send(header + SaslHandshakeResponse[ver](ILLEGAL_SASL_STATE, []).encode())
+        if mechanism not in enabled or (self.user and mechanism != self.mech):
+            self.send(header + SaslHandshakeResponse[ver](UNSUPPORTED_MECHANISM, enabled).encode())
+            why = "for re-authentication of %s" % self.mech if mechanism in enabled else "not enabled"
+            raise Close("SASL mechanism %r %s" % (mechanism, why))
+        self.pending = {"mech": mechanism, "user": None, "scram": None}
+        if mechanism.startswith("SCRAM-"):
+            infos = self.server.scram[mechanism]
+
+            def lookup(user):
+                self.pending["user"] = user
+                return infos.get(user)
+            self.pending["scram"] = scramp.ScramMechanism(mechanism).make_server(lookup)
+        self.raw = ver == 0
+        self.send(header + SaslHandshakeResponse[ver](0, enabled).encode())
+
+    def authenticate(self, header, ver, token):
+        if self.pending is None:
+            if not self.user:
+                raise Close("SaslAuthenticate before SaslHandshake")
+            return self.send(header + self.auth_response(ver, ILLEGAL_SASL_STATE, "SaslAuthenticate request "
+                                                         "received after successful authentication", b"", 0))
+        try:
+            out, done = self.step(token)
+        except AuthFailed as e:
+            self.send(header + self.auth_response(ver, SASL_FAILED, str(e), b"", 0))
+            raise
+        lifetime = self.server.lifetime_ms if done else 0
+        if done:
+            self.reauth_ok = ver >= 1
+        self.send(header + self.auth_response(ver, 0, None, out, lifetime))
+
+    def auth_response(self, ver, error, message, out, lifetime):
+        if ver < 2:
+            return SaslAuthenticateResponse[ver](error, message, out, *([lifetime] if ver else [])).encode()
+        return (Int16.encode(error) + CompactString("utf-8").encode(message) + CompactBytes.encode(out)
+                + Int64.encode(lifetime) + TaggedFields.encode({}))
+
+    def raw_token(self, token):  # after SaslHandshake v0: unframed tokens, failure just closes
+        out, done = self.step(token)
+        self.raw = not done
+        self.send(out)
+
+    def step(self, token):
+        """One SASL step: returns (bytes for the client, finished); raises AuthFailed."""
+        p = self.pending
+        if p["mech"] == "PLAIN":
+            parts = token.split(b"\0")
+            if len(parts) != 3:
+                raise AuthFailed("Authentication failed: malformed PLAIN message")
+            try:
+                authzid, user, password = (x.decode("utf-8") for x in parts)
+            except UnicodeDecodeError:
+                raise AuthFailed("Authentication failed: PLAIN message is not UTF-8")
+            if not user:
+                raise AuthFailed("Authentication failed: username not specified")
+            if authzid and authzid != user:
+                raise AuthFailed("Authentication failed: authorization id %s differs from user %s" % (authzid, user))
+            if self.server.users.get(user) != password:
+                raise AuthFailed("Authentication failed: invalid credentials for user %s" % user)
+            self.finish(user)
+            return b"", True
+        server = p["scram"]
+        try:
+            if server.stage is None:
+                server.set_client_first(token.decode("utf-8"))
+                return server.get_server_first().encode(), False
+            server.set_client_final(token.decode("utf-8"))
+            final = server.get_server_final().encode()
+        except scramp.ScramException as e:
+            code = getattr(e.server_error, "value", None)
+            if code in ("invalid-proof", "unknown-user"):
+                raise AuthFailed("Authentication failed: invalid credentials for user %s" % p["user"])
+            raise AuthFailed("Authentication failed: %s" % e.args[0])
+        except UnicodeDecodeError:
+            raise AuthFailed("Authentication failed: SCRAM message is not UTF-8")
+        self.finish(p["user"])
+        return final, True
+
+    def finish(self, user):
+        if self.user is not None and user != self.user:
+            raise AuthFailed("Cannot change principals during re-authentication from User:%s: User:%s"
+                             % (self.user, user))
+        word = "reauthenticated" if self.user else "authenticated"
+        self.user, self.mech, self.pending = user, self.pending["mech"], None
+        ms = self.server.lifetime_ms
+        self.expires = time.monotonic() + ms / 1000.0 if ms else None
+        say("%s %s %s" % (word, user, self.mech))
+
+
+def read_exact_buf(buf, n):
+    data = buf.read(n)
+    if len(data) != n:
+        raise ValueError("truncated request header")
+    return data
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", required=True, help="JSON file {user: password}")
+    ap.add_argument("--mechanisms", required=True, help="comma-separated, e.g. PLAIN,SCRAM-SHA-256")
+    ap.add_argument("--session-lifetime-ms", type=int, default=0, help="0 = sessions do not expire")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    with open(args.users) as f:
+        users = json.load(f)
+    mechanisms = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
+    unknown = [m for m in mechanisms if m not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")]
+    if unknown:
+        sys.exit("sasl_frontend.py: unsupported mechanism(s): %s" % ", ".join(unknown))
+    server = Server(("127.0.0.1", args.port), Handler)
+    server.users, server.mechanisms, server.lifetime_ms = users, mechanisms, args.session_lifetime_ms
+    server.scram = {m: {u: scramp.ScramMechanism(m).make_auth_info(pw, iteration_count=4096)
+                        for u, pw in users.items()} for m in mechanisms if m.startswith("SCRAM-")}
+    say("listening on 127.0.0.1:%d" % server.server_address[1])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
