@@ -54,11 +54,15 @@ def say(line, err=False):
 
 
 class AuthFailed(Exception):
-    pass
+    """The credentials or SASL messages are wrong: answer error 58 (when framed), then close."""
 
 
 class Close(Exception):
-    pass
+    """Drop the connection, as Kafka does for a request it does not accept in this state."""
+
+
+def enc(cls, *fields):  # encode with a kafka-python response class's schema
+    return cls.SCHEMA.encode(fields)
 
 
 def read_exact(sock, n):
@@ -82,10 +86,7 @@ class Handler(socketserver.BaseRequestHandler):
                 if not 0 <= size <= 100 << 20:
                     raise Close("bad frame size %d" % size)
                 frame = read_exact(self.request, size)
-                if self.raw:
-                    self.raw_token(frame)
-                else:
-                    self.serve(frame)
+                (self.raw_token if self.raw else self.serve)(frame)
         except EOFError:
             pass
         except (Close, AuthFailed, OSError, ValueError, struct.error) as e:
@@ -95,15 +96,16 @@ class Handler(socketserver.BaseRequestHandler):
         self.request.sendall(struct.pack(">i", len(data)) + data)
 
     def serve(self, frame):
-        buf = io.BytesIO(frame)
-        key, ver, corr = struct.unpack(">hhi", read_exact_buf(buf, 8))
+        key, ver, corr = struct.unpack(">hhi", frame[:8])
+        buf = io.BytesIO(frame[8:])
         String("utf-8").decode(buf)  # client_id
         flexible = (key == API_VERSIONS and ver >= 3) or (key == SASL_AUTHENTICATE and ver >= 2)
         if flexible:
             TaggedFields.decode(buf)
         if self.pending is not None and key != SASL_AUTHENTICATE:
             raise Close("unexpected request (api_key %d) during SASL authentication" % key)
-        if self.user and key != SASL_HANDSHAKE and self.expires and time.monotonic() > self.expires:
+        reauth = key == SASL_HANDSHAKE and self.reauth_ok
+        if self.user and not reauth and self.expires and time.monotonic() > self.expires:
             raise Close("session of %s expired (no re-authentication)" % self.user)
         header = struct.pack(">i", corr)
         if key == API_VERSIONS:
@@ -116,45 +118,45 @@ class Handler(socketserver.BaseRequestHandler):
         elif key == METADATA and ver == 1 and self.user:
             topics = MetadataRequest_v1.decode(buf).topics or []
             port = self.server.server_address[1]
-            resp = MetadataResponse_v1([(1, "127.0.0.1", port, None)], 1,
-                                       [(UNKNOWN_TOPIC_OR_PARTITION, t, False, []) for t in topics])
-            self.send(header + resp.encode())
+            self.send(header + enc(MetadataResponse_v1, [(1, "127.0.0.1", port, None)], 1,
+                                   [(UNKNOWN_TOPIC_OR_PARTITION, t, False, []) for t in topics]))
         else:
             state = "authenticated" if self.user else "unauthenticated"
             raise Close("unsupported request api_key %d v%d on an %s connection" % (key, ver, state))
 
     def api_versions(self, ver, buf):
         if ver > 3:  # Kafka answers v0 with only its own ApiVersions range so the client can retry
-            return ApiVersionsResponse_v0(UNSUPPORTED_VERSION, [APIS[0]]).encode()
+            return enc(ApiVersionsResponse_v0, UNSUPPORTED_VERSION, [APIS[0]])
         if not self.user:
             if self.versions_done:
                 raise Close("second ApiVersions before SaslHandshake")
             self.versions_done = True
         if ver == 3:
             ApiVersionsRequest_v3.decode(buf)
-            return ApiVersionsResponse_v3(0, [a + ({},) for a in APIS], 0, {}).encode()
+            return enc(ApiVersionsResponse_v3, 0, [a + ({},) for a in APIS], 0, {})
         if ver == 0:
-            return ApiVersionsResponse_v0(0, APIS).encode()
-        return (ApiVersionsResponse_v1, ApiVersionsResponse_v2)[ver - 1](0, APIS, 0).encode()
+            return enc(ApiVersionsResponse_v0, 0, APIS)
+        return enc((ApiVersionsResponse_v1, ApiVersionsResponse_v2)[ver - 1], 0, APIS, 0)
 
     def handshake(self, header, ver, mechanism):
         enabled = self.server.mechanisms
-        if self.user and not self.reauth_ok:
-            return self.send(header + SaslHandshakeResponse[ver](ILLEGAL_SASL_STATE, []).encode())
-        if mechanism not in enabled or (self.user and mechanism != self.mech):
-            self.send(header + SaslHandshakeResponse[ver](UNSUPPORTED_MECHANISM, enabled).encode())
-            why = "for re-authentication of %s" % self.mech if mechanism in enabled else "not enabled"
-            raise Close("SASL mechanism %r %s" % (mechanism, why))
-        self.pending = {"mech": mechanism, "user": None, "scram": None}
-        if mechanism.startswith("SCRAM-"):
+        if self.user and not self.reauth_ok:  # not a re-authentication: Kafka's request handler refuses it
+            return self.send(header + enc(SaslHandshakeResponse[ver], ILLEGAL_SASL_STATE, []))
+        if mechanism not in enabled:
+            self.send(header + enc(SaslHandshakeResponse[ver], UNSUPPORTED_MECHANISM, enabled))
+            raise Close("SASL mechanism %r not enabled" % mechanism)
+        self.pending = p = {"mech": mechanism, "user": None, "scram": None, "bad": None}
+        if self.user and mechanism != self.mech:  # Kafka accepts the handshake, then drops the next token
+            p["bad"] = "SASL mechanism %r is not supported for re-authentication of %r" % (mechanism, self.mech)
+        elif mechanism.startswith("SCRAM-"):
             infos = self.server.scram[mechanism]
 
             def lookup(user):
-                self.pending["user"] = user
+                p["user"] = user
                 return infos.get(user)
-            self.pending["scram"] = scramp.ScramMechanism(mechanism).make_server(lookup)
+            p["scram"] = scramp.ScramMechanism(mechanism).make_server(lookup)
         self.raw = ver == 0
-        self.send(header + SaslHandshakeResponse[ver](0, enabled).encode())
+        self.send(header + enc(SaslHandshakeResponse[ver], 0, enabled))
 
     def authenticate(self, header, ver, token):
         if self.pending is None:
@@ -174,7 +176,7 @@ class Handler(socketserver.BaseRequestHandler):
 
     def auth_response(self, ver, error, message, out, lifetime):
         if ver < 2:
-            return SaslAuthenticateResponse[ver](error, message, out, *([lifetime] if ver else [])).encode()
+            return enc(SaslAuthenticateResponse[ver], error, message, out, *([lifetime] if ver else []))
         return (Int16.encode(error) + CompactString("utf-8").encode(message) + CompactBytes.encode(out)
                 + Int64.encode(lifetime) + TaggedFields.encode({}))
 
@@ -186,40 +188,37 @@ class Handler(socketserver.BaseRequestHandler):
     def step(self, token):
         """One SASL step: returns (bytes for the client, finished); raises AuthFailed."""
         p = self.pending
+        if p["bad"]:
+            raise Close(p["bad"])
         if p["mech"] == "PLAIN":
             parts = token.split(b"\0")
             if len(parts) != 3:
                 raise AuthFailed("Authentication failed: malformed PLAIN message")
-            try:
-                authzid, user, password = (x.decode("utf-8") for x in parts)
-            except UnicodeDecodeError:
-                raise AuthFailed("Authentication failed: PLAIN message is not UTF-8")
+            authzid, user, password = (x.decode("utf-8", "replace") for x in parts)
             if not user:
                 raise AuthFailed("Authentication failed: username not specified")
             if authzid and authzid != user:
                 raise AuthFailed("Authentication failed: authorization id %s differs from user %s" % (authzid, user))
             if self.server.users.get(user) != password:
                 raise AuthFailed("Authentication failed: invalid credentials for user %s" % user)
-            self.finish(user)
+            self.done(user)
             return b"", True
         server = p["scram"]
         try:
             if server.stage is None:
-                server.set_client_first(token.decode("utf-8"))
+                server.set_client_first(token.decode("utf-8", "replace"))
                 return server.get_server_first().encode(), False
-            server.set_client_final(token.decode("utf-8"))
+            server.set_client_final(token.decode("utf-8", "replace"))
             final = server.get_server_final().encode()
         except scramp.ScramException as e:
             code = getattr(e.server_error, "value", None)
             if code in ("invalid-proof", "unknown-user"):
                 raise AuthFailed("Authentication failed: invalid credentials for user %s" % p["user"])
             raise AuthFailed("Authentication failed: %s" % e.args[0])
-        except UnicodeDecodeError:
-            raise AuthFailed("Authentication failed: SCRAM message is not UTF-8")
-        self.finish(p["user"])
+        self.done(p["user"])
         return final, True
 
-    def finish(self, user):
+    def done(self, user):
         if self.user is not None and user != self.user:
             raise AuthFailed("Cannot change principals during re-authentication from User:%s: User:%s"
                              % (self.user, user))
@@ -228,13 +227,6 @@ class Handler(socketserver.BaseRequestHandler):
         ms = self.server.lifetime_ms
         self.expires = time.monotonic() + ms / 1000.0 if ms else None
         say("%s %s %s" % (word, user, self.mech))
-
-
-def read_exact_buf(buf, n):
-    data = buf.read(n)
-    if len(data) != n:
-        raise ValueError("truncated request header")
-    return data
 
 
 class Server(socketserver.ThreadingTCPServer):

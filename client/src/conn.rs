@@ -95,6 +95,8 @@ struct Shared {
     versions: OnceLock<BrokerVersions>,
     client_id: StrBytes,
     request_timeout: Duration,
+    /// Readers: every request on its way into the queue; writer: re-authentication.
+    gate: tokio::sync::RwLock<()>,
 }
 
 /// A handle to a broker connection. Cloning is cheap; the socket closes when the
@@ -152,6 +154,7 @@ impl Connection {
                 versions: OnceLock::new(),
                 client_id: opts.client_id.clone(),
                 request_timeout: opts.request_timeout,
+                gate: tokio::sync::RwLock::new(()),
             }),
         };
         let mut version = API_VERSIONS_MAX;
@@ -246,6 +249,7 @@ impl Connection {
 
     /// Sends a request the broker will not answer (Produce with acks=0).
     pub async fn send_only<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<()> {
+        let _open = self.shared.gate.read().await;
         let (id, frame) = self.encode(api, version, req)?;
         let env = Envelope { id, api, frame, timeout: self.shared.request_timeout, reply: None };
         self.tx.send(env).await.map_err(|_| self.stopped())
@@ -278,6 +282,18 @@ impl Connection {
         req: &Req,
         extra_timeout: Option<Duration>,
     ) -> Result<oneshot::Receiver<Result<Bytes>>> {
+        let _open = self.shared.gate.read().await;
+        self.enqueue_ungated(api, version, req, extra_timeout).await
+    }
+
+    /// Puts a request on the queue even while the gate is held (the holder's own requests).
+    async fn enqueue_ungated<Req: Encodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+        extra_timeout: Option<Duration>,
+    ) -> Result<oneshot::Receiver<Result<Bytes>>> {
         let (id, frame) = self.encode(api, version, req)?;
         let (reply, rx) = oneshot::channel();
         let timeout = self.shared.request_timeout + extra_timeout.unwrap_or_default();
@@ -296,6 +312,22 @@ impl Connection {
             }
             None => self.disconnected("connection task stopped"),
         }
+    }
+
+    /// Holds every other request back (they wait, in order) until the guard drops:
+    /// re-authentication must be the only traffic between its SaslHandshake and its
+    /// last SaslAuthenticate, or a Kafka broker closes the connection. Requests queued
+    /// before go out first.
+    pub(crate) async fn exclusive(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.shared.gate.write().await
+    }
+
+    /// A call that passes the gate: for the holder of [`exclusive`](Self::exclusive),
+    /// and for authentication before the handle is handed out.
+    pub(crate) async fn call_exclusive<Req: Encodable, Resp: Decodable>(&self, api: ApiKey, req: &Req) -> Result<Resp> {
+        let version = self.version(api)?;
+        let rx = self.enqueue_ungated(api, version, req, None).await?;
+        self.answer(rx, api, version).await
     }
 
     /// A handle that does not keep the connection open.

@@ -12,6 +12,7 @@ pub mod peers;
 pub mod postgres;
 pub mod proxy;
 pub mod raw;
+pub mod sasl_frontend;
 pub mod stub_broker;
 pub mod stunnel;
 pub mod tansu;

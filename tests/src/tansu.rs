@@ -44,10 +44,19 @@ impl Tansu {
     /// Starts a broker on a random port that advertises `127.0.0.1:advertised_port`
     /// in its metadata instead (a TLS proxy in front of it listens there).
     pub fn try_start_advertising(advertised_port: u16) -> Result<Tansu, String> {
-        Self::try_start(Some(advertised_port))
+        Self::try_start_with(Some(advertised_port), &[])
+    }
+
+    /// Starts a broker that requires SASL authentication (`--authentication`).
+    pub fn start_authenticating() -> Tansu {
+        Self::try_start_with(None, &["--authentication"]).unwrap_or_else(|e| panic!("tansu could not be started: {e}"))
     }
 
     fn try_start(advertised_port: Option<u16>) -> Result<Tansu, String> {
+        Self::try_start_with(advertised_port, &[])
+    }
+
+    fn try_start_with(advertised_port: Option<u16>, extra: &[&str]) -> Result<Tansu, String> {
         let bin = binary();
         if !bin.exists() {
             return Err(format!(
@@ -64,6 +73,7 @@ impl Tansu {
         let child = Command::new(&bin)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log_file)

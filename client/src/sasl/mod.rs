@@ -210,7 +210,8 @@ impl SaslConfig {
     }
 }
 
-/// Authenticates `conn`; returns the session lifetime the broker granted (KIP-368).
+/// Authenticates `conn` (the caller holds [`Connection::exclusive`] or is the only
+/// user); returns the session lifetime the broker granted (KIP-368).
 pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<Option<Duration>> {
     let handshake: SaslHandshakeResponse = conn
         .call(
@@ -240,7 +241,10 @@ pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<
         let conn = conn.clone();
         async move {
             let resp: SaslAuthenticateResponse = conn
-                .call(ApiKey::SaslAuthenticate, &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes)))
+                .call_exclusive(
+                    ApiKey::SaslAuthenticate,
+                    &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes)),
+                )
                 .await?;
             Ok::<_, ClientError>(resp)
         }

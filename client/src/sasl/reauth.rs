@@ -2,8 +2,11 @@
 //! broker granted runs out (KIP-368).
 //!
 //! Re-authentication sends SaslHandshake and SaslAuthenticate through the
-//! connection's one request queue, so requests already in flight keep their order
-//! and none is lost; a failed re-authentication closes the connection for new
+//! connection's one request queue while holding its gate: requests queued before go
+//! out (and are answered) first, requests made meanwhile wait and follow the
+//! exchange, so nothing is lost or reordered and the broker sees nothing else
+//! between the handshake and the last token (Kafka closes a connection that sends
+//! other requests then). A failed re-authentication closes the connection for new
 //! requests (the cluster opens a fresh one, which authenticates from scratch).
 
 use std::sync::Arc;
@@ -36,7 +39,13 @@ async fn keep(weak: WeakConnection, addr: String, sasl: Arc<SaslConfig>, mut lif
         if conn.is_closed() {
             return;
         }
-        match authenticate(&conn, &sasl).await {
+        // Nothing else may go out between the handshake and the last token: other
+        // requests wait at the gate, in order, and follow the exchange.
+        let outcome = {
+            let _only_us = conn.exclusive().await;
+            authenticate(&conn, &sasl).await
+        };
+        match outcome {
             Ok(Some(next)) => {
                 tracing::debug!(broker = %addr, lifetime_ms = next.as_millis() as u64, "re-authenticated");
                 lifetime = next;
