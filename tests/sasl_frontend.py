@@ -24,6 +24,7 @@ import argparse
 import io
 import json
 import socketserver
+import os
 import struct
 import sys
 import threading
@@ -97,6 +98,8 @@ class Handler(socketserver.BaseRequestHandler):
 
     def serve(self, frame):
         key, ver, corr = struct.unpack(">hhi", frame[:8])
+        if os.environ.get("FK_FRONTEND_DEBUG"):
+            say("request api_key %d v%d corr %d" % (key, ver, corr), err=True)
         buf = io.BytesIO(frame[8:])
         String("utf-8").decode(buf)  # client_id
         flexible = (key == API_VERSIONS and ver >= 3) or (key == SASL_AUTHENTICATE and ver >= 2)

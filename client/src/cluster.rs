@@ -218,8 +218,15 @@ impl Cluster {
                 Err(e) => {
                     tracing::debug!(broker = %addr, error = %e, "bootstrap connection failed");
                     last = e.to_string();
-                    // A refused certificate will not get better by retrying: report it as is.
-                    if matches!(e, ClientError::Tls { .. }) && !e.is_retriable() && tls_failure.is_none() {
+                    // A refused certificate or refused credentials will not get better by
+                    // retrying: report them as they are.
+                    let fatal = matches!(
+                        e,
+                        ClientError::Tls { .. }
+                            | ClientError::Authentication { .. }
+                            | ClientError::SaslMechanismNotEnabled { .. }
+                    );
+                    if fatal && !e.is_retriable() && tls_failure.is_none() {
                         tls_failure = Some(e);
                     }
                 }

@@ -67,6 +67,13 @@ impl SaslFrontend {
         self.lines.lock().unwrap().iter().filter(|l| l.starts_with(prefix)).count()
     }
 
+    /// Waits (up to 10 s) until at least `n` lines start with `prefix`; the count then.
+    /// The server prints before it answers, but its output reaches us through a pipe.
+    pub fn wait_count(&self, prefix: &str, n: usize) -> usize {
+        crate::wait_for(Duration::from_secs(10), || (self.count(prefix) >= n).then_some(()));
+        self.count(prefix)
+    }
+
     /// Everything it printed.
     pub fn output(&self) -> String {
         self.lines.lock().unwrap().join("\n")

@@ -56,7 +56,7 @@ fn every_mechanism_authenticates_against_an_independent_server() {
                 .block_on(Cluster::connect(config(fe.addr(), "SASL_PLAINTEXT", mechanism, user, password, java)))
                 .unwrap_or_else(|e| panic!("{mechanism} as {user}: {e}\n{}", fe.output()));
             rt.block_on(cluster.fetch_metadata(None)).unwrap();
-            assert!(fe.count(&format!("authenticated {user} {mechanism}")) >= 1, "{}", fe.output());
+            assert!(fe.wait_count(&format!("authenticated {user} {mechanism}"), 1) >= 1, "{}", fe.output());
         }
     }
 }
@@ -124,7 +124,7 @@ fn reauthentication_keeps_requests_flowing() {
         }
         assert!(calls > 100);
     });
-    assert!(fe.count("reauthenticated alice SCRAM-SHA-256") >= 2, "{}", fe.output());
+    assert!(fe.wait_count("reauthenticated alice SCRAM-SHA-256", 2) >= 2, "{}", fe.output());
 }
 
 /// SASL_SSL: the same exchange inside TLS (stunnel in front of the server).
@@ -147,7 +147,7 @@ fn sasl_over_tls() {
         ]))
         .unwrap();
         rt.block_on(Cluster::connect(cfg)).unwrap_or_else(|e| panic!("{mechanism} over TLS: {e}\n{}", tls.log()));
-        assert!(fe.count(&format!("authenticated alice {mechanism}")) >= 1, "{}", fe.output());
+        assert!(fe.wait_count(&format!("authenticated alice {mechanism}"), 1) >= 1, "{}", fe.output());
     }
 }
 

@@ -214,7 +214,7 @@ impl SaslConfig {
 /// user); returns the session lifetime the broker granted (KIP-368).
 pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<Option<Duration>> {
     let handshake: SaslHandshakeResponse = conn
-        .call(
+        .call_exclusive(
             ApiKey::SaslHandshake,
             &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(cfg.mechanism.name())),
         )
