@@ -115,7 +115,7 @@ pub fn resume_ranges(
         .into_iter()
         .map(|(r, rest)| {
             let resume = rest.filter(|m| m.tp == r.tp).and_then(|m| m.resume_at(r.from, opts.allow_non_consecutive));
-            (r.tp, r.from, r.until, resume)
+            reader::Spec { tp: r.tp, from: r.from, until: r.until, resume }
         })
         .collect();
     reader::start_readers(cluster, specs, opts, budget)

@@ -349,18 +349,26 @@ async fn handle(
     refresh
 }
 
-/// Starts reading `slots` (validated), with the readers' cursors; one task for all.
+/// One range to start: where it is and, when a remainder continues it, the cursor
+/// and the offset fetching resumes at.
+pub(crate) struct Spec {
+    pub(crate) tp: TopicPartition,
+    pub(crate) from: i64,
+    pub(crate) until: i64,
+    pub(crate) resume: Option<(super::records::Cursor, i64)>,
+}
+
+/// Starts reading `specs` (validated), with the readers' cursors; one task for all.
 pub(crate) fn start_readers(
     cluster: &Cluster,
-    specs: Vec<(TopicPartition, i64, i64, Option<(super::records::Cursor, i64)>)>,
+    specs: Vec<Spec>,
     opts: RangeOptions,
     budget: Arc<MemoryBudget>,
 ) -> Vec<PartitionRecords> {
     let wake = Arc::new(Notify::new());
     let mut slots = Vec::new();
-    let mut readers: Vec<(TopicPartition, (i64, i64), Option<mpsc::Receiver<Result<Chunk>>>, Option<_>)> =
-        Vec::with_capacity(specs.len());
-    for (tp, from, until, resume) in specs {
+    let mut readers = Vec::with_capacity(specs.len());
+    for Spec { tp, from, until, resume } in specs {
         let (cursor, next) = match resume {
             Some((c, next)) => (Some(c), next),
             None => (None, from),
@@ -372,13 +380,14 @@ pub(crate) fn start_readers(
         } else {
             None
         };
-        readers.push((tp, (from, until), rx, cursor));
+        let wake = Some(wake.clone());
+        readers.push(PartitionRecords::new(tp, (from, until), opts.allow_non_consecutive, rx, cursor, wake, None));
     }
-    let guard = (!slots.is_empty()).then(|| spawn(cluster.clone(), slots, opts, budget, wake.clone()));
+    if !slots.is_empty() {
+        let guard = spawn(cluster.clone(), slots, opts, budget, wake);
+        for r in &mut readers {
+            r.set_guard(guard.clone());
+        }
+    }
     readers
-        .into_iter()
-        .map(|(tp, range, rx, cursor)| {
-            PartitionRecords::new(tp, range, opts.allow_non_consecutive, rx, cursor, Some(wake.clone()), guard.clone())
-        })
-        .collect()
 }

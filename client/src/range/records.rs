@@ -159,6 +159,10 @@ impl PartitionRecords {
         }
     }
 
+    pub(crate) fn set_guard(&mut self, guard: Arc<super::reader::TaskGuard>) {
+        self._guard = Some(guard);
+    }
+
     /// An empty range's records (nothing to read).
     pub fn empty(tp: TopicPartition, at: i64) -> Self {
         Self::new(tp, (at, at), false, None, None, None, None)
