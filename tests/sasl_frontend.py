@@ -19,10 +19,21 @@ only; one broker, every requested topic UNKNOWN_TOPIC_OR_PARTITION). Anything
 else, a non-SaslAuthenticate request between SaslHandshake and the end of the
 exchange, a failed authentication, or a request other than SaslHandshake after
 the session lifetime has run out closes the connection, as Kafka does.
+
+Proxy mode, `--upstream HOST:PORT [--advertised-port P]`: the SASL layer in front
+of a plaintext single-broker Kafka (librdkafka's mock cluster, tansu). ApiVersions
+announces the upstream's ranges (asked once at startup with ApiVersions v0), with
+ApiVersions 0-3, SaslHandshake 0-1, SaslAuthenticate 0-2, Metadata exactly 1 and
+FindCoordinator 0-1. Once authenticated, every other request is forwarded byte for
+byte over one upstream connection per client connection, one request at a time,
+and the response relayed unchanged, except that the broker addresses in Metadata v1
+and FindCoordinator v0/v1 responses become 127.0.0.1:P (default: our own port).
+Produce with acks=0 gets no response. An upstream failure closes the connection.
 """
 import argparse
 import io
 import json
+import socket
 import socketserver
 import os
 import struct
@@ -36,12 +47,14 @@ except ImportError as e:
     sys.exit("sasl_frontend.py: cannot import scramp (pip install scramp): %s" % e)
 from kafka.protocol.api_versions import (ApiVersionsRequest_v3, ApiVersionsResponse_v0, ApiVersionsResponse_v1,
                                          ApiVersionsResponse_v2, ApiVersionsResponse_v3)
+from kafka.protocol.find_coordinator import FindCoordinatorResponse
 from kafka.protocol.metadata import MetadataRequest_v1, MetadataResponse_v1
 from kafka.protocol.sasl_authenticate import SaslAuthenticateRequest, SaslAuthenticateResponse
 from kafka.protocol.sasl_handshake import SaslHandshakeRequest, SaslHandshakeResponse
 from kafka.protocol.types import CompactBytes, CompactString, Int16, Int64, String, TaggedFields
 
 API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE, METADATA = 18, 17, 36, 3
+PRODUCE, FIND_COORDINATOR = 0, 10
 APIS = [(API_VERSIONS, 0, 3), (SASL_HANDSHAKE, 0, 1), (SASL_AUTHENTICATE, 0, 2), (METADATA, 1, 1)]
 UNKNOWN_TOPIC_OR_PARTITION, SASL_FAILED, UNSUPPORTED_MECHANISM, ILLEGAL_SASL_STATE, UNSUPPORTED_VERSION = 3, 58, 33, 34, 35
 _out = threading.Lock()
@@ -66,14 +79,51 @@ def enc(cls, *fields):  # encode with a kafka-python response class's schema
     return cls.SCHEMA.encode(fields)
 
 
-def read_exact(sock, n):
+def read_exact(sock, n, who="client"):
     buf = b""
     while len(buf) < n:
         chunk = sock.recv(n - len(buf))
         if not chunk:
-            raise Close("client closed the connection") if buf else EOFError()
+            raise Close("%s closed the connection" % who) if buf else EOFError()
         buf += chunk
     return buf
+
+
+def read_frame(sock, who="client"):
+    size = struct.unpack(">i", read_exact(sock, 4, who))[0]
+    if not 0 <= size <= 100 << 20:
+        raise Close("bad frame size %d from %s" % (size, who))
+    return read_exact(sock, size, who)
+
+
+def produce_acks(ver, buf):
+    """The acks of a Produce request; buf is just past the request header's client_id."""
+    if ver >= 9:  # flexible: request header v2 (tagged fields), compact transactional_id
+        TaggedFields.decode(buf)
+        CompactString("utf-8").decode(buf)
+    elif ver >= 3:
+        String("utf-8").decode(buf)
+    return Int16.decode(buf)
+
+
+def upstream_apis(addr):
+    """Ask the upstream broker for its ApiVersions (v0) and build the list we announce in proxy mode."""
+    with socket.create_connection(addr, timeout=10) as s:
+        client_id = b"sasl_frontend"
+        s.sendall(struct.pack(">ihhih", 10 + len(client_id), API_VERSIONS, 0, 0, len(client_id)) + client_id)
+        resp = read_frame(s, "upstream")
+    error, ranges = ApiVersionsResponse_v0.SCHEMA.decode(io.BytesIO(resp[4:]))
+    if error:
+        raise OSError("upstream ApiVersions v0 failed with error %d" % error)
+    apis = APIS[:3]  # ApiVersions, SaslHandshake, SaslAuthenticate: always ours
+    for key, lo, hi in ranges:
+        if key == METADATA:
+            lo, hi = (1, 1) if lo <= 1 <= hi else (1, 0)
+        elif key == FIND_COORDINATOR:
+            hi = min(hi, 1)
+        if key not in (API_VERSIONS, SASL_HANDSHAKE, SASL_AUTHENTICATE) and lo <= hi:
+            apis.append((key, lo, hi))
+    return apis
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -81,6 +131,8 @@ class Handler(socketserver.BaseRequestHandler):
         self.user = self.mech = self.pending = self.expires = None
         self.raw = self.versions_done = False
         self.reauth_ok = False  # KIP-368: only clients that used SaslAuthenticate v1+ may re-authenticate
+        self.up = None  # proxy mode: the upstream connection, opened at the first forwarded request
+        self.acks0 = set()  # correlation ids (4 bytes) of forwarded Produce requests with acks=0
         try:
             while True:
                 size = struct.unpack(">i", read_exact(self.request, 4))[0]
@@ -92,6 +144,9 @@ class Handler(socketserver.BaseRequestHandler):
             pass
         except (Close, AuthFailed, OSError, ValueError, struct.error) as e:
             say("closing %s:%d: %s" % (self.client_address + (e,)), err=True)
+        finally:
+            if self.up is not None:
+                self.up.close()
 
     def send(self, data):
         self.request.sendall(struct.pack(">i", len(data)) + data)
@@ -118,16 +173,50 @@ class Handler(socketserver.BaseRequestHandler):
         elif key == SASL_AUTHENTICATE and ver <= 2:
             token = CompactBytes.decode(buf) if ver >= 2 else SaslAuthenticateRequest[ver].decode(buf).auth_bytes
             self.authenticate(header + (b"\0" if flexible else b""), ver, token)
-        elif key == METADATA and ver == 1 and self.user:
+        elif key == METADATA and ver == 1 and self.user and not self.server.upstream:
             topics = MetadataRequest_v1.decode(buf).topics or []
             port = self.server.server_address[1]
             self.send(header + enc(MetadataResponse_v1, [(1, "127.0.0.1", port, None)], 1,
                                    [(UNKNOWN_TOPIC_OR_PARTITION, t, False, []) for t in topics]))
+        elif (self.user and self.server.upstream and key not in (SASL_HANDSHAKE, SASL_AUTHENTICATE)
+              and not (key == METADATA and ver != 1) and not (key == FIND_COORDINATOR and ver > 1)):
+            self.forward(key, ver, frame, buf)
         else:
             state = "authenticated" if self.user else "unauthenticated"
             raise Close("unsupported request api_key %d v%d on an %s connection" % (key, ver, state))
 
+    def forward(self, key, ver, frame, buf):
+        """Proxy mode: send the request frame upstream as is, relay its one response (none for acks=0)."""
+        up = self.server.upstream
+        try:
+            if self.up is None:
+                self.up = socket.create_connection(up, timeout=10)
+                self.up.settimeout(None)
+            self.up.sendall(struct.pack(">i", len(frame)) + frame)
+            if key == PRODUCE and produce_acks(ver, buf) == 0:
+                return self.acks0.add(frame[4:8])  # no response; but librdkafka's mock sends one anyway
+            resp = read_frame(self.up, "upstream")
+            while resp[:4] != frame[4:8] and resp[:4] in self.acks0:  # drop such stray acks=0 responses
+                resp = read_frame(self.up, "upstream")
+        except (OSError, EOFError, Close) as e:
+            raise Close("upstream %s:%d: %s" % (up + (str(e) or "closed the connection",)))
+        self.acks0.clear()  # responses come in order: none of those can follow
+        if resp[:4] != frame[4:8]:
+            raise Close("upstream answered correlation id %d to request %d" % struct.unpack(">ii", resp[:4] + frame[4:8]))
+        adv = ("127.0.0.1", self.server.advertised_port)
+        body = io.BytesIO(resp[4:])
+        if key == METADATA:
+            brokers, controller, topics = MetadataResponse_v1.SCHEMA.decode(body)
+            resp = resp[:4] + enc(MetadataResponse_v1, [(b[0],) + adv + (b[3],) for b in brokers], controller, topics)
+        elif key == FIND_COORDINATOR:
+            cls = FindCoordinatorResponse[ver]
+            fields = cls.SCHEMA.decode(body)
+            if fields[-3] >= 0:  # coordinator_id; -1 (with an error code) means none: leave it alone
+                resp = resp[:4] + enc(cls, *(fields[:-2] + adv))
+        self.send(resp)
+
     def api_versions(self, ver, buf):
+        apis = self.server.apis
         if ver > 3:  # Kafka answers v0 with only its own ApiVersions range so the client can retry
             return enc(ApiVersionsResponse_v0, UNSUPPORTED_VERSION, [APIS[0]])
         if not self.user:
@@ -136,10 +225,10 @@ class Handler(socketserver.BaseRequestHandler):
             self.versions_done = True
         if ver == 3:
             ApiVersionsRequest_v3.decode(buf)
-            return enc(ApiVersionsResponse_v3, 0, [a + ({},) for a in APIS], 0, {})
+            return enc(ApiVersionsResponse_v3, 0, [a + ({},) for a in apis], 0, {})
         if ver == 0:
-            return enc(ApiVersionsResponse_v0, 0, APIS)
-        return enc((ApiVersionsResponse_v1, ApiVersionsResponse_v2)[ver - 1], 0, APIS, 0)
+            return enc(ApiVersionsResponse_v0, 0, apis)
+        return enc((ApiVersionsResponse_v1, ApiVersionsResponse_v2)[ver - 1], 0, apis, 0)
 
     def handshake(self, header, ver, mechanism):
         enabled = self.server.mechanisms
@@ -243,6 +332,9 @@ def main():
     ap.add_argument("--mechanisms", required=True, help="comma-separated, e.g. PLAIN,SCRAM-SHA-256")
     ap.add_argument("--session-lifetime-ms", type=int, default=0, help="0 = sessions do not expire")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--upstream", metavar="HOST:PORT", help="proxy mode: plaintext Kafka broker to forward to")
+    ap.add_argument("--advertised-port", type=int, default=0,
+                    help="proxy mode: port put in Metadata/FindCoordinator (default: our own)")
     args = ap.parse_args()
     with open(args.users) as f:
         users = json.load(f)
@@ -252,6 +344,15 @@ def main():
         sys.exit("sasl_frontend.py: unsupported mechanism(s): %s" % ", ".join(unknown))
     server = Server(("127.0.0.1", args.port), Handler)
     server.users, server.mechanisms, server.lifetime_ms = users, mechanisms, args.session_lifetime_ms
+    server.upstream, server.apis = None, APIS
+    server.advertised_port = args.advertised_port or server.server_address[1]
+    if args.upstream:
+        host, _, port = args.upstream.rpartition(":")
+        server.upstream = (host, int(port))
+        try:
+            server.apis = upstream_apis(server.upstream)
+        except (OSError, EOFError, Close, ValueError, struct.error) as e:
+            sys.exit("sasl_frontend.py: upstream %s: %s" % (args.upstream, str(e) or "closed the connection"))
     server.scram = {m: {u: scramp.ScramMechanism(m).make_auth_info(pw, iteration_count=4096)
                         for u, pw in users.items()} for m in mechanisms if m.startswith("SCRAM-")}
     say("listening on 127.0.0.1:%d" % server.server_address[1])

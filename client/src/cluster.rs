@@ -88,6 +88,15 @@ impl Cluster {
         let protocol = config.security_protocol();
         let sasl = if protocol.uses_sasl() {
             let mut sasl = crate::sasl::SaslConfig::from_keys(config.layer_keys())?;
+            if let Some(settings) = sasl.oidc().cloned() {
+                // The token endpoint is trusted like the brokers (`ssl.*`), else by the system's CAs.
+                let tls = TlsConnector::from_keys("SSL", config.layer_keys())
+                    .map_err(|source| ClientError::Tls { broker: settings.endpoint.clone(), source })?;
+                let oidc = crate::sasl::OidcProvider::new(settings, tls.map(Arc::new)).map_err(|e| {
+                    ClientError::Config(ConfigError::invalid_value("sasl.oauthbearer.token.endpoint.url", "", e))
+                })?;
+                sasl = sasl.with_token_provider(Arc::new(oidc));
+            }
             if let Some(p) = provider {
                 sasl = sasl.with_token_provider(p);
             }

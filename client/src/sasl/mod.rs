@@ -29,12 +29,15 @@ use crate::config::ConfigError;
 use crate::conn::Connection;
 use crate::error::{ClientError, Result};
 
+mod http;
 pub mod jaas;
 pub mod oauth;
+pub mod oidc;
 pub(crate) mod reauth;
 pub mod scram;
 
 pub use oauth::{OAuthToken, TokenFuture, TokenProvider, UnsecuredJwt};
+pub use oidc::{OidcProvider, OidcSettings};
 use scram::{ScramClient, ScramHash};
 
 /// A SASL mechanism ferrokafka speaks.
@@ -64,8 +67,10 @@ impl Mechanism {
 pub enum TokenSource {
     /// An unsecured JWT built from the configuration.
     Unsecured(UnsecuredJwt),
-    /// Your provider.
+    /// Your provider (or the built-in OIDC client-credentials provider).
     Provider(Arc<dyn TokenProvider>),
+    /// OIDC client credentials, to be connected by the cluster (it needs TLS settings).
+    Oidc(OidcSettings),
 }
 
 /// SASL settings of a cluster: the mechanism and its credentials. `Debug` never shows
@@ -159,12 +164,17 @@ impl SaslConfig {
             }
             Mechanism::OAuthBearer => {
                 let method = keys.get("sasl.oauthbearer.method").map(|m| m.trim().to_ascii_lowercase());
-                if method.as_deref() == Some("oidc") {
-                    return Err(ConfigError::invalid_value(
-                        "sasl.oauthbearer.method",
-                        "oidc",
-                        "default (an unsecured token, or a TokenProvider given to the cluster); OIDC client credentials are not built in yet",
-                    ));
+                match method.as_deref() {
+                    None | Some("default") | Some("oidc") => {}
+                    Some(other) => {
+                        return Err(ConfigError::invalid_value("sasl.oauthbearer.method", other, "default or oidc"))
+                    }
+                }
+                let endpoint = keys.get("sasl.oauthbearer.token.endpoint.url").map(|s| s.trim().to_owned());
+                if method.as_deref() == Some("oidc") || endpoint.is_some() {
+                    cfg.tokens = Some(TokenSource::Oidc(oidc_settings(&keys, jaas.as_ref(), endpoint)?));
+                    cfg.user = cfg.oidc().map(|o| o.client_id.clone()).unwrap_or_default();
+                    return Ok(cfg);
                 }
                 let jwt = match (keys.get("sasl.oauthbearer.config"), &jaas) {
                     (Some(c), _) => Some(
@@ -182,6 +192,14 @@ impl SaslConfig {
             }
         }
         Ok(cfg)
+    }
+
+    /// The OIDC settings, when tokens come from a token endpoint.
+    pub fn oidc(&self) -> Option<&OidcSettings> {
+        match &self.tokens {
+            Some(TokenSource::Oidc(s)) => Some(s),
+            _ => None,
+        }
     }
 
     /// The mechanism.
@@ -208,6 +226,48 @@ impl SaslConfig {
             reason: reason.into(),
         }
     }
+}
+
+/// OIDC client credentials from librdkafka's keys or Java's (token endpoint key plus
+/// `OAuthBearerLoginModule` options `clientId`, `clientSecret`, `scope`, `extension_*`).
+fn oidc_settings(
+    keys: &std::collections::BTreeMap<&str, &str>,
+    jaas: Option<&jaas::JaasConfig>,
+    endpoint: Option<String>,
+) -> std::result::Result<OidcSettings, ConfigError> {
+    let opt = |name: &str| jaas.and_then(|j| j.options.get(name).cloned());
+    let key = |k: &str| keys.get(k).map(|v| v.trim().to_owned());
+    let endpoint = endpoint.ok_or_else(|| missing("sasl.oauthbearer.token.endpoint.url"))?;
+    http::Url::parse(&endpoint)
+        .map_err(|e| ConfigError::invalid_value("sasl.oauthbearer.token.endpoint.url", &endpoint, e))?;
+    let client_id = key("sasl.oauthbearer.client.id")
+        .or_else(|| opt("clientId"))
+        .ok_or_else(|| missing("sasl.oauthbearer.client.id"))?;
+    let client_secret = key("sasl.oauthbearer.client.secret")
+        .or_else(|| opt("clientSecret"))
+        .ok_or_else(|| missing("sasl.oauthbearer.client.secret"))?;
+    let scope = key("sasl.oauthbearer.scope").or_else(|| opt("scope")).filter(|s| !s.is_empty());
+    let mut extensions = std::collections::BTreeMap::new();
+    if let Some(list) = keys.get("sasl.oauthbearer.extensions") {
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                ConfigError::invalid_value("sasl.oauthbearer.extensions", list, "comma-separated key=value pairs")
+            })?;
+            extensions.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    for (k, v) in jaas.map(|j| &j.options).into_iter().flatten() {
+        if let Some(name) = k.strip_prefix("extension_") {
+            extensions.insert(name.to_owned(), v.clone());
+        }
+    }
+    let timeout = match key("sasl.login.read.timeout.ms") {
+        Some(ms) => Duration::from_millis(
+            ms.parse().map_err(|_| ConfigError::invalid_value("sasl.login.read.timeout.ms", &ms, "milliseconds"))?,
+        ),
+        None => Duration::from_secs(10),
+    };
+    Ok(OidcSettings { endpoint, client_id, client_secret, scope, extensions, timeout })
 }
 
 /// Authenticates `conn` (the caller holds [`Connection::exclusive`] or is the only
@@ -281,6 +341,9 @@ pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<
                     Some(TokenSource::Unsecured(jwt)) => jwt.issue(SystemTime::now()),
                     Some(TokenSource::Provider(p)) => {
                         p.token().await.map_err(|e| cfg.auth_error(conn, format!("token provider: {e}")))?
+                    }
+                    Some(TokenSource::Oidc(_)) => {
+                        return Err(cfg.auth_error(conn, "the OIDC token provider was not started"))
                     }
                     None => return Err(cfg.auth_error(
                         conn,

@@ -67,6 +67,51 @@ fn refusals_name_the_key_and_hide_secrets() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("must end with ;") && !e.contains("hunter2"), "{e}");
-    let e = cfg(&[("sasl.mechanism", "OAUTHBEARER"), ("sasl.oauthbearer.method", "oidc")]).unwrap_err().to_string();
-    assert!(e.contains("OIDC"), "{e}");
+    let e = cfg(&[("sasl.mechanism", "OAUTHBEARER"), ("sasl.oauthbearer.method", "oidc")]).unwrap_err();
+    assert_eq!(e, missing("sasl.oauthbearer.token.endpoint.url"));
+    let e = cfg(&[
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.oauthbearer.method", "oidc"),
+        ("sasl.oauthbearer.token.endpoint.url", "ftp://x"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("https://"), "{e}");
+}
+
+#[test]
+fn oidc_settings_from_both_spellings() {
+    let rd = cfg(&[
+        ("sasl.mechanisms", "OAUTHBEARER"),
+        ("sasl.oauthbearer.method", "oidc"),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp.example/token"),
+        ("sasl.oauthbearer.client.id", "app"),
+        ("sasl.oauthbearer.client.secret", "s3cr3t-x"),
+        ("sasl.oauthbearer.scope", "kafka"),
+        ("sasl.oauthbearer.extensions", "logicalCluster=lkc-1,identityPoolId=pool-2"),
+    ])
+    .unwrap();
+    let java = cfg(&[
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp.example/token"),
+        ("sasl.login.callback.handler.class", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"),
+        ("sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"app\" clientSecret=\"s3cr3t-x\" scope=\"kafka\" extension_logicalCluster=\"lkc-1\" extension_identityPoolId=\"pool-2\";"),
+    ])
+    .unwrap();
+    for c in [&rd, &java] {
+        let o = c.oidc().unwrap();
+        assert_eq!(
+            (o.client_id.as_str(), o.client_secret.as_str(), o.scope.as_deref()),
+            ("app", "s3cr3t-x", Some("kafka"))
+        );
+        assert_eq!(o.extensions.len(), 2);
+        assert!(!format!("{c:?} {o:?}").contains("s3cr3t-x"));
+    }
+    let no_secret = cfg(&[
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.oauthbearer.method", "oidc"),
+        ("sasl.oauthbearer.token.endpoint.url", "http://x/t"),
+        ("sasl.oauthbearer.client.id", "a"),
+    ]);
+    assert_eq!(no_secret.unwrap_err(), missing("sasl.oauthbearer.client.secret"));
 }

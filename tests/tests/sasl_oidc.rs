@@ -1,0 +1,167 @@
+//! OIDC client credentials (KIP-768) against a token endpoint written in Python's
+//! standard library: the Basic credentials and form a real identity provider expects,
+//! caching and refreshing before expiry, and the endpoint's failures (refused
+//! credentials, nothing listening, an answer that is not a token) as typed errors
+//! without the secret. End to end, the token reaches tansu (which refuses every
+//! OAUTHBEARER token: DESIGN.md) through `sasl.oauthbearer.method=oidc`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrokafka_client::cluster::Cluster;
+use ferrokafka_client::config::ClientConfig;
+use ferrokafka_client::sasl::{OidcProvider, OidcSettings};
+use ferrokafka_client::ClientError;
+
+const ENDPOINT: &str = r#"
+import base64, http.server, json, sys, time
+LIFETIME = float(sys.argv[1])
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        auth = self.headers.get("Authorization", "")
+        if self.path == "/garbage":
+            out, code, ctype = b"<html>maintenance</html>", 200, "text/html"
+        elif auth != "Basic " + base64.b64encode(b"app:s3cret%2Bx").decode() or "grant_type=client_credentials" not in body:
+            out, code, ctype = json.dumps({"error": "invalid_client", "error_description": "bad client"}).encode(), 401, "application/json"
+        else:
+            claims = base64.urlsafe_b64encode(json.dumps({"sub": "svc-app", "exp": time.time() + LIFETIME}).encode()).rstrip(b"=").decode()
+            out, code, ctype = json.dumps({"access_token": "eyJhbGciOiJub25lIn0." + claims + ".", "token_type": "bearer", "expires_in": LIFETIME, "scope": body}).encode(), 200, "application/json"
+            print("issued scope=" + ("kafka" if "scope=kafka" in body else "-"), flush=True)
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("listening on 127.0.0.1:%d" % s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+struct Endpoint {
+    child: Child,
+    url: String,
+    issued: Arc<Mutex<usize>>,
+}
+
+impl Endpoint {
+    fn start(lifetime_secs: f64) -> Endpoint {
+        let mut child = Command::new("python3")
+            .args(["-c", ENDPOINT, &lifetime_secs.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let issued = Arc::new(Mutex::new(0));
+        let count = issued.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(a.to_owned());
+                } else if line == "issued scope=kafka" {
+                    *count.lock().unwrap() += 1;
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(20)).expect("token endpoint started");
+        Endpoint { child, url: format!("http://{addr}/oauth2/token"), issued }
+    }
+
+    fn issued(&self) -> usize {
+        *self.issued.lock().unwrap()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn settings(url: &str, secret: &str) -> OidcSettings {
+    OidcSettings {
+        endpoint: url.to_owned(),
+        client_id: "app".into(),
+        client_secret: secret.into(),
+        scope: Some("kafka".into()),
+        extensions: Default::default(),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn tokens_are_fetched_cached_and_refreshed_before_they_expire() {
+    let ep = Endpoint::start(2.0);
+    runtime().block_on(async {
+        let p = OidcProvider::new(settings(&ep.url, "s3cret+x"), None).unwrap();
+        let first = p.current().await.unwrap();
+        assert_eq!(first.principal, "svc-app", "the JWT's sub claim");
+        let left = first.expires_at.duration_since(std::time::SystemTime::now()).unwrap();
+        assert!(left <= Duration::from_secs(2) && left > Duration::from_secs(1), "{left:?}");
+        let again = p.current().await.unwrap();
+        assert_eq!(again.value, first.value, "cached while young");
+        assert_eq!(ep.issued(), 1);
+        tokio::time::sleep(Duration::from_millis(1700)).await; // past 80 % of 2 s
+        let fresh = p.current().await.unwrap();
+        assert_ne!(fresh.value, first.value, "refreshed before expiry");
+        assert_eq!(ep.issued(), 2);
+        assert!(!format!("{p:?}").contains("s3cret"));
+    });
+}
+
+#[test]
+fn endpoint_failures_are_reported_without_the_secret() {
+    let ep = Endpoint::start(60.0);
+    let rt = runtime();
+    let refused =
+        rt.block_on(OidcProvider::new(settings(&ep.url, "wrong-s3cret"), None).unwrap().current()).unwrap_err();
+    assert!(refused.contains("HTTP 401") && refused.contains("bad client") && refused.contains("\"app\""), "{refused}");
+    assert!(!refused.contains("wrong-s3cret"), "{refused}");
+    let garbage_url = ep.url.replace("/oauth2/token", "/garbage");
+    let garbage =
+        rt.block_on(OidcProvider::new(settings(&garbage_url, "s3cret+x"), None).unwrap().current()).unwrap_err();
+    assert!(garbage.contains("no JSON object"), "{garbage}");
+    let nobody = format!("http://127.0.0.1:{}/token", ferrokafka_tests::free_port());
+    let down = rt.block_on(OidcProvider::new(settings(&nobody, "s3cret+x"), None).unwrap().current()).unwrap_err();
+    assert!(down.contains("cannot connect") && !down.contains("s3cret"), "{down}");
+}
+
+/// `sasl.oauthbearer.method=oidc` end to end: the cluster fetches a token from the
+/// endpoint and presents it; tansu refuses every OAUTHBEARER token, which must come
+/// back as the authentication error of the token's principal.
+#[test]
+fn oidc_config_reaches_the_broker() {
+    let ep = Endpoint::start(60.0);
+    let broker = ferrokafka_tests::tansu::Tansu::start_authenticating();
+    let cfg = ClientConfig::from_pairs([
+        ("bootstrap.servers", broker.addr()),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanisms", "OAUTHBEARER"),
+        ("sasl.oauthbearer.method", "oidc"),
+        ("sasl.oauthbearer.token.endpoint.url", ep.url.as_str()),
+        ("sasl.oauthbearer.client.id", "app"),
+        ("sasl.oauthbearer.client.secret", "s3cret+x"),
+        ("sasl.oauthbearer.scope", "kafka"),
+    ])
+    .unwrap();
+    let err = runtime().block_on(Cluster::connect(cfg)).unwrap_err();
+    match &err {
+        ClientError::Authentication { mechanism: "OAUTHBEARER", reason, .. } => {
+            assert!(reason.contains("Authentication failed"), "{err}");
+        }
+        other => panic!("expected the broker's refusal, got {other:?}"),
+    }
+    assert!(ep.issued() >= 1, "the token came from the endpoint");
+    assert!(!err.to_string().contains("s3cret"));
+}
