@@ -22,6 +22,28 @@ impl SaslFrontend {
     /// Starts it with `users` (name, password), the enabled `mechanisms`, and a session
     /// lifetime (0: unlimited). Panics with the reason if it cannot start.
     pub fn start(users: &[(&str, &str)], mechanisms: &[&str], session_lifetime_ms: u64) -> SaslFrontend {
+        Self::start_with(users, mechanisms, session_lifetime_ms, &[])
+    }
+
+    /// A SASL-terminating proxy in front of the plaintext broker `upstream` (a
+    /// one-broker mock cluster or tansu): authenticated clients produce, consume and
+    /// join groups through it; Metadata and FindCoordinator answers name the proxy (or
+    /// `advertised_port`, where stunnel terminates TLS in front of it).
+    pub fn start_proxy(
+        users: &[(&str, &str)],
+        mechanisms: &[&str],
+        upstream: &str,
+        advertised_port: Option<u16>,
+    ) -> SaslFrontend {
+        let port = advertised_port.map(|p| p.to_string());
+        let mut extra = vec!["--upstream", upstream];
+        if let Some(p) = &port {
+            extra.extend(["--advertised-port", p.as_str()]);
+        }
+        Self::start_with(users, mechanisms, 0, &extra)
+    }
+
+    fn start_with(users: &[(&str, &str)], mechanisms: &[&str], session_lifetime_ms: u64, extra: &[&str]) -> SaslFrontend {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sasl_frontend.py");
         let users_file = std::env::temp_dir().join(crate::unique_topic("ferrokafka-sasl-users") + ".json");
         let map: serde_json::Map<String, serde_json::Value> =
@@ -31,6 +53,7 @@ impl SaslFrontend {
             .arg(&script)
             .args(["--users", users_file.to_str().expect("path"), "--mechanisms", &mechanisms.join(",")])
             .args(["--session-lifetime-ms", &session_lifetime_ms.to_string(), "--port", "0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

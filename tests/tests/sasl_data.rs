@@ -1,0 +1,190 @@
+//! Records over SASL: produce and consume with every mechanism, a consumer group, and
+//! the direct stream's word count over SASL_SSL — through `tests/sasl_frontend.py` in
+//! proxy mode, which authenticates clients itself (scramp's SCRAM, PLAIN) and then
+//! relays their requests to a one-broker mock cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ferrokafka_client::config::ClientConfig;
+use ferrokafka_client::consumer::Consumer;
+use ferrokafka_client::group::GroupConsumer;
+use ferrokafka_client::metadata::TopicPartition;
+use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_streaming::{Assign, DirectStream, HasOffsetRanges, KafkaParams, PreferConsistent, StreamConfig};
+use ferrokafka_tests::mock::MockCluster;
+use ferrokafka_tests::sasl_frontend::SaslFrontend;
+use ferrokafka_tests::stunnel::testgen::{KeyType, Pki};
+use ferrokafka_tests::stunnel::{Stunnel, TlsOptions};
+use ferrokafka_tests::unique_topic;
+
+const USERS: &[(&str, &str)] = &[("alice", "alice-secret-1")];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn sasl_pairs(addr: &str, protocol: &str, mechanism: &str) -> Vec<(String, String)> {
+    [
+        ("bootstrap.servers", addr),
+        ("security.protocol", protocol),
+        ("sasl.mechanism", mechanism),
+        ("sasl.username", "alice"),
+        ("sasl.password", "alice-secret-1"),
+        ("fetch.max.wait.ms", "100"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+async fn produce(cfg: ClientConfig, topic: &str, partitions: i32, n: usize) {
+    let p = Producer::new(cfg).await.unwrap();
+    let mut fs = Vec::new();
+    for i in 0..n {
+        let part = (i % partitions as usize) as i32;
+        fs.push(p.send(ProducerRecord::new(topic, format!("w{} w{}", i % 7, i % 3)).partition(part)).await.unwrap());
+    }
+    for f in fs {
+        f.await.unwrap();
+    }
+    p.close().await;
+}
+
+#[test]
+fn produce_and_consume_with_every_mechanism() {
+    let mut mock = MockCluster::start(1);
+    let fe = SaslFrontend::start_proxy(USERS, &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], mock.bootstrap(), None);
+    let rt = runtime();
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let topic = unique_topic(&format!("sasl-{mechanism}"));
+        mock.create_topic(&topic, 2);
+        let cfg = ClientConfig::from_pairs(sasl_pairs(fe.addr(), "SASL_PLAINTEXT", mechanism)).unwrap();
+        rt.block_on(async {
+            produce(cfg.clone(), &topic, 2, 40).await;
+            let mut c = Consumer::new(
+                ClientConfig::from_pairs(
+                    sasl_pairs(fe.addr(), "SASL_PLAINTEXT", mechanism)
+                        .into_iter()
+                        .chain([("auto.offset.reset".to_owned(), "earliest".to_owned())]),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+            c.assign((0..2).map(|p| TopicPartition::new(topic.as_str(), p)));
+            let mut got = 0;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while got < 40 {
+                assert!(tokio::time::Instant::now() < deadline, "{mechanism}: {got} of 40\n{}", fe.output());
+                got += c.poll(Duration::from_millis(500)).await.unwrap().iter().count();
+            }
+            assert_eq!(got, 40, "{mechanism}");
+            c.close().await;
+        });
+        assert!(fe.wait_count(&format!("authenticated alice {mechanism}"), 2) >= 2, "{}", fe.output());
+    }
+}
+
+#[test]
+fn a_consumer_group_over_sasl_commits_and_reads_back() {
+    let mut mock = MockCluster::start(1);
+    let fe = SaslFrontend::start_proxy(USERS, &["SCRAM-SHA-512"], mock.bootstrap(), None);
+    let topic = unique_topic("sasl-group");
+    mock.create_topic(&topic, 3);
+    let group = unique_topic("sasl-g");
+    let pairs = |extra: &[(&str, &str)]| {
+        let mut v = sasl_pairs(fe.addr(), "SASL_PLAINTEXT", "SCRAM-SHA-512");
+        v.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        ClientConfig::from_pairs(v).unwrap()
+    };
+    runtime().block_on(async {
+        produce(pairs(&[]), &topic, 3, 30).await;
+        let cfg = pairs(&[
+            ("group.id", group.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ]);
+        let mut c = GroupConsumer::new(cfg.clone()).await.unwrap();
+        c.subscribe([topic.clone()]);
+        let mut got = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while got < 30 {
+            assert!(tokio::time::Instant::now() < deadline, "{got} of 30\n{}", fe.output());
+            got += c.poll(Duration::from_millis(500)).await.unwrap().iter().count();
+        }
+        c.commit_sync(None).await.unwrap();
+        let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
+        let committed = c.committed(&tps).await.unwrap();
+        let offsets: BTreeMap<i32, i64> = committed.into_iter().map(|(tp, o)| (tp.partition, o.map_or(-1, |o| o.offset))).collect();
+        assert_eq!(offsets, (0..3).map(|p| (p, 10)).collect::<BTreeMap<_, _>>(), "committed over SASL");
+        c.close().await.unwrap();
+    });
+}
+
+/// Spark's DirectKafkaWordCount over SASL_SSL: stunnel terminates TLS in front of the
+/// SASL proxy, which names stunnel's port in its metadata.
+#[test]
+fn streaming_word_count_over_sasl_ssl() {
+    let mut mock = MockCluster::start(1);
+    Pki::remove_stale("sasl-stream");
+    let pki = Pki::new("sasl-stream").unwrap();
+    let server = pki.leaf("server", KeyType::Ec, "IP:127.0.0.1,DNS:localhost").unwrap();
+    let tls_port = ferrokafka_tests::free_port();
+    let fe = SaslFrontend::start_proxy(USERS, &["SCRAM-SHA-256"], mock.bootstrap(), Some(tls_port));
+    let fe_port: u16 = fe.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let opts = TlsOptions { cert: server.chain.clone(), key: server.key.clone(), ..Default::default() };
+    let tls = Stunnel::try_start(&opts, tls_port, fe_port).unwrap();
+    let topic = unique_topic("sasl-words");
+    mock.create_topic(&topic, 2);
+    let ca = pki.ca_cert.display().to_string();
+    let mut pairs = sasl_pairs(tls.addr(), "SASL_SSL", "SCRAM-SHA-256");
+    pairs.push(("ssl.ca.location".into(), ca));
+    runtime().block_on(async {
+        produce(ClientConfig::from_pairs(pairs.clone()).unwrap(), &topic, 2, 70).await;
+        let mut params = pairs.clone();
+        params.extend([
+            ("group.id".to_owned(), unique_topic("wc")),
+            ("auto.offset.reset".to_owned(), "earliest".to_owned()),
+            ("enable.auto.commit".to_owned(), "false".to_owned()),
+            ("value.deserializer".to_owned(), "org.apache.kafka.common.serialization.StringDeserializer".to_owned()),
+        ]);
+        let params = KafkaParams::new(params).unwrap();
+        let parts: BTreeSet<ferrokafka_streaming::TopicPartition> =
+            (0..2).map(|p| ferrokafka_streaming::TopicPartition::new(topic.as_str(), p)).collect();
+        let strategy = Assign::new(parts, params, Default::default()).unwrap();
+        let cfg = StreamConfig { batch_interval: Duration::from_millis(200), ..Default::default() };
+        let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while counts.values().sum::<u64>() < 140 {
+            assert!(tokio::time::Instant::now() < deadline, "{counts:?}\n{}", tls.log());
+            let batch = stream.next_batch().await.unwrap();
+            assert!(batch.offset_ranges().iter().all(|r| r.from_offset <= r.until_offset));
+            let per = batch
+                .foreach_partition(|mut p| async move {
+                    let mut c: BTreeMap<String, u64> = BTreeMap::new();
+                    while let Some(r) = p.records.next().await {
+                        for w in r?.value_str().unwrap_or(Ok("")).unwrap_or("").split_whitespace() {
+                            *c.entry(w.to_owned()).or_default() += 1;
+                        }
+                    }
+                    Ok(c)
+                })
+                .await
+                .unwrap();
+            for c in per {
+                for (w, n) in c {
+                    *counts.entry(w).or_default() += n;
+                }
+            }
+        }
+        assert_eq!(counts.values().sum::<u64>(), 140, "{counts:?}");
+        assert_eq!(counts["w0"], 10 + 24, "w0 comes from i % 7 == 0 (10 of 70) and i % 3 == 0 (24 of 70)");
+        stream.stop(ferrokafka_streaming::StopMode::Graceful).await.unwrap();
+    });
+}
