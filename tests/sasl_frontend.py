@@ -28,7 +28,8 @@ FindCoordinator 0-1. Once authenticated, every other request is forwarded byte f
 byte over one upstream connection per client connection, one request at a time,
 and the response relayed unchanged, except that the broker addresses in Metadata v1
 and FindCoordinator v0/v1 responses become 127.0.0.1:P (default: our own port).
-Produce with acks=0 gets no response. An upstream failure closes the connection.
+Produce with acks=0 gets no response (a stray upstream answer to one, as librdkafka's
+mock sends, is dropped). An upstream failure closes the connection.
 """
 import argparse
 import io

@@ -43,7 +43,12 @@ impl SaslFrontend {
         Self::start_with(users, mechanisms, 0, &extra)
     }
 
-    fn start_with(users: &[(&str, &str)], mechanisms: &[&str], session_lifetime_ms: u64, extra: &[&str]) -> SaslFrontend {
+    fn start_with(
+        users: &[(&str, &str)],
+        mechanisms: &[&str],
+        session_lifetime_ms: u64,
+        extra: &[&str],
+    ) -> SaslFrontend {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sasl_frontend.py");
         let users_file = std::env::temp_dir().join(crate::unique_topic("ferrokafka-sasl-users") + ".json");
         let map: serde_json::Map<String, serde_json::Value> =

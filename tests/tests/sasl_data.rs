@@ -120,7 +120,8 @@ fn a_consumer_group_over_sasl_commits_and_reads_back() {
         c.commit_sync(None).await.unwrap();
         let tps: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(topic.as_str(), p)).collect();
         let committed = c.committed(&tps).await.unwrap();
-        let offsets: BTreeMap<i32, i64> = committed.into_iter().map(|(tp, o)| (tp.partition, o.map_or(-1, |o| o.offset))).collect();
+        let offsets: BTreeMap<i32, i64> =
+            committed.into_iter().map(|(tp, o)| (tp.partition, o.map_or(-1, |o| o.offset))).collect();
         assert_eq!(offsets, (0..3).map(|p| (p, 10)).collect::<BTreeMap<_, _>>(), "committed over SASL");
         c.close().await.unwrap();
     });
@@ -186,5 +187,44 @@ fn streaming_word_count_over_sasl_ssl() {
         assert_eq!(counts.values().sum::<u64>(), 140, "{counts:?}");
         assert_eq!(counts["w0"], 10 + 24, "w0 comes from i % 7 == 0 (10 of 70) and i % 3 == 0 (24 of 70)");
         stream.stop(ferrokafka_streaming::StopMode::Graceful).await.unwrap();
+    });
+}
+
+/// kafka-python, a real client, through the same server with the same credentials:
+/// it produces over SCRAM-SHA-512 and we read its records, so the server is set up as
+/// real clients expect (and not just as we do).
+#[test]
+fn kafka_python_and_ferrokafka_share_the_sasl_server() {
+    let mut mock = MockCluster::start(1);
+    let fe = SaslFrontend::start_proxy(USERS, &["SCRAM-SHA-512"], mock.bootstrap(), None);
+    let topic = unique_topic("sasl-kpy");
+    mock.create_topic(&topic, 1);
+    let script = r#"
+import sys
+from kafka import KafkaProducer
+p = KafkaProducer(bootstrap_servers=sys.argv[1], security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                  sasl_plain_username="alice", sasl_plain_password="alice-secret-1", acks=1)
+for i in range(5):
+    p.send(sys.argv[2], ("kpy-%d" % i).encode(), partition=0).get(timeout=20)
+p.close()
+"#;
+    let out = std::process::Command::new("python3").args(["-c", script, fe.addr(), &topic]).output().unwrap();
+    assert!(out.status.success(), "kafka-python: {}\n{}", String::from_utf8_lossy(&out.stderr), fe.output());
+    assert!(fe.wait_count("authenticated alice SCRAM-SHA-512", 1) >= 1);
+    runtime().block_on(async {
+        let mut pairs = sasl_pairs(fe.addr(), "SASL_PLAINTEXT", "SCRAM-SHA-512");
+        pairs.push(("auto.offset.reset".into(), "earliest".into()));
+        let mut c = Consumer::new(ClientConfig::from_pairs(pairs).unwrap()).await.unwrap();
+        c.assign([TopicPartition::new(topic.as_str(), 0)]);
+        let mut values = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while values.len() < 5 {
+            assert!(tokio::time::Instant::now() < deadline, "{values:?}");
+            for r in &c.poll(Duration::from_millis(500)).await.unwrap() {
+                values.push(String::from_utf8(r.unwrap().record.value.unwrap().to_vec()).unwrap());
+            }
+        }
+        assert_eq!(values, (0..5).map(|i| format!("kpy-{i}")).collect::<Vec<_>>());
+        c.close().await;
     });
 }
