@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """A small, independent Kafka-protocol SASL server for the client's integration tests.
 
-It checks the Rust client's SASL code (PLAIN, SCRAM-SHA-256/512, KIP-368
+It checks the Rust client's SASL code (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER, KIP-368
 re-authentication) against code that is not ours: requests and responses are
 decoded/encoded with kafka-python's protocol classes where they fit, and the
 server side of SCRAM is scramp 1.5.0 (pure Python, `pip install scramp`), so the
 client's SCRAM is checked against a second, independent SCRAM implementation.
 
     python3 tests/sasl_frontend.py --users USERS_JSON \
-        --mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 [--session-lifetime-ms N] [--port 0]
+        --mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER [--session-lifetime-ms N] [--port 0]
 
 USERS_JSON is a JSON object {"user": "password", ...}. stdout gets one line
 `listening on 127.0.0.1:PORT`, then `authenticated USER MECH` or
@@ -19,6 +19,21 @@ only; one broker, every requested topic UNKNOWN_TOPIC_OR_PARTITION). Anything
 else, a non-SaslAuthenticate request between SaslHandshake and the end of the
 exchange, a failed authentication, or a request other than SaslHandshake after
 the session lifetime has run out closes the connection, as Kafka does.
+
+OAUTHBEARER (RFC 7628, KIP-255/342) is checked as Kafka's broker does with its
+unsecured-token validator: the client's first message is parsed with the pattern of
+Kafka's OAuthBearerClientInitialResponse (`n,[a=AUTHZID],\\x01auth=Bearer TOKEN\\x01`,
+`key=value\\x01` extensions, `\\x01`; a message that does not match is refused at once,
+error 58). TOKEN is a JWT `header.payload.signature` (base64url, unpadded; the
+signature is not checked and may be empty): header and payload must be JSON objects,
+`sub` a string naming a user of USERS_JSON (passwords do not matter), `exp` a number
+in the future, `iat` (optional) a number at most 60 s ahead of now and before `exp`.
+A token that fails gets Kafka's answer: the RFC 7628 error challenge
+`{"status":"invalid_token"}` with error code 0, then, after the client's `\\x01` (or
+anything else), error 58 with the reason (never the token) and the connection closed.
+An AUTHZID other than `sub` is refused at once (error 58). Success also prints
+`extensions USER k=v,...` (sorted by key, `\\` `\\t` `\\r` `\\n` escaped as such; `-`
+when none), and the session lifetime (KIP-368) is capped at the token's `exp`.
 
 Proxy mode, `--upstream HOST:PORT [--advertised-port P]`: the SASL layer in front
 of a plaintext single-broker Kafka (librdkafka's mock cluster, tansu). ApiVersions
@@ -32,8 +47,11 @@ Produce with acks=0 gets no response (a stray upstream answer to one, as librdka
 mock sends, is dropped). An upstream failure closes the connection.
 """
 import argparse
+import base64
 import io
 import json
+import math
+import re
 import socket
 import socketserver
 import os
@@ -60,6 +78,14 @@ APIS = [(API_VERSIONS, 0, 3), (SASL_HANDSHAKE, 0, 1), (SASL_AUTHENTICATE, 0, 2),
 UNKNOWN_TOPIC_OR_PARTITION, SASL_FAILED, UNSUPPORTED_MECHANISM, ILLEGAL_SASL_STATE, UNSUPPORTED_VERSION = 3, 58, 33, 34, 35
 _out = threading.Lock()
 
+# Kafka's OAuthBearerClientInitialResponse patterns (SASLNAME is [\x01-\x7F&&[^=,]]|=2C|=3D).
+_SASLNAME = r"(?:[\x01-\x2b\x2d-\x3c\x3e-\x7f]|=2C|=3D)+"
+_KVPAIRS = r"(?:[A-Za-z]+=[\x21-\x7e \t\r\n]+\x01)*"
+OAUTH_FIRST = re.compile(r"n,(?:a=(?P<authzid>%s))?,\x01(?P<kvpairs>%s)\x01" % (_SASLNAME, _KVPAIRS))
+OAUTH_AUTH = re.compile(r"(?P<scheme>[A-Za-z0-9_]+) +(?P<token>[-_.A-Za-z0-9]+)")
+OAUTH_CHALLENGE = b'{"status":"invalid_token"}'  # RFC 7628 section 3.2.2, as Kafka's server sends it
+CLOCK_SKEW_S = 60  # how far in the future a token's iat may be
+
 
 def say(line, err=False):
     with _out:
@@ -74,6 +100,78 @@ class AuthFailed(Exception):
 
 class Close(Exception):
     """Drop the connection, as Kafka does for a request it does not accept in this state."""
+
+
+class TokenRejected(Exception):
+    """The OAUTHBEARER token is not valid: the reason (never the token itself)."""
+
+
+def oauth_first(token):
+    """Parses an OAUTHBEARER client first message: (authzid, token, {extension: value}); raises AuthFailed."""
+    m = OAUTH_FIRST.fullmatch(token.decode("utf-8", "replace"))
+    if not m:
+        raise AuthFailed("Authentication failed: invalid OAUTHBEARER client first message")
+    pairs = {}
+    for kv in m.group("kvpairs").split("\x01")[:-1]:
+        k, v = kv.split("=", 1)
+        pairs[k] = v  # a repeated key: the last one, as Kafka's Utils.parseMap
+    auth = pairs.pop("auth", None)
+    if auth is None:
+        raise AuthFailed("Authentication failed: invalid OAUTHBEARER client first message: 'auth' not specified")
+    a = OAUTH_AUTH.fullmatch(auth)
+    if not a:
+        raise AuthFailed("Authentication failed: invalid OAUTHBEARER client first message: invalid 'auth' format")
+    if a.group("scheme").lower() != "bearer":
+        raise AuthFailed("Authentication failed: invalid scheme in OAUTHBEARER client first message")
+    return m.group("authzid") or "", a.group("token"), pairs
+
+
+def _no_constant(name):  # NaN, Infinity: not JSON
+    raise ValueError(name)
+
+
+def _jws_part(part, what):
+    try:
+        raw = base64.b64decode(part.replace("-", "+").replace("_", "/") + "=" * (-len(part) % 4), validate=True)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise TokenRejected("malformed token (its %s is not base64url-encoded JSON)" % what)
+    if not isinstance(value, dict):
+        raise TokenRejected("malformed token (its %s is not a JSON object)" % what)
+    return value
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_token(token, users, now):
+    """Kafka's unsecured-JWS validation, plus: sub must be a known user. Returns (user, exp); raises TokenRejected."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenRejected("malformed token (not 3 dot-separated base64url values)")
+    _jws_part(parts[0], "header")
+    claims = _jws_part(parts[1], "payload")
+    sub, exp, iat = claims.get("sub"), claims.get("exp"), claims.get("iat")
+    if not isinstance(sub, str) or not sub.strip():
+        raise TokenRejected("the token has no 'sub' claim (a string) naming its principal")
+    if iat is not None and not _number(iat):
+        raise TokenRejected("the token's 'iat' claim is not a number")
+    if iat is not None and iat > now + CLOCK_SKEW_S:
+        raise TokenRejected("the token's 'iat' is in the future")
+    if not _number(exp):
+        raise TokenRejected("the token has no 'exp' claim (a number)")
+    if now >= exp:
+        raise TokenRejected("the token expired")
+    if iat is not None and exp <= iat:
+        raise TokenRejected("the token's 'exp' is not after its 'iat'")
+    if sub not in users:
+        raise TokenRejected("unknown principal %s" % sub)
+    return sub, exp
+
+
+def _escape(value):
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
 
 
 def enc(cls, *fields):  # encode with a kafka-python response class's schema
@@ -130,6 +228,7 @@ def upstream_apis(addr):
 class Handler(socketserver.BaseRequestHandler):
     def handle(self):
         self.user = self.mech = self.pending = self.expires = None
+        self.lifetime_ms = 0  # the session lifetime granted by the last authentication
         self.raw = self.versions_done = False
         self.reauth_ok = False  # KIP-368: only clients that used SaslAuthenticate v1+ may re-authenticate
         self.up = None  # proxy mode: the upstream connection, opened at the first forwarded request
@@ -238,7 +337,7 @@ class Handler(socketserver.BaseRequestHandler):
         if mechanism not in enabled:
             self.send(header + enc(SaslHandshakeResponse[ver], UNSUPPORTED_MECHANISM, enabled))
             raise Close("SASL mechanism %r not enabled" % mechanism)
-        self.pending = p = {"mech": mechanism, "user": None, "scram": None, "bad": None}
+        self.pending = p = {"mech": mechanism, "user": None, "scram": None, "bad": None, "oauth_error": None}
         if self.user and mechanism != self.mech:  # Kafka accepts the handshake, then drops the next token
             p["bad"] = "SASL mechanism %r is not supported for re-authentication of %r" % (mechanism, self.mech)
         elif mechanism.startswith("SCRAM-"):
@@ -262,7 +361,7 @@ class Handler(socketserver.BaseRequestHandler):
         except AuthFailed as e:
             self.send(header + self.auth_response(ver, SASL_FAILED, str(e), b"", 0))
             raise
-        lifetime = self.server.lifetime_ms if done else 0
+        lifetime = self.lifetime_ms if done else 0
         if done:
             self.reauth_ok = ver >= 1
         self.send(header + self.auth_response(ver, 0, None, out, lifetime))
@@ -296,6 +395,8 @@ class Handler(socketserver.BaseRequestHandler):
                 raise AuthFailed("Authentication failed: invalid credentials for user %s" % user)
             self.done(user)
             return b"", True
+        if p["mech"] == "OAUTHBEARER":
+            return self.oauthbearer(p, token)
         server = p["scram"]
         try:
             if server.stage is None:
@@ -311,15 +412,37 @@ class Handler(socketserver.BaseRequestHandler):
         self.done(p["user"])
         return final, True
 
-    def done(self, user):
+    def oauthbearer(self, p, token):
+        """OAUTHBEARER as Kafka's OAuthBearerSaslServer with its unsecured-token validator."""
+        if p["oauth_error"] is not None:  # after our error challenge the client must send \x01; either way: refused
+            raise AuthFailed(p["oauth_error"])
+        authzid, bearer, extensions = oauth_first(token)
+        now = time.time()
+        try:
+            user, exp = check_token(bearer, self.server.users, now)
+        except TokenRejected as e:
+            p["oauth_error"] = "Authentication failed: %s" % e
+            say("OAUTHBEARER token refused: %s" % e, err=True)
+            return OAUTH_CHALLENGE, False
+        if authzid and authzid != user:
+            raise AuthFailed("Authentication failed: Client requested an authorization id (%s) that is different "
+                             "from the token's principal name (%s)" % (authzid, user))
+        ms = max(1, int(exp * 1000) - int(now * 1000))  # Kafka caps the session at the token's expiry
+        if self.server.lifetime_ms:
+            ms = min(ms, self.server.lifetime_ms)
+        ext = ",".join("%s=%s" % (k, _escape(v)) for k, v in sorted(extensions.items())) or "-"
+        self.done(user, ms, "extensions %s %s" % (user, ext))
+        return b"", True
+
+    def done(self, user, lifetime_ms=None, also=None):
         if self.user is not None and user != self.user:
             raise AuthFailed("Cannot change principals during re-authentication from User:%s: User:%s"
                              % (self.user, user))
         word = "reauthenticated" if self.user else "authenticated"
         self.user, self.mech, self.pending = user, self.pending["mech"], None
-        ms = self.server.lifetime_ms
+        ms = self.lifetime_ms = self.server.lifetime_ms if lifetime_ms is None else lifetime_ms
         self.expires = time.monotonic() + ms / 1000.0 if ms else None
-        say("%s %s %s" % (word, user, self.mech))
+        say("%s %s %s" % (word, user, self.mech) + ("\n" + also if also else ""))
 
 
 class Server(socketserver.ThreadingTCPServer):
@@ -334,13 +457,15 @@ def main():
     ap.add_argument("--session-lifetime-ms", type=int, default=0, help="0 = sessions do not expire")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--upstream", metavar="HOST:PORT", help="proxy mode: plaintext Kafka broker to forward to")
+    ap.add_argument("--no-sasl-authenticate", action="store_true",
+                    help="act as Kafka 0.10-0.11: SaslHandshake v0 only, raw tokens, no SaslAuthenticate")
     ap.add_argument("--advertised-port", type=int, default=0,
                     help="proxy mode: port put in Metadata/FindCoordinator (default: our own)")
     args = ap.parse_args()
     with open(args.users) as f:
         users = json.load(f)
     mechanisms = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
-    unknown = [m for m in mechanisms if m not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")]
+    unknown = [m for m in mechanisms if m not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")]
     if unknown:
         sys.exit("sasl_frontend.py: unsupported mechanism(s): %s" % ", ".join(unknown))
     server = Server(("127.0.0.1", args.port), Handler)
@@ -354,6 +479,8 @@ def main():
             server.apis = upstream_apis(server.upstream)
         except (OSError, EOFError, Close, ValueError, struct.error) as e:
             sys.exit("sasl_frontend.py: upstream %s: %s" % (args.upstream, str(e) or "closed the connection"))
+    if args.no_sasl_authenticate:
+        server.apis = [(k, lo, 0 if k == SASL_HANDSHAKE else hi) for k, lo, hi in server.apis if k != SASL_AUTHENTICATE]
     server.scram = {m: {u: scramp.ScramMechanism(m).make_auth_info(pw, iteration_count=4096)
                         for u, pw in users.items()} for m in mechanisms if m.startswith("SCRAM-")}
     say("listening on 127.0.0.1:%d" % server.server_address[1])

@@ -77,6 +77,10 @@ struct Envelope {
     reply: Option<Reply>,
 }
 
+/// The id of a raw SASL token (SaslHandshake v0 framing: no header, so its answer has
+/// no correlation id either). Real ids are never negative.
+const RAW_SASL_TOKEN: i32 = -1;
+
 struct InFlight {
     id: i32,
     api: ApiKey,
@@ -326,8 +330,39 @@ impl Connection {
     /// and for authentication before the handle is handed out.
     pub(crate) async fn call_exclusive<Req: Encodable, Resp: Decodable>(&self, api: ApiKey, req: &Req) -> Result<Resp> {
         let version = self.version(api)?;
+        self.call_exclusive_at(api, version, req).await
+    }
+
+    /// [`call_exclusive`](Self::call_exclusive) at a given version.
+    pub(crate) async fn call_exclusive_at<Req: Encodable, Resp: Decodable>(
+        &self,
+        api: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Result<Resp> {
         let rx = self.enqueue_ungated(api, version, req, None).await?;
         self.answer(rx, api, version).await
+    }
+
+    /// Sends a raw SASL token as brokers without SaslAuthenticate (Kafka < 1.0) expect
+    /// after SaslHandshake v0 — the size-prefixed bytes, no request header — and returns
+    /// the broker's raw answer. Only at connect time, when nothing else is in flight.
+    pub(crate) async fn raw_sasl_token(&self, token: &[u8]) -> Result<Bytes> {
+        let size = i32::try_from(token.len()).map_err(|_| self.disconnected("SASL token over 2 GiB"))?;
+        let mut frame = BytesMut::with_capacity(4 + token.len());
+        frame.extend_from_slice(&size.to_be_bytes());
+        frame.extend_from_slice(token);
+        let (reply, rx) = oneshot::channel();
+        let timeout = self.shared.request_timeout;
+        let env = Envelope {
+            id: RAW_SASL_TOKEN,
+            api: ApiKey::SaslHandshake,
+            frame: frame.freeze(),
+            timeout,
+            reply: Some(reply),
+        };
+        self.tx.send(env).await.map_err(|_| self.stopped())?;
+        rx.await.map_err(|_| self.stopped())?
     }
 
     /// A handle that does not keep the connection open.
@@ -474,6 +509,12 @@ fn dispatch(
 ) -> Result<()> {
     let protocol = |source| ClientError::Protocol { broker: addr.to_owned(), source };
     while let Some(frame) = decoder.decode(buf).map_err(protocol)? {
+        if in_flight.front().is_some_and(|f| f.id == RAW_SASL_TOKEN) {
+            if let Some(front) = in_flight.pop_front() {
+                let _ = front.reply.send(Ok(frame));
+            }
+            continue;
+        }
         let actual = peek_correlation_id(&frame).ok_or_else(|| {
             protocol(ProtocolError::Decode {
                 api: ApiKey::ApiVersions,

@@ -43,6 +43,12 @@ impl SaslFrontend {
         Self::start_with(users, mechanisms, 0, &extra)
     }
 
+    /// A server as Kafka 0.10–0.11 brokers are: no SaslAuthenticate, SaslHandshake v0
+    /// only, the mechanism's tokens as raw size-prefixed frames.
+    pub fn start_legacy(users: &[(&str, &str)], mechanisms: &[&str]) -> SaslFrontend {
+        Self::start_with(users, mechanisms, 0, &["--no-sasl-authenticate"])
+    }
+
     fn start_with(
         users: &[(&str, &str)],
         mechanisms: &[&str],

@@ -228,3 +228,23 @@ fn token_provider_tokens_are_checked_for_expiry() {
     let err = rt.block_on(Cluster::connect_with_token_provider(cfg, std::sync::Arc::new(Expired))).unwrap_err();
     assert!(err.to_string().contains("expired"), "{err}");
 }
+
+/// Brokers without SaslAuthenticate (Kafka 0.10–0.11): SaslHandshake v0, then the
+/// tokens as raw frames; a refusal is the broker closing the connection.
+#[test]
+fn raw_sasl_framing_for_brokers_before_1_0() {
+    let fe = SaslFrontend::start_legacy(USERS, ALL);
+    let rt = runtime();
+    for mechanism in ALL {
+        let cluster = rt
+            .block_on(Cluster::connect(config(fe.addr(), "SASL_PLAINTEXT", mechanism, "alice", "alice-secret-1", true)))
+            .unwrap_or_else(|e| panic!("{mechanism}: {e}\n{}", fe.output()));
+        rt.block_on(cluster.fetch_metadata(None)).unwrap();
+        assert!(fe.wait_count(&format!("authenticated alice {mechanism}"), 1) >= 1, "{}", fe.output());
+        let err = rt
+            .block_on(Cluster::connect(config(fe.addr(), "SASL_PLAINTEXT", mechanism, "alice", "wrong-9", false)))
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Authentication { .. }), "{mechanism}: {err:?}");
+        assert!(!err.to_string().contains("wrong-9"));
+    }
+}

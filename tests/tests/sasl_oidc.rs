@@ -165,3 +165,84 @@ fn oidc_config_reaches_the_broker() {
     assert!(ep.issued() >= 1, "the token came from the endpoint");
     assert!(!err.to_string().contains("s3cret"));
 }
+
+/// OAUTHBEARER accepted by a server that validates tokens (the front end checks the
+/// unsecured JWT's principal and expiry, as Kafka's unsecured validator does): an
+/// unsecured token from librdkafka's `sasl.oauthbearer.config` with an extension
+/// (KIP-342), and OIDC tokens whose 2 s lifetime caps the session, so the connection
+/// re-authenticates with a token fetched again before the old one expires.
+#[test]
+fn oauthbearer_tokens_are_accepted_and_renewed_before_expiry() {
+    let fe =
+        ferrokafka_tests::sasl_frontend::SaslFrontend::start(&[("alice", "-"), ("svc-app", "-")], &["OAUTHBEARER"], 0);
+    let rt = runtime();
+    let unsecured = ClientConfig::from_pairs([
+        ("bootstrap.servers", fe.addr()),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanisms", "OAUTHBEARER"),
+        ("sasl.oauthbearer.config", "principal=alice lifeSeconds=60 extension_traceId=7"),
+    ])
+    .unwrap();
+    rt.block_on(Cluster::connect(unsecured)).unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
+    assert!(fe.wait_count("authenticated alice OAUTHBEARER", 1) >= 1, "{}", fe.output());
+    assert!(fe.wait_count("extensions alice traceId=7", 1) >= 1, "{}", fe.output());
+
+    let ep = Endpoint::start(2.0);
+    let oidc = ClientConfig::from_pairs([
+        ("bootstrap.servers", fe.addr()),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+        ("sasl.oauthbearer.token.endpoint.url", ep.url.as_str()),
+        (
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"app\" clientSecret=\"s3cret+x\" scope=\"kafka\";",
+        ),
+    ])
+    .unwrap();
+    rt.block_on(async {
+        let cluster = Cluster::connect(oidc).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            cluster.fetch_metadata(None).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert!(fe.wait_count("reauthenticated svc-app OAUTHBEARER", 2) >= 2, "{}", fe.output());
+    assert!(ep.issued() >= 3, "a fresh token for each re-authentication: {}", ep.issued());
+}
+
+/// A token the server finds expired (the provider claims it is still valid): the
+/// server's RFC 7628 error challenge is acknowledged and the refusal reported.
+#[test]
+fn a_token_the_server_refuses_is_reported_with_its_reason() {
+    #[derive(Debug)]
+    struct Stale;
+    impl ferrokafka_client::sasl::TokenProvider for Stale {
+        fn token(&self) -> ferrokafka_client::sasl::TokenFuture<'_> {
+            Box::pin(async {
+                use base64::Engine as _;
+                let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"sub":"alice","exp":1000}"#);
+                Ok(ferrokafka_client::sasl::OAuthToken {
+                    value: format!("eyJhbGciOiJub25lIn0.{claims}."),
+                    expires_at: std::time::SystemTime::now() + Duration::from_secs(60),
+                    principal: "alice".into(),
+                    extensions: Default::default(),
+                })
+            })
+        }
+    }
+    let fe = ferrokafka_tests::sasl_frontend::SaslFrontend::start(&[("alice", "-")], &["OAUTHBEARER"], 0);
+    let cfg = ClientConfig::from_pairs([
+        ("bootstrap.servers", fe.addr()),
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+    ])
+    .unwrap();
+    let err = runtime().block_on(Cluster::connect_with_token_provider(cfg, std::sync::Arc::new(Stale))).unwrap_err();
+    match &err {
+        ClientError::Authentication { mechanism: "OAUTHBEARER", reason, .. } => {
+            assert!(reason.contains("invalid_token") && reason.contains("expired"), "{err}");
+        }
+        other => panic!("expected Authentication, got {other:?}"),
+    }
+}

@@ -273,9 +273,14 @@ fn oidc_settings(
 /// Authenticates `conn` (the caller holds [`Connection::exclusive`] or is the only
 /// user); returns the session lifetime the broker granted (KIP-368).
 pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<Option<Duration>> {
+    // A broker without SaslAuthenticate (Kafka 0.10–0.11) takes SaslHandshake v0 and
+    // then the mechanism's tokens as raw size-prefixed frames.
+    let legacy = conn.version(ApiKey::SaslAuthenticate).is_err();
+    let handshake_version = if legacy { 0 } else { conn.version(ApiKey::SaslHandshake)? };
     let handshake: SaslHandshakeResponse = conn
-        .call_exclusive(
+        .call_exclusive_at(
             ApiKey::SaslHandshake,
+            handshake_version,
             &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(cfg.mechanism.name())),
         )
         .await?;
@@ -290,16 +295,22 @@ pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<
         }
         return Err(cfg.auth_error(conn, format!("SaslHandshake failed: {error}")));
     }
-    if conn.version(ApiKey::SaslAuthenticate).is_err() {
-        return Err(cfg.auth_error(
-            conn,
-            "the broker has no SaslAuthenticate (Kafka < 1.0): its raw SASL framing is not supported",
-        ));
-    }
     let mut lifetime = None;
     let step = |bytes: Vec<u8>| {
         let conn = conn.clone();
         async move {
+            if legacy {
+                // Raw framing has no error code: a broker that refuses closes the connection.
+                return match conn.raw_sasl_token(&bytes).await {
+                    Ok(answer) => Ok(SaslAuthenticateResponse::default().with_auth_bytes(answer)),
+                    Err(ClientError::Disconnected { .. } | ClientError::Io { .. }) => Ok(SaslAuthenticateResponse::default()
+                        .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "the broker closed the connection during the raw SASL exchange (SaslHandshake v0): credentials refused",
+                        )))),
+                    Err(e) => Err(e),
+                };
+            }
             let resp: SaslAuthenticateResponse = conn
                 .call_exclusive(
                     ApiKey::SaslAuthenticate,
