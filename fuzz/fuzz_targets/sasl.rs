@@ -1,6 +1,6 @@
 //! SASL server messages and configuration: SCRAM server-first and server-final
 //! messages (after a real client-first), the JAAS parser, the OAUTHBEARER option
-//! parsers. Every input must end in a value or a typed error, never a panic.
+//! parsers, and the OIDC token endpoint's HTTP/JSON answer. Every input must end in a value or a typed error, never a panic.
 #![no_main]
 use ferrokafka_client::sasl::scram::{ScramClient, ScramHash};
 use ferrokafka_client::sasl::{jaas, SaslConfig, UnsecuredJwt};
@@ -28,4 +28,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = jwt.issue(std::time::UNIX_EPOCH);
     }
     let _ = SaslConfig::from_keys([("sasl.mechanism", "PLAIN"), ("sasl.jaas.config", text.as_ref())]);
+    // The OIDC token endpoint's answer: HTTP head, chunked bodies, JSON, JWT claims.
+    let _ = ferrokafka_client::sasl::oidc::parse_token_answer(data);
 });

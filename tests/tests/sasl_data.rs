@@ -53,38 +53,52 @@ async fn produce(cfg: ClientConfig, topic: &str, partitions: i32, n: usize) {
     p.close().await;
 }
 
+/// Produce and consume with each mechanism, over SASL_PLAINTEXT and over SASL_SSL
+/// (stunnel terminating TLS in front of the SASL proxy).
 #[test]
 fn produce_and_consume_with_every_mechanism() {
     let mut mock = MockCluster::start(1);
-    let fe = SaslFrontend::start_proxy(USERS, &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], mock.bootstrap(), None);
+    let mechanisms = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+    let plain = SaslFrontend::start_proxy(USERS, &mechanisms, mock.bootstrap(), None);
+    Pki::remove_stale("sasl-data");
+    let pki = Pki::new("sasl-data").unwrap();
+    let server = pki.leaf("server", KeyType::Rsa, "IP:127.0.0.1,DNS:localhost").unwrap();
+    let tls_port = ferrokafka_tests::free_port();
+    let behind_tls = SaslFrontend::start_proxy(USERS, &mechanisms, mock.bootstrap(), Some(tls_port));
+    let fe_port: u16 = behind_tls.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let opts = TlsOptions { cert: server.chain.clone(), key: server.key.clone(), ..Default::default() };
+    let tls = Stunnel::try_start(&opts, tls_port, fe_port).unwrap();
+    let ca = ("ssl.ca.location".to_owned(), pki.ca_cert.display().to_string());
     let rt = runtime();
-    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
-        let topic = unique_topic(&format!("sasl-{mechanism}"));
-        mock.create_topic(&topic, 2);
-        let cfg = ClientConfig::from_pairs(sasl_pairs(fe.addr(), "SASL_PLAINTEXT", mechanism)).unwrap();
-        rt.block_on(async {
-            produce(cfg.clone(), &topic, 2, 40).await;
-            let mut c = Consumer::new(
-                ClientConfig::from_pairs(
-                    sasl_pairs(fe.addr(), "SASL_PLAINTEXT", mechanism)
-                        .into_iter()
-                        .chain([("auto.offset.reset".to_owned(), "earliest".to_owned())]),
-                )
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-            c.assign((0..2).map(|p| TopicPartition::new(topic.as_str(), p)));
-            let mut got = 0;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while got < 40 {
-                assert!(tokio::time::Instant::now() < deadline, "{mechanism}: {got} of 40\n{}", fe.output());
-                got += c.poll(Duration::from_millis(500)).await.unwrap().iter().count();
-            }
-            assert_eq!(got, 40, "{mechanism}");
-            c.close().await;
-        });
-        assert!(fe.wait_count(&format!("authenticated alice {mechanism}"), 2) >= 2, "{}", fe.output());
+    for (protocol, addr, fe) in [("SASL_PLAINTEXT", plain.addr(), &plain), ("SASL_SSL", tls.addr(), &behind_tls)] {
+        for mechanism in mechanisms {
+            let topic = unique_topic(&format!("sasl-{mechanism}"));
+            mock.create_topic(&topic, 2);
+            let pairs = |extra: &[(String, String)]| {
+                let mut v = sasl_pairs(addr, protocol, mechanism);
+                v.push(ca.clone());
+                v.extend_from_slice(extra);
+                ClientConfig::from_pairs(v).unwrap()
+            };
+            rt.block_on(async {
+                produce(pairs(&[]), &topic, 2, 40).await;
+                let mut c = Consumer::new(pairs(&[("auto.offset.reset".into(), "earliest".into())])).await.unwrap();
+                c.assign((0..2).map(|p| TopicPartition::new(topic.as_str(), p)));
+                let mut got = 0;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                while got < 40 {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{protocol} {mechanism}: {got} of 40\n{}",
+                        fe.output()
+                    );
+                    got += c.poll(Duration::from_millis(500)).await.unwrap().iter().count();
+                }
+                assert_eq!(got, 40, "{protocol} {mechanism}");
+                c.close().await;
+            });
+            assert!(fe.wait_count(&format!("authenticated alice {mechanism}"), 2) >= 2, "{}", fe.output());
+        }
     }
 }
 

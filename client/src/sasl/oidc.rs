@@ -132,6 +132,19 @@ impl TokenProvider for OidcProvider {
     }
 }
 
+/// Reads a token endpoint's raw HTTP answer as the provider does: status line and
+/// headers, the (possibly chunked) body, its JSON members, and the JWT claims of the
+/// access token. For the fuzz target; errors are texts.
+#[doc(hidden)]
+pub fn parse_token_answer(raw: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let (_, body) = super::http::parse_response(raw)?;
+    let fields = flat_json(&body)?;
+    if let Some(token) = fields.get("access_token") {
+        let _ = jwt_claims(token);
+    }
+    Ok(fields)
+}
+
 /// The `exp` and `sub` claims of a JWT, when it is one.
 fn jwt_claims(token: &str) -> (Option<SystemTime>, Option<String>) {
     let Some(payload) = token.split('.').nth(1).and_then(|p| B64URL.decode(p.trim_end_matches('=')).ok()) else {
