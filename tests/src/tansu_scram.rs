@@ -60,7 +60,11 @@ impl ScramTansu {
     /// partition each), then serves them with authentication on. Panics with the reason.
     pub fn start(users: &[(&str, &str)], topics: &[&str]) -> ScramTansu {
         let bin = binary();
-        assert!(bin.exists(), "{} not found: scripts/setup.sh builds it (tansu with the libsql feature)", bin.display());
+        assert!(
+            bin.exists(),
+            "{} not found: scripts/setup.sh builds it (tansu with the libsql feature)",
+            bin.display()
+        );
         let dir = std::env::temp_dir().join(unique_topic("ferrokafka-tansu-sql"));
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();
@@ -70,7 +74,16 @@ impl ScramTansu {
         for (user, password) in users {
             for mechanism in ["scram256", "scram512"] {
                 let out = Command::new(&bin)
-                    .args(["user", "create", user, password, "--mechanism", mechanism, "--broker", &format!("tcp://{addr}")])
+                    .args([
+                        "user",
+                        "create",
+                        user,
+                        password,
+                        "--mechanism",
+                        mechanism,
+                        "--broker",
+                        &format!("tcp://{addr}"),
+                    ])
                     .output()
                     .unwrap();
                 assert!(out.status.success(), "tansu user create: {}", String::from_utf8_lossy(&out.stderr));
