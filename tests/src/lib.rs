@@ -23,6 +23,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// A broker binary: `$env` when set, else `~/.cache/ferrokafka/<cached>` (where
+/// `scripts/setup.sh` installs it).
+pub fn cached_binary(env: &str, cached: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".cache/ferrokafka").join(cached)
+}
+
 /// A topic name no other test (or earlier run) uses.
 pub fn unique_topic(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

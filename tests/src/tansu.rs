@@ -13,11 +13,7 @@ use crate::{free_port, wait_for};
 
 /// Where the tansu binary is expected.
 pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERROKAFKA_TANSU") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
-    home.join(".cache/ferrokafka/tansu/bin/tansu")
+    crate::cached_binary("FERROKAFKA_TANSU", "tansu/bin/tansu")
 }
 
 /// A running tansu broker; killed on drop.

@@ -13,11 +13,7 @@ use crate::{free_port, unique_topic, wait_for};
 
 /// The libsql-enabled tansu binary (`FERROKAFKA_TANSU_SQL` overrides).
 pub fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERROKAFKA_TANSU_SQL") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
-    home.join(".cache/ferrokafka/tansu-sql/bin/tansu")
+    crate::cached_binary("FERROKAFKA_TANSU_SQL", "tansu-sql/bin/tansu")
 }
 
 /// A tansu that authenticates SCRAM users; killed on drop.
