@@ -67,6 +67,16 @@ pub struct Args {
     pub range: Option<(String, i32, i64, i64)>,
     pub group: Option<String>,
     pub group_cmd: Option<GroupCmd>,
+    /// `-d CONTEXTS` (or `-X debug=…`): librdkafka debug contexts, as tracing output.
+    pub debug: Option<String>,
+    /// `-v` (repeatable): more log output.
+    pub verbose: u8,
+    /// `-u`: flush stdout after each record.
+    pub unbuffered: bool,
+    /// `-k KEY`: the key of every produced record.
+    pub produce_key: Option<String>,
+    /// `-D DELIM`: the message delimiter (input of -P, output of -C); `\n` by default.
+    pub delimiter: Option<String>,
 }
 
 /// A usage error (exit code 2).
@@ -106,8 +116,51 @@ pub(crate) fn config_file(path: &str, config: &mut BTreeMap<String, String>) -> 
     Ok(())
 }
 
+/// kcat's short options that take a value (its getopt string is
+/// `PCG:LQt:p:b:z:o:eED:K:k:H:Od:qvF:X:c:Tuf:ZlVhs:r:Jm:U:`).
+const WITH_VALUE: &str = "GtpbzoDKkHdFXcfsrmU";
+/// kcat's short options without a value.
+const FLAGS: &str = "PCLQeEOqvTuZlVhJ";
+
+/// Splits kcat command lines into one token per option as getopt reads them: values
+/// attached (`-K:`, `-obeginning`, `-b127.0.0.1:9092`, `-Xlinger.ms=5`) or in the next
+/// argument, flags bundled (`-qe`, `-Ce`, `-eo end`), `--` ending the options. Other
+/// words (`read-range`, `group`, `--to-offset`) pass through unchanged.
+pub fn getopt(argv: &[String]) -> Result<Vec<String>, UsageError> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            out.extend(it.by_ref().cloned());
+            break;
+        }
+        let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty() && !c.starts_with('-')) else {
+            out.push(a.clone());
+            continue;
+        };
+        for (i, c) in cluster.char_indices() {
+            if WITH_VALUE.contains(c) {
+                out.push(format!("-{c}"));
+                let attached = &cluster[i + c.len_utf8()..];
+                out.push(match attached {
+                    "" => value(&mut it, &format!("-{c}"))?.clone(),
+                    v => v.to_owned(),
+                });
+                break;
+            } else if FLAGS.contains(c) {
+                out.push(format!("-{c}"));
+            } else {
+                return Err(UsageError(format!("unknown option -{c}")));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Parses the command line (without the program name).
 pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
+    let argv = getopt(argv)?;
+    let argv = argv.as_slice();
     let mut mode = None;
     let mut args = Args {
         mode: Mode::Consume,
@@ -125,6 +178,11 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
         range: None,
         group: None,
         group_cmd: None,
+        debug: None,
+        verbose: 0,
+        unbuffered: false,
+        produce_key: None,
+        delimiter: None,
     };
     let mut reset_to = None;
     let mut execute = false;
@@ -164,6 +222,14 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
                 args.config.insert(k.to_owned(), v.to_owned());
             }
             "-F" => config_file(value(&mut it, "-F")?, &mut args.config)?,
+            "-d" => args.debug = Some(value(&mut it, "-d")?.clone()),
+            "-v" => args.verbose = args.verbose.saturating_add(1),
+            "-u" => args.unbuffered = true,
+            "-k" => args.produce_key = Some(value(&mut it, "-k")?.clone()),
+            "-D" => args.delimiter = Some(value(&mut it, "-D")?.clone()),
+            "-E" | "-O" | "-T" | "-Z" | "-l" | "-s" | "-r" | "-m" | "-U" => {
+                return Err(UsageError(format!("kcat option {a} is not supported by ferrokafka")))
+            }
             "read-range" => mode = Some(Mode::ReadRange),
             "group" if mode.is_none() => mode = Some(Mode::Group),
             "-G" => {
@@ -226,6 +292,10 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
     if matches!(args.mode, Mode::Consume | Mode::Produce | Mode::Query | Mode::GroupConsume) && args.topics.is_empty() {
         return Err(UsageError("-t TOPIC is required".into()));
     }
+    // librdkafka's `debug` property is what kcat's -d sets; it is not a client key here.
+    if let Some(d) = args.config.remove("debug") {
+        args.debug.get_or_insert(d);
+    }
     if !args.config.contains_key("bootstrap.servers") && !args.config.contains_key("metadata.broker.list") {
         return Err(UsageError("-b BROKERS (or -X bootstrap.servers=…) is required".into()));
     }
@@ -250,7 +320,49 @@ usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
   -J            JSON envelope per record -K DELIM   key delimiter
   -H NAME=VAL   header (produce)         -z CODEC   none|gzip|snappy|lz4|zstd
   -X KEY=VAL    client configuration     -F FILE    configuration file (key=value lines)
-  -q            quiet                    -V         version
+  -D DELIM      message delimiter (\\n)   -k KEY     key of every produced record
+  -d CONTEXTS   debug output on stderr: broker,protocol,consumer,cgrp,topic,metadata,
+                fetch,msg,security,eos,admin,all (or RUST_LOG)   -v  more output
+  -u            unbuffered output        -q         quiet       -V  version
+  Options may be bundled and values attached as with getopt: -Ce -K: -obeginning
 
 exit codes: 0 ok, 1 runtime error (broker unreachable, unknown topic, …),
             2 usage error, 3 configuration error";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(line: &str) -> Result<Vec<String>, UsageError> {
+        getopt(&line.split(' ').map(str::to_owned).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn getopt_forms() {
+        assert_eq!(g("-Ceq -b127.0.0.1:9092 -tT").unwrap(), ["-C", "-e", "-q", "-b", "127.0.0.1:9092", "-t", "T"]);
+        assert_eq!(g("-K: -obeginning -o -5 -o-2").unwrap(), ["-K", ":", "-o", "beginning", "-o", "-5", "-o", "-2"]);
+        assert_eq!(g("-Xlinger.ms=5 -c10 -eo end").unwrap(), ["-X", "linger.ms=5", "-c", "10", "-e", "-o", "end"]);
+        assert_eq!(g("-Pb B -- -notanoption").unwrap(), ["-P", "-b", "B", "-notanoption"]);
+        assert_eq!(g("group lag g --to-offset 5 -").unwrap(), ["group", "lag", "g", "--to-offset", "5", "-"]);
+        assert!(g("-Cy").is_err(), "unknown letter");
+        assert!(g("-Cb").is_err(), "-b needs a value");
+        // Normalising twice changes nothing (main normalises, then parse does again).
+        let once = g("-Ceq -K: -b B -t T").unwrap();
+        assert_eq!(getopt(&once).unwrap(), once);
+    }
+
+    #[test]
+    fn kcat_lines_parse() {
+        let a = parse(&g("-P -bB -tT -K: -zlz4 -k key -D ;; -d broker,cgrp -vv -u").unwrap()).unwrap();
+        assert_eq!(a.mode, Mode::Produce);
+        assert_eq!(a.config.get("compression.type").map(String::as_str), Some("lz4"));
+        assert_eq!(a.key_delimiter.as_deref(), Some(":"));
+        assert_eq!((a.produce_key.as_deref(), a.delimiter.as_deref()), (Some("key"), Some(";;")));
+        assert_eq!((a.debug.as_deref(), a.verbose, a.unbuffered), (Some("broker,cgrp"), 2, true));
+        let x = parse(&g("-L -bB -Xdebug=all").unwrap()).unwrap();
+        assert_eq!(x.debug.as_deref(), Some("all"));
+        assert!(!x.config.contains_key("debug"), "debug is not passed to the client configuration");
+        let e = parse(&g("-C -bB -tT -E").unwrap()).unwrap_err();
+        assert!(e.0.contains("not supported"), "{}", e.0);
+    }
+}

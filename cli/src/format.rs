@@ -15,15 +15,17 @@ pub enum Output {
 }
 
 impl Output {
-    /// From the `-f`, `-J` and `-K` options.
-    pub fn new(format: Option<&str>, json: bool, key_delimiter: Option<&str>) -> Output {
+    /// From the `-f`, `-J`, `-K` and `-D` options (kcat: `-f` wins, else
+    /// `[%k KEY_DELIM]%s` then the message delimiter, `\\n` by default).
+    pub fn new(format: Option<&str>, json: bool, key_delimiter: Option<&str>, delimiter: Option<&str>) -> Output {
         if json {
             return Output::Json;
         }
+        let end = delimiter.unwrap_or("\\n");
         let f = match (format, key_delimiter) {
             (Some(f), _) => f.to_owned(),
-            (None, Some(d)) => format!("%k{d}%s\\n"),
-            (None, None) => "%s\\n".to_owned(),
+            (None, Some(d)) => format!("%k{d}%s{end}"),
+            (None, None) => format!("%s{end}"),
         };
         Output::Format(f.into_bytes())
     }
@@ -139,12 +141,12 @@ mod tests {
     #[test]
     fn format_tokens_are_binary_safe() {
         let mut out = Vec::new();
-        Output::new(Some("%t|%p|%o|%k|%s|%K|%S|%T|%h|%%|%x\\t\\n"), false, None)
+        Output::new(Some("%t|%p|%o|%k|%s|%K|%S|%T|%h|%%|%x\\t\\n"), false, None, None)
             .write(&mut out, "tp", 3, &record())
             .unwrap();
         assert_eq!(out, b"tp|3|42|k\x00|v\xff|2|2|7|h=1|%|%x\t\n");
         let mut out = Vec::new();
-        Output::new(None, false, Some(":")).write(&mut out, "t", 0, &record()).unwrap();
+        Output::new(None, false, Some(":"), None).write(&mut out, "t", 0, &record()).unwrap();
         assert_eq!(out, b"k\x00:v\xff\n");
     }
 

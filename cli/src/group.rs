@@ -18,7 +18,8 @@ use crate::run::io_err;
 pub async fn consume(config: ClientConfig, args: &Args) -> Result<()> {
     let mut consumer = GroupConsumer::new(config).await?;
     consumer.subscribe(args.topics.iter().cloned());
-    let output = Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref());
+    let output =
+        Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref(), args.delimiter.as_deref());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count = 0u64;
@@ -34,6 +35,9 @@ pub async fn consume(config: ClientConfig, args: &Args) -> Result<()> {
         }
         for r in &records {
             output.write_consumed(&mut out, &r?).map_err(io_err)?;
+            if args.unbuffered {
+                out.flush().map_err(io_err)?;
+            }
             count += 1;
             if args.count.is_some_and(|c| count >= c) {
                 break 'outer;

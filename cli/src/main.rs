@@ -7,6 +7,8 @@
 mod args;
 mod format;
 mod group;
+mod input;
+mod log;
 mod run;
 mod stream;
 
@@ -23,6 +25,14 @@ fn main() -> ExitCode {
         }
         return stream::main(&argv[1..]);
     }
+    // kcat's getopt forms (bundled flags, attached values) become one token per option.
+    let argv = match args::getopt(&argv) {
+        Ok(a) => a,
+        Err(args::UsageError(msg)) => {
+            eprintln!("ferrokafka: {msg}\n\n{}", args::USAGE);
+            return ExitCode::from(2);
+        }
+    };
     if argv.iter().any(|a| a == "-h" || a == "--help") || argv.is_empty() {
         println!("{}", args::USAGE);
         return ExitCode::SUCCESS;
@@ -38,6 +48,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(args::UsageError(msg)) = log::init(args.debug.as_deref(), args.verbose) {
+        eprintln!("ferrokafka: {msg}");
+        return ExitCode::from(2);
+    }
     let runtime = match crate::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

@@ -1,7 +1,7 @@
 //! The commands.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,6 +16,7 @@ use ferrokafka_client::{ClientError, Result};
 
 use crate::args::{Args, Mode, StartOffset};
 use crate::format::Output;
+use crate::input::{read_message, unescape};
 
 pub async fn run(args: Args) -> Result<()> {
     let mut pairs = args.config.clone();
@@ -118,14 +119,10 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
     let mut line = Vec::new();
     let mut input = stdin.lock();
     let mut sent = 0u64;
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
-            break;
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
+    // kcat's -D: the message delimiter, with \n, \t, \r and \xNN escapes.
+    let delim = unescape(args.delimiter.as_deref().unwrap_or("\n"));
+    let fixed_key = args.produce_key.as_ref().map(|k| Bytes::copy_from_slice(k.as_bytes()));
+    while read_message(&mut input, &delim, &mut line).map_err(io_err)? {
         let (key, value) = match &args.key_delimiter {
             Some(d) => match find(&line, d.as_bytes()) {
                 Some(i) => (Some(Bytes::copy_from_slice(&line[..i])), Bytes::copy_from_slice(&line[i + d.len()..])),
@@ -133,6 +130,7 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
             },
             None => (None, Bytes::copy_from_slice(&line)),
         };
+        let key = key.or_else(|| fixed_key.clone());
         let rec = ProducerRecord {
             topic: topic.clone(),
             partition: args.partition,
@@ -216,7 +214,8 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
     for tp in &tps {
         consumer.seek(tp, offset_of(&starts, tp)?)?;
     }
-    let output = Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref());
+    let output =
+        Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref(), args.delimiter.as_deref());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let progress = std::io::stderr().is_terminal() && !args.quiet;
@@ -229,6 +228,9 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
         for r in &records {
             let r = r?;
             output.write_consumed(&mut out, &r).map_err(io_err)?;
+            if args.unbuffered {
+                out.flush().map_err(io_err)?;
+            }
             count += 1;
             bytes += r.record.value.as_ref().map_or(0, |v| v.len() as u64);
             if args.count.is_some_and(|c| count >= c) {
@@ -281,7 +283,8 @@ async fn read_range(cluster: Cluster, args: &Args) -> Result<()> {
     let Some((topic, partition, from, until)) = args.range.clone() else {
         return Err(ClientError::InvalidState("read-range needs TOPIC PARTITION FROM UNTIL".into()));
     };
-    let output = Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref());
+    let output =
+        Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref(), args.delimiter.as_deref());
     let tp = TopicPartition::new(topic.as_str(), partition);
     let mut reader = RangeReader::new(cluster, tp, from, until, Duration::from_secs(120))?;
     let stdout = std::io::stdout();

@@ -19,12 +19,15 @@ use crate::conn::{Connection, ConnectionOptions};
 use crate::error::{ClientError, Result};
 use crate::metadata::{BrokerInfo, Metadata};
 
-/// What a connection is used for. Fetches (which wait at the broker) and group
-/// traffic get their own sockets so they never queue behind each other.
+/// What a connection is used for. Fetches (which wait at the broker), produce
+/// requests (megabytes each) and group traffic get their own sockets, so metadata,
+/// admin and offset calls never queue behind them (franz-go keeps the same split).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConnKind {
-    /// Metadata, produce, admin, offsets.
+    /// Metadata, admin, offsets.
     General,
+    /// Produce requests.
+    Produce,
     /// Fetch requests.
     Fetch,
     /// Consumer group coordination.
@@ -117,6 +120,8 @@ impl Cluster {
             max_frame_size: config.receive_message_max_bytes(),
             tls: tls.map(Arc::new),
             sasl,
+            receive_buffer: config.receive_buffer_bytes(),
+            send_buffer: config.send_buffer_bytes(),
         };
         let cluster = Cluster {
             inner: Arc::new(Inner {
@@ -179,6 +184,7 @@ impl Cluster {
         let topics: Vec<String> = self.inner.topics.read().map(|t| t.iter().cloned().collect()).unwrap_or_default();
         let resp = self.fetch_metadata(Some(&topics)).await?;
         let snapshot = Arc::new(Metadata::from_response(&resp, Some(&current)));
+        tracing::debug!(brokers = snapshot.brokers.len(), topics = snapshot.topics.len(), "metadata refreshed");
         if let Ok(mut m) = self.inner.metadata.write() {
             *m = snapshot.clone();
         }
@@ -283,6 +289,7 @@ impl Cluster {
                 Ok(c)
             }
             Err(e) => {
+                tracing::debug!(broker = %addr, node, kind = ?kind, error = %e, "connection failed");
                 slot.next_attempt = Instant::now() + slot.backoff.next_delay();
                 slot.conn = None;
                 Err(e)

@@ -52,8 +52,8 @@ fn defaults() {
     assert!(!c.enable_idempotence());
     assert_eq!(c.delivery_timeout(), ms(120_000));
     assert_eq!(c.max_poll_records(), 500);
-    assert_eq!(c.receive_buffer_bytes(), Some(65_536));
-    assert_eq!(c.send_buffer_bytes(), Some(131_072));
+    assert_eq!(c.receive_buffer_bytes(), None, "OS default, as librdkafka");
+    assert_eq!(c.send_buffer_bytes(), None);
     assert_eq!(c.partitioner(), Partitioner::Default);
     assert_eq!(c.layer_keys().count(), 0);
 }

@@ -84,7 +84,10 @@ impl KafkaParams {
     }
 
     /// The executors' params: `enable.auto.commit=false`, `auto.offset.reset=none`,
-    /// `group.id` prefixed with [`EXECUTOR_GROUP_PREFIX`], `receive.buffer.bytes >= 65536`,
+    /// `group.id` prefixed with [`EXECUTOR_GROUP_PREFIX`], `receive.buffer.bytes >= 65536`
+    /// (Spark writes 65536 when the key is unset, the Java default; here an unset key
+    /// means the OS's autotuned buffer, which is not smaller, so only explicit values
+    /// below 64 KiB are raised),
     /// and (ferrokafka's own, unless set) `max.in.flight.requests.per.connection = 64`: an
     /// executor reads each partition with its own consumer, as Spark does, and those consumers
     /// share one connection per broker, so their fetches must pipeline instead of queueing
@@ -99,7 +102,7 @@ impl KafkaParams {
             }
         }
         let rb = map.get("receive.buffer.bytes").and_then(|v| v.trim().parse::<i64>().ok());
-        if rb.is_none_or(|v| v >= 0 && (v as u64) < MIN_RECEIVE_BUFFER) {
+        if rb.is_some_and(|v| v > 0 && (v as u64) < MIN_RECEIVE_BUFFER) {
             map.insert("receive.buffer.bytes".into(), MIN_RECEIVE_BUFFER.to_string());
         }
         if !map.contains_key("max.in.flight.requests.per.connection") && !map.contains_key("max.in.flight") {
@@ -174,7 +177,11 @@ mod tests {
         assert_eq!(e.get("group.id"), Some("spark-executor-g"));
         assert_eq!(e.get("enable.auto.commit"), Some("false"));
         assert_eq!(e.get("auto.offset.reset"), Some("none"));
-        assert_eq!(e.get("receive.buffer.bytes"), Some("65536"));
+        assert_eq!(e.get("receive.buffer.bytes"), None, "unset: the OS's autotuned buffer");
+        let small = params(&[("group.id", "g"), ("receive.buffer.bytes", "4096")]).unwrap().executor_params().unwrap();
+        assert_eq!(small.get("receive.buffer.bytes"), Some("65536"), "raised to Spark's minimum");
+        let os = params(&[("group.id", "g"), ("receive.buffer.bytes", "-1")]).unwrap().executor_params().unwrap();
+        assert_eq!(os.get("receive.buffer.bytes"), Some("-1"));
         assert_eq!(e.get("max.in.flight.requests.per.connection"), Some("64"));
         let mine = params(&[("group.id", "g"), ("max.in.flight", "2")]).unwrap().executor_params().unwrap();
         assert_eq!((mine.get("max.in.flight"), mine.get("max.in.flight.requests.per.connection")), (Some("2"), None));

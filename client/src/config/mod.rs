@@ -39,9 +39,15 @@
 //! | `buffer.memory` | | 1..=2⁶³−1 | 33554432 |
 //! | `max.block.ms` | | 0..=2³¹−1 | 60000 |
 //! | `max.poll.records` | | 1..=2³¹−1 | 500 |
-//! | `receive.buffer.bytes` | `socket.receive.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | 65536 |
-//! | `send.buffer.bytes` | `socket.send.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | 131072 |
+//! | `receive.buffer.bytes` | `socket.receive.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | OS default¹ |
+//! | `send.buffer.bytes` | `socket.send.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | OS default¹ |
 //! | `partitioner.class` | `partitioner` | `…internals.DefaultPartitioner`, `murmur2_random` | the Java default |
+//!
+//! ¹ The socket buffers (`SO_RCVBUF`/`SO_SNDBUF`, set before connecting) default to the
+//! operating system's autotuned sizes, as librdkafka's do (`socket.*.buffer.bytes=0`). The
+//! Java client fixes them at 64 KiB / 128 KiB, which caps a connection's throughput at
+//! about one window per round trip on distant brokers; set the Java values explicitly to
+//! get Java's behaviour.
 //!
 //! Keys of other layers are kept verbatim, unvalidated, in
 //! [`ClientConfig::layer_keys`]: `group.id`, `group.instance.id`,

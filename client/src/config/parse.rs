@@ -105,8 +105,8 @@ impl ClientConfig {
             buffer_memory: raw.take("buffer.memory", int(1, i64::MAX))?.unwrap_or(33_554_432),
             max_block: raw.take("max.block.ms", millis(0))?.unwrap_or(Duration::from_millis(60_000)),
             max_poll_records: raw.take("max.poll.records", int(1, INT_MAX))?.unwrap_or(500),
-            receive_buffer_bytes: raw.take("receive.buffer.bytes", socket_buffer())?.unwrap_or(Some(65_536)),
-            send_buffer_bytes: raw.take("send.buffer.bytes", socket_buffer())?.unwrap_or(Some(131_072)),
+            receive_buffer_bytes: raw.take("receive.buffer.bytes", socket_buffer())?.unwrap_or(None),
+            send_buffer_bytes: raw.take("send.buffer.bytes", socket_buffer())?.unwrap_or(None),
             partitioner: raw
                 .take("partitioner.class", named(Partitioner::parse, Partitioner::EXPECTED))?
                 .unwrap_or_default(),

@@ -90,7 +90,7 @@ async fn enqueue(
     group: &Group,
 ) -> Result<Option<impl Future<Output = Result<HashMap<TopicPartition, (i16, i64)>>>>> {
     let cfg = cluster.config();
-    let conn = cluster.broker(leader, ConnKind::General).await?;
+    let conn = cluster.broker(leader, ConnKind::Produce).await?;
     let version = conn.version(ApiKey::Produce)?;
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for (tp, b) in group {

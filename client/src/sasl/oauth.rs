@@ -78,7 +78,7 @@ impl UnsecuredJwt {
                 "scope" => jwt.scope = v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
                 "scopeClaimName" => return Err("scopeClaimName other than scope is not supported".into()),
                 "lifeSeconds" => {
-                    jwt.lifetime = Duration::from_secs(v.parse().map_err(|_| "lifeSeconds is not a number")?)
+                    jwt.lifetime = parse_lifetime(v, "lifeSeconds")?;
                 }
                 _ => match k.strip_prefix("extension_") {
                     Some(ext) => {
@@ -113,8 +113,7 @@ impl UnsecuredJwt {
             } else if let Some(ext) = k.strip_prefix("unsecuredLoginExtension_") {
                 jwt.extensions.insert(ext.to_owned(), v.clone());
             } else if k == "unsecuredLoginLifetimeSeconds" {
-                jwt.lifetime =
-                    Duration::from_secs(v.parse().map_err(|_| "unsecuredLoginLifetimeSeconds is not a number")?);
+                jwt.lifetime = parse_lifetime(v, "unsecuredLoginLifetimeSeconds")?;
             } else if k == "unsecuredLoginPrincipalClaimName" {
                 jwt.principal_claim = v.clone();
             } else if k.starts_with("unsecuredLogin") {
@@ -145,7 +144,9 @@ impl UnsecuredJwt {
         let value = format!("{}.{}.", B64URL.encode(r#"{"alg":"none"}"#), B64URL.encode(payload.finish()));
         OAuthToken {
             value,
-            expires_at: now + self.lifetime,
+            // A lifetime past what the clock can hold expires "never" in practice: a
+            // century from now (the value itself is bounded when parsed).
+            expires_at: now.checked_add(self.lifetime).or_else(|| now.checked_add(MAX_LIFETIME)).unwrap_or(now),
             principal: self.principal.clone(),
             extensions: self.extensions.clone(),
         }
@@ -163,6 +164,18 @@ impl Default for UnsecuredJwt {
             extensions: BTreeMap::new(),
         }
     }
+}
+
+/// The longest token lifetime accepted from configuration: 100 years.
+const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn parse_lifetime(v: &str, key: &str) -> Result<Duration, String> {
+    let secs: u64 = v.parse().map_err(|_| format!("{key} is not a number"))?;
+    let life = Duration::from_secs(secs);
+    if life > MAX_LIFETIME {
+        return Err(format!("{key} {secs} is longer than 100 years"));
+    }
+    Ok(life)
 }
 
 fn key_only(item: &str) -> &str {
@@ -271,5 +284,20 @@ mod tests {
         assert!(UnsecuredJwt::from_librdkafka("principal=a bogus=1").is_err());
         assert!(UnsecuredJwt::from_librdkafka("principal").is_err());
         assert!(UnsecuredJwt::from_jaas(&BTreeMap::new()).is_err(), "no sub claim");
+    }
+
+    /// Found by the `sasl` fuzz target: `lifeSeconds=18446744073709551615` overflowed the
+    /// expiry time and panicked.
+    #[test]
+    fn lifetimes_the_clock_cannot_hold_are_refused_or_clamped() {
+        let err = UnsecuredJwt::from_librdkafka("principal=a lifeSeconds=18446744073709551615").unwrap_err();
+        assert!(err.contains("longer than 100 years"), "{err}");
+        let long = "unsecuredLoginLifetimeSeconds".to_owned();
+        let opts =
+            BTreeMap::from([(long, "99999999999".to_owned()), ("unsecuredLoginStringClaim_sub".into(), "a".into())]);
+        assert!(UnsecuredJwt::from_jaas(&opts).is_err());
+        let jwt = UnsecuredJwt { principal: "a".into(), lifetime: Duration::MAX, ..Default::default() };
+        let token = jwt.issue(UNIX_EPOCH);
+        assert_eq!(token.expires_at, UNIX_EPOCH + MAX_LIFETIME);
     }
 }

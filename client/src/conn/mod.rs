@@ -2,23 +2,24 @@
 //!
 //! Callers encode their request (with a correlation id from the handle), hand the
 //! frame to the task over a channel, and await a oneshot for the response frame.
-//! The task writes requests in arrival order, keeps at most
-//! `max.in.flight.requests.per.connection` unanswered, and matches responses
-//! strictly in order. A response with another correlation id, a malformed frame,
-//! a timed-out request or a socket error *poisons* the connection: every pending
+//! The task (see [`task`]: a writer and a reader half running concurrently, so reads
+//! and timeouts are serviced while a request is being written) writes requests in
+//! arrival order, keeps at most `max.in.flight.requests.per.connection` unanswered,
+//! and matches responses strictly in order. A response with another correlation id, a malformed frame,
+//! a timed-out request (counted from when its first byte was to be written) or a
+//! socket error *poisons* the connection: every pending
 //! request fails and the handle reports itself closed, so the owner reconnects.
 //!
 //! With `security.protocol=SSL` the socket is wrapped in TLS right after the TCP
 //! connect (SNI and host-name check from the host part of the broker address);
 //! the task is the same for both, generic over the stream's read and write halves.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferrokafka_protocol::frame::{decode_response, encode_request, peek_correlation_id, FrameDecoder, RequestMeta};
+use ferrokafka_protocol::frame::{decode_response, encode_request, RequestMeta};
 use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use ferrokafka_protocol::versions::{
@@ -26,8 +27,7 @@ use ferrokafka_protocol::versions::{
 };
 use ferrokafka_protocol::ProtocolError;
 use ferrokafka_tls::TlsConnector;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -50,6 +50,10 @@ pub struct ConnectionOptions {
     pub tls: Option<Arc<TlsConnector>>,
     /// SASL for every connection (`SASL_PLAINTEXT`, `SASL_SSL`).
     pub sasl: Option<Arc<crate::sasl::SaslConfig>>,
+    /// `receive.buffer.bytes` (`SO_RCVBUF`); `None` leaves the OS default.
+    pub receive_buffer: Option<usize>,
+    /// `send.buffer.bytes` (`SO_SNDBUF`); `None` leaves the OS default.
+    pub send_buffer: Option<usize>,
 }
 
 impl Default for ConnectionOptions {
@@ -62,6 +66,8 @@ impl Default for ConnectionOptions {
             max_frame_size: ferrokafka_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
             tls: None,
             sasl: None,
+            receive_buffer: None,
+            send_buffer: None,
         }
     }
 }
@@ -77,17 +83,14 @@ struct Envelope {
     reply: Option<Reply>,
 }
 
+mod task;
+#[cfg(test)]
+mod tests;
+use task::{host_of, Task};
+
 /// The id of a raw SASL token (SaslHandshake v0 framing: no header, so its answer has
 /// no correlation id either). Real ids are never negative.
 const RAW_SASL_TOKEN: i32 = -1;
-
-struct InFlight {
-    id: i32,
-    api: ApiKey,
-    deadline: Instant,
-    timeout: Duration,
-    reply: Reply,
-}
 
 struct Shared {
     addr: String,
@@ -128,8 +131,9 @@ impl Connection {
             || ClientError::Disconnected { broker: addr.to_owned(), reason: "connection setup timed out".into() };
         let deadline = Instant::now() + opts.connect_timeout;
         let stream =
-            tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await.map_err(|_| timed_out())?.map_err(io)?;
+            tokio::time::timeout_at(deadline, open_socket(addr, opts)).await.map_err(|_| timed_out())?.map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
+        tracing::debug!(broker = %addr, "TCP connected");
         let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 2);
         let closed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(OnceLock::new());
@@ -137,15 +141,16 @@ impl Connection {
         match &opts.tls {
             None => {
                 let (rd, wr) = stream.into_split();
-                tokio::spawn(run(task, rd, wr, rx));
+                task::spawn(task, rd, wr, rx);
             }
             Some(tls) => {
                 let tls_stream = tokio::time::timeout_at(deadline, tls.connect(host_of(addr), stream))
                     .await
                     .map_err(|_| timed_out())?
                     .map_err(|source| ClientError::Tls { broker: addr.to_owned(), source })?;
+                tracing::debug!(broker = %addr, "TLS handshake done");
                 let (rd, wr) = tokio::io::split(tls_stream);
-                tokio::spawn(run(task, rd, wr, rx));
+                task::spawn(task, rd, wr, rx);
             }
         }
         let conn = Connection {
@@ -166,13 +171,17 @@ impl Connection {
             let frame = conn.raw_call(ApiKey::ApiVersions, version, &api_versions_request(version), None).await?;
             match parse_api_versions(frame, version).map_err(|source| conn.protocol_error(source))? {
                 ApiVersionsReply::Supported(v) => {
+                    tracing::debug!(broker = %addr, api_versions = version, "API versions negotiated");
                     let _ = conn.shared.versions.set(v);
                     if let Some(sasl) = &opts.sasl {
                         crate::sasl::reauth::authenticate_and_keep(&conn, sasl.clone()).await?;
                     }
                     return Ok(conn);
                 }
-                ApiVersionsReply::RetryWith(v) => version = v,
+                ApiVersionsReply::RetryWith(v) => {
+                    tracing::debug!(broker = %addr, from = version, to = v, "ApiVersions: broker asks for another version");
+                    version = v
+                }
             }
         }
         Err(ClientError::Disconnected {
@@ -387,6 +396,27 @@ impl Connection {
     }
 }
 
+/// Resolves `addr` and connects to the first address that answers, with the socket
+/// buffers sized as configured (before the connect, so the TCP window scale fits them).
+async fn open_socket(addr: &str, opts: &ConnectionOptions) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for ip in tokio::net::lookup_host(addr).await? {
+        let socket = if ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        if let Some(n) = opts.receive_buffer {
+            socket.set_recv_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
+        }
+        if let Some(n) = opts.send_buffer {
+            socket.set_send_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
+        }
+        match socket.connect(ip).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr} resolves to no address"))))
+}
+
 /// A [`Connection`] that may be gone.
 pub(crate) struct WeakConnection {
     tx: mpsc::WeakSender<Envelope>,
@@ -398,145 +428,6 @@ impl WeakConnection {
     pub(crate) fn upgrade(&self) -> Option<Connection> {
         Some(Connection { tx: self.tx.upgrade()?, shared: self.shared.upgrade()? })
     }
-}
-
-/// The host part of `host:port` or `[v6]:port`, for SNI and the certificate check.
-fn host_of(addr: &str) -> &str {
-    match addr.rsplit_once(':') {
-        Some((host, _)) => host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host),
-        None => addr,
-    }
-}
-
-/// What the connection task needs besides the socket.
-struct Task {
-    addr: String,
-    opts: ConnectionOptions,
-    closed: Arc<AtomicBool>,
-    failure: Arc<OnceLock<ClientError>>,
-}
-
-impl Task {
-    /// A socket error, explained as a TLS error when the stream carried one (an
-    /// alert from the broker, e.g. a TLS 1.3 client certificate it refused).
-    fn io_error(&self, source: std::io::Error) -> ClientError {
-        if let Some(tls) = self.opts.tls.as_ref().and_then(|t| t.stream_error(host_of(&self.addr), &source)) {
-            return ClientError::Tls { broker: self.addr.clone(), source: tls };
-        }
-        ClientError::Io { broker: self.addr.clone(), source }
-    }
-}
-
-/// The connection task.
-async fn run<R, W>(task: Task, mut rd: R, mut wr: W, mut rx: mpsc::Receiver<Envelope>)
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let (addr, opts, closed) = (task.addr.clone(), task.opts.clone(), task.closed.clone());
-    let decoder = FrameDecoder::new(opts.max_frame_size);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-    // Ids of requests sent without expecting an answer; some brokers answer anyway.
-    let mut unanswered: VecDeque<i32> = VecDeque::new();
-    let failure: ClientError = loop {
-        let deadline = in_flight.front().map(|f| f.deadline);
-        tokio::select! {
-            env = rx.recv(), if in_flight.len() < opts.max_in_flight => {
-                let Some(env) = env else { break ClientError::Closed };
-                // TLS buffers records until flushed; for TCP the flush is a no-op.
-                let written = match wr.write_all(&env.frame).await {
-                    Ok(()) => wr.flush().await,
-                    Err(e) => Err(e),
-                };
-                if let Err(source) = written {
-                    let e = task.io_error(source);
-                    if let Some(reply) = env.reply { let _ = reply.send(Err(clone_err(&e))); }
-                    break e;
-                }
-                match env.reply {
-                    Some(reply) => in_flight.push_back(InFlight {
-                        id: env.id, api: env.api, deadline: Instant::now() + env.timeout, timeout: env.timeout, reply,
-                    }),
-                    None => {
-                        unanswered.push_back(env.id);
-                        if unanswered.len() > 1024 { unanswered.pop_front(); }
-                    }
-                }
-            }
-            read = rd.read_buf(&mut buf) => {
-                match read {
-                    Ok(0) => break ClientError::Disconnected { broker: addr.clone(), reason: "closed by the broker".into() },
-                    Err(source) => break task.io_error(source),
-                    Ok(_) => {}
-                }
-                if let Err(e) = dispatch(&decoder, &mut buf, &mut in_flight, &mut unanswered, &addr) { break e; }
-            }
-            _ = sleep_until(deadline), if deadline.is_some() => {
-                let (api, after) = in_flight.front().map(|f| (f.api, f.timeout)).unwrap_or((ApiKey::ApiVersions, Duration::ZERO));
-                break ClientError::Timeout { api, broker: addr.clone(), after };
-            }
-        }
-    };
-    let _ = task.failure.set(clone_err(&failure));
-    closed.store(true, Ordering::Relaxed);
-    tracing::debug!(broker = %addr, error = %failure, "connection closed");
-    for f in in_flight.drain(..) {
-        let _ = f.reply.send(Err(clone_err(&failure)));
-    }
-    rx.close();
-    while let Some(env) = rx.recv().await {
-        if let Some(reply) = env.reply {
-            let _ = reply.send(Err(clone_err(&failure)));
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Hands every complete frame in `buf` to the request it answers.
-fn dispatch(
-    decoder: &FrameDecoder,
-    buf: &mut BytesMut,
-    in_flight: &mut VecDeque<InFlight>,
-    unanswered: &mut VecDeque<i32>,
-    addr: &str,
-) -> Result<()> {
-    let protocol = |source| ClientError::Protocol { broker: addr.to_owned(), source };
-    while let Some(frame) = decoder.decode(buf).map_err(protocol)? {
-        if in_flight.front().is_some_and(|f| f.id == RAW_SASL_TOKEN) {
-            if let Some(front) = in_flight.pop_front() {
-                let _ = front.reply.send(Ok(frame));
-            }
-            continue;
-        }
-        let actual = peek_correlation_id(&frame).ok_or_else(|| {
-            protocol(ProtocolError::Decode {
-                api: ApiKey::ApiVersions,
-                version: 0,
-                message: "frame shorter than a correlation id".into(),
-            })
-        })?;
-        if let Some(pos) = unanswered.iter().position(|id| *id == actual) {
-            unanswered.remove(pos);
-            continue;
-        }
-        let Some(front) = in_flight.pop_front() else {
-            return Err(protocol(ProtocolError::CorrelationMismatch { expected: -1, actual }));
-        };
-        if front.id != actual {
-            let e = protocol(ProtocolError::CorrelationMismatch { expected: front.id, actual });
-            let _ = front.reply.send(Err(clone_err(&e)));
-            return Err(e);
-        }
-        let _ = front.reply.send(Ok(frame));
-    }
-    Ok(())
 }
 
 /// Errors are not `Clone` (they hold `io::Error`); pending requests get an equivalent.

@@ -1,0 +1,100 @@
+//! Connection kinds: produce requests travel on their own connection, so metadata and
+//! admin calls never queue behind megabytes of produce data (franz-go's split).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrokafka_client::admin::{list_offsets, OffsetSpec};
+use ferrokafka_client::config::{ClientConfig, IsolationLevel};
+use ferrokafka_client::metadata::TopicPartition;
+use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use ferrokafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use ferrokafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse};
+use ferrokafka_tests::stub_broker::{api_versions, metadata, StubBroker};
+
+const APIS: &[(ApiKey, i16, i16)] =
+    &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12), (ApiKey::Produce, 3, 9), (ApiKey::ListOffsets, 1, 7)];
+
+#[test]
+fn produce_has_its_own_connection() {
+    let seen: Arc<Mutex<Vec<(ApiKey, usize)>>> = Arc::default();
+    let log = seen.clone();
+    let stub = StubBroker::start(move |req| {
+        log.lock().unwrap().push((req.api, req.connection));
+        match req.api {
+            ApiKey::ApiVersions => Some(api_versions(req, APIS)),
+            ApiKey::Metadata => Some(metadata(req, &[("kinds", 1)])),
+            ApiKey::Produce => {
+                // A slow broker: each produce answer takes a while.
+                std::thread::sleep(Duration::from_millis(50));
+                let body: ProduceRequest = req.decode();
+                let topics = body
+                    .topic_data
+                    .iter()
+                    .map(|t| {
+                        let parts = t
+                            .partition_data
+                            .iter()
+                            .map(|p| PartitionProduceResponse::default().with_index(p.index).with_base_offset(0))
+                            .collect();
+                        TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(parts)
+                    })
+                    .collect();
+                Some(req.reply(&ProduceResponse::default().with_responses(topics)))
+            }
+            ApiKey::ListOffsets => {
+                let body: ListOffsetsRequest = req.decode();
+                let topics = body
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        let parts = t
+                            .partitions
+                            .iter()
+                            .map(|p| ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index))
+                            .collect();
+                        ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(parts)
+                    })
+                    .collect();
+                Some(req.reply(&ListOffsetsResponse::default().with_topics(topics)))
+            }
+            _ => None,
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([("bootstrap.servers", stub.addr().as_str()), ("linger.ms", "0")]).unwrap();
+        let producer = Producer::new(cfg).await.unwrap();
+        let cluster = producer.cluster().clone();
+        let mut deliveries = Vec::new();
+        for i in 0..20 {
+            deliveries.push(producer.send(ProducerRecord::new("kinds", format!("v{i}")).partition(0)).await.unwrap());
+            // Metadata and admin calls while produce requests are in flight.
+            cluster.refresh_metadata().await.unwrap();
+            list_offsets(
+                &cluster,
+                &[TopicPartition::new("kinds", 0)],
+                OffsetSpec::Latest,
+                IsolationLevel::ReadUncommitted,
+            )
+            .await
+            .unwrap();
+        }
+        for d in deliveries {
+            tokio::time::timeout(Duration::from_secs(30), d).await.expect("delivered").unwrap();
+        }
+        producer.close().await;
+    });
+    let seen = seen.lock().unwrap().clone();
+    let on = |api: ApiKey| -> std::collections::BTreeSet<usize> {
+        seen.iter().filter(|(a, _)| *a == api).map(|(_, c)| *c).collect()
+    };
+    let (produce, other) = (on(ApiKey::Produce), [on(ApiKey::Metadata), on(ApiKey::ListOffsets)]);
+    assert!(!produce.is_empty() && other.iter().all(|s| !s.is_empty()), "{seen:?}");
+    for s in other {
+        assert!(produce.is_disjoint(&s), "produce shares a connection with other calls: {seen:?}");
+    }
+}
