@@ -8,7 +8,9 @@ use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::group::admin::{describe_group, group_lag, list_groups, reset_offsets};
 use ferrokafka_client::group::GroupConsumer;
 use ferrokafka_client::metadata::TopicPartition;
-use ferrokafka_client::{ClientError, Result};
+use ferrokafka_client::ClientError;
+
+use crate::error::{CliError, Result};
 
 use crate::args::{Args, GroupCmd};
 use crate::format::Output;
@@ -47,13 +49,13 @@ pub async fn consume(config: ClientConfig, args: &Args) -> Result<()> {
     }
     out.flush().map_err(io_err)?;
     consumer.commit_sync(None).await?;
-    consumer.close().await
+    Ok(consumer.close().await?)
 }
 
 /// The `group` subcommands.
 pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let Some(cmd) = &args.group_cmd else { return Err(ClientError::InvalidState("no group subcommand".into())) };
+    let Some(cmd) = &args.group_cmd else { return Err(CliError::Usage("no group subcommand".into())) };
     match cmd {
         GroupCmd::List => {
             let groups = list_groups(cluster).await?;
@@ -140,7 +142,7 @@ pub async fn admin(cluster: &Cluster, args: &Args) -> Result<()> {
                 let md = cluster.refresh_metadata().await?;
                 let n = md
                     .partition_count(t)
-                    .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: t.clone(), partition: -1 })?;
+                    .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: t.clone(), partition: None })?;
                 tps.extend(
                     (0..n as i32)
                         .filter(|p| args.partition.is_none_or(|q| q == *p))

@@ -5,6 +5,7 @@
 #![allow(missing_docs)] // a binary: its documentation is the usage text
 
 mod args;
+mod error;
 mod format;
 mod group;
 mod input;
@@ -13,8 +14,6 @@ mod run;
 mod stream;
 
 use std::process::ExitCode;
-
-use ferrokafka_client::ClientError;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -58,14 +57,13 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        // A TLS error without a broker is a bad ssl.* key or store, found before connecting.
-        Err(e @ (ClientError::Config(_) | ClientError::Tls { .. })) if is_config_error(&e) => {
-            eprintln!("ferrokafka: configuration error: {e}");
-            ExitCode::from(3)
-        }
         Err(e) => {
-            eprintln!("ferrokafka: {e}");
-            ExitCode::from(1)
+            let code = e.exit_code();
+            match code {
+                3 => eprintln!("ferrokafka: configuration error: {e}"),
+                _ => eprintln!("ferrokafka: {e}"),
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -76,12 +74,4 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         eprintln!("ferrokafka: cannot start the runtime: {e}");
         ExitCode::from(1)
     })
-}
-
-pub(crate) fn is_config_error(e: &ClientError) -> bool {
-    match e {
-        ClientError::Config(_) => true,
-        ClientError::Tls { broker, .. } => broker.is_empty(),
-        _ => false,
-    }
 }

@@ -12,7 +12,10 @@ use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use ferrokafka_client::range::RangeReader;
-use ferrokafka_client::{ClientError, Result};
+use ferrokafka_client::ClientError;
+
+pub use crate::error::io_err;
+use crate::error::{CliError, Result};
 
 use crate::args::{Args, Mode, StartOffset};
 use crate::format::Output;
@@ -23,7 +26,7 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(g) = &args.group {
         pairs.insert("group.id".into(), g.clone());
     }
-    let config = ClientConfig::from_pairs(&pairs)?;
+    let config = ClientConfig::from_pairs(&pairs).map_err(ClientError::from)?;
     if args.mode == Mode::GroupConsume {
         return crate::group::consume(config, &args).await;
     }
@@ -37,10 +40,6 @@ pub async fn run(args: Args) -> Result<()> {
         Mode::Query => query(&cluster, &args).await,
         Mode::ReadRange => read_range(cluster, &args).await,
     }
-}
-
-pub fn io_err(e: std::io::Error) -> ClientError {
-    ClientError::Io { broker: "stdout/stdin".into(), source: e }
 }
 
 async fn list(cluster: &Cluster, args: &Args) -> Result<()> {
@@ -102,7 +101,7 @@ async fn partitions_of(cluster: &Cluster, topic: &str) -> Result<Vec<TopicPartit
     cluster.track_topics([topic]);
     let md = cluster.refresh_metadata().await?;
     let t = md.topics.get(topic).filter(|t| t.error_code == 0 && !t.partitions.is_empty());
-    let t = t.ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: -1 })?;
+    let t = t.ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: None })?;
     Ok(t.partitions.iter().map(|p| TopicPartition::new(topic, p.id)).collect())
 }
 
@@ -158,9 +157,9 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
 }
 
 fn offset_of(map: &HashMap<TopicPartition, i64>, tp: &TopicPartition) -> Result<i64> {
-    map.get(tp)
-        .copied()
-        .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: tp.topic.to_string(), partition: tp.partition })
+    map.get(tp).copied().ok_or_else(|| {
+        ClientError::UnknownTopicOrPartition { topic: tp.topic.to_string(), partition: Some(tp.partition) }.into()
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -180,10 +179,9 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
         }
     }
     if tps.is_empty() {
-        return Err(ClientError::UnknownTopicOrPartition {
-            topic: args.topics.join(","),
-            partition: args.partition.unwrap_or(-1),
-        });
+        return Err(
+            ClientError::UnknownTopicOrPartition { topic: args.topics.join(","), partition: args.partition }.into()
+        );
     }
     let iso = cluster.config().isolation_level();
     let ends = list_offsets(&cluster, &tps, OffsetSpec::Latest, iso).await?;
@@ -261,9 +259,9 @@ async fn query(cluster: &Cluster, args: &Args) -> Result<()> {
     for spec in &args.topics {
         let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
         let [ts, p, topic] = parts.as_slice() else {
-            return Err(ClientError::InvalidState(format!("-Q needs -t topic:partition:timestamp, got {spec:?}")));
+            return Err(CliError::Usage(format!("-Q needs -t topic:partition:timestamp, got {spec:?}")));
         };
-        let bad = |what: &str| ClientError::InvalidState(format!("-Q: {what} in {spec:?} is not a number"));
+        let bad = |what: &str| CliError::Usage(format!("-Q: {what} in {spec:?} is not a number"));
         let tp = TopicPartition::new(*topic, p.parse().map_err(|_| bad("partition"))?);
         let ts: i64 = ts.parse().map_err(|_| bad("timestamp"))?;
         let offsets = list_offsets(
@@ -281,7 +279,7 @@ async fn query(cluster: &Cluster, args: &Args) -> Result<()> {
 
 async fn read_range(cluster: Cluster, args: &Args) -> Result<()> {
     let Some((topic, partition, from, until)) = args.range.clone() else {
-        return Err(ClientError::InvalidState("read-range needs TOPIC PARTITION FROM UNTIL".into()));
+        return Err(CliError::Usage("read-range needs TOPIC PARTITION FROM UNTIL".into()));
     };
     let output =
         Output::new(args.format.as_deref(), args.json, args.key_delimiter.as_deref(), args.delimiter.as_deref());

@@ -149,7 +149,7 @@ pub fn main(argv: &[String]) -> ExitCode {
             eprintln!("ferrokafka: {e}");
             let config = match &e {
                 StreamingError::Params(_) => true,
-                StreamingError::Client(c) => crate::is_config_error(c),
+                StreamingError::Client(c) => c.is_config(),
                 _ => false,
             };
             ExitCode::from(if config { 3 } else { 1 })

@@ -13,7 +13,7 @@ use ferrokafka_protocol::ResponseError;
 
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::IsolationLevel;
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, Result, Subject};
 use crate::metadata::TopicPartition;
 
 /// Which offset ListOffsets should return.
@@ -41,13 +41,8 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
-fn broker_error(api: ApiKey, code: i16, topic: &str, partition: i32) -> Option<ClientError> {
-    ResponseError::try_from_code(code).map(|error| ClientError::Broker {
-        api,
-        error,
-        topic: topic.to_owned(),
-        partition,
-    })
+fn broker_error(api: ApiKey, code: i16, subject: impl FnOnce() -> Subject) -> Option<ClientError> {
+    ResponseError::try_from_code(code).map(|error| ClientError::broker(api, error, subject()))
 }
 
 /// Creates a topic with `partitions` partitions and replication factor
@@ -65,7 +60,7 @@ pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, repli
     let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
     let resp: CreateTopicsResponse = conn.call(ApiKey::CreateTopics, &req).await?;
     for t in &resp.topics {
-        if let Some(e) = broker_error(ApiKey::CreateTopics, t.error_code, topic, -1) {
+        if let Some(e) = broker_error(ApiKey::CreateTopics, t.error_code, || Subject::Topic(topic.to_owned())) {
             return Err(e);
         }
     }
@@ -86,7 +81,7 @@ pub async fn delete_topic(cluster: &Cluster, topic: &str) -> Result<()> {
     }
     let resp: DeleteTopicsResponse = conn.call_at(ApiKey::DeleteTopics, version, &req, None).await?;
     for r in &resp.responses {
-        if let Some(e) = broker_error(ApiKey::DeleteTopics, r.error_code, topic, -1) {
+        if let Some(e) = broker_error(ApiKey::DeleteTopics, r.error_code, || Subject::Topic(topic.to_owned())) {
             return Err(e);
         }
     }
@@ -103,7 +98,7 @@ pub async fn list_offsets(
 ) -> Result<HashMap<TopicPartition, i64>> {
     let mut out = HashMap::new();
     let mut pending: Vec<TopicPartition> = partitions.to_vec();
-    let mut attempts = 0;
+    let mut attempts = 0u32;
     while !pending.is_empty() {
         attempts += 1;
         let mut by_leader: HashMap<i32, Vec<TopicPartition>> = HashMap::new();
@@ -137,9 +132,11 @@ pub async fn list_offsets(
         pending.retain(|tp| !out.contains_key(tp));
         if !pending.is_empty() {
             if attempts >= 10 {
-                return Err(
-                    last_err.unwrap_or_else(|| ClientError::InvalidState("ListOffsets did not converge".into()))
-                );
+                return Err(ClientError::RetriesExhausted {
+                    api: ApiKey::ListOffsets,
+                    attempts,
+                    last: last_err.map(Box::new),
+                });
             }
             tokio::time::sleep(cluster.retry_backoff()).await;
             cluster.refresh_metadata().await?;
@@ -176,7 +173,7 @@ async fn list_on_broker(
     for t in &resp.topics {
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
-            let r = match broker_error(ApiKey::ListOffsets, p.error_code, &tp.topic, tp.partition) {
+            let r = match broker_error(ApiKey::ListOffsets, p.error_code, || Subject::Partition(tp.clone())) {
                 Some(e) => Err(e),
                 None => Ok(p.offset),
             };

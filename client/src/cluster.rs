@@ -94,7 +94,7 @@ impl Cluster {
             if let Some(settings) = sasl.oidc().cloned() {
                 // The token endpoint is trusted like the brokers (`ssl.*`), else by the system's CAs.
                 let tls = TlsConnector::from_keys("SSL", config.layer_keys())
-                    .map_err(|source| ClientError::Tls { broker: settings.endpoint.clone(), source })?;
+                    .map_err(|source| ClientError::Tls { broker: Some(settings.endpoint.clone()), source })?;
                 let oidc = crate::sasl::OidcProvider::new(settings, tls.map(Arc::new)).map_err(|e| {
                     ClientError::Config(ConfigError::invalid_value("sasl.oauthbearer.token.endpoint.url", "", e))
                 })?;
@@ -111,7 +111,7 @@ impl Cluster {
             None
         };
         let tls = TlsConnector::from_keys(protocol.as_str(), config.layer_keys())
-            .map_err(|source| ClientError::Tls { broker: String::new(), source })?;
+            .map_err(|source| ClientError::Tls { broker: None, source })?;
         let opts = ConnectionOptions {
             client_id: StrBytes::from_string(config.client_id().to_owned()),
             request_timeout: config.request_timeout(),
@@ -222,7 +222,7 @@ impl Cluster {
             return Ok(c.clone());
         }
         let known: Vec<String> = self.metadata().brokers.values().map(BrokerInfo::addr).collect();
-        let mut last = String::from("no address to try");
+        let mut last = None;
         let mut tls_failure = None;
         for addr in known.iter().chain(self.inner.config.bootstrap_servers()) {
             match Connection::connect(addr, &self.inner.opts).await {
@@ -232,7 +232,7 @@ impl Cluster {
                 }
                 Err(e) => {
                     tracing::debug!(broker = %addr, error = %e, "bootstrap connection failed");
-                    last = e.to_string();
+                    last = Some(Box::new(e.clone()));
                     // A refused certificate or refused credentials will not get better by
                     // retrying: report them as they are.
                     let fatal = matches!(
@@ -256,12 +256,8 @@ impl Cluster {
     /// The connection of `kind` to broker `node`, (re)connecting with exponential
     /// backoff and jitter (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`).
     pub async fn broker(&self, node: i32, kind: ConnKind) -> Result<Connection> {
-        let addr = self
-            .metadata()
-            .brokers
-            .get(&node)
-            .map(BrokerInfo::addr)
-            .ok_or_else(|| ClientError::InvalidState(format!("broker {node} is not in the metadata")))?;
+        let addr =
+            self.metadata().brokers.get(&node).map(BrokerInfo::addr).ok_or(ClientError::UnknownBroker { node })?;
         let cfg = &self.inner.config;
         let slot = {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -307,7 +303,7 @@ impl Cluster {
         }
         let leader = md.leader(tp).map(|b| b.id).ok_or_else(|| ClientError::UnknownTopicOrPartition {
             topic: tp.topic.to_string(),
-            partition: tp.partition,
+            partition: Some(tp.partition),
         })?;
         Ok((leader, self.broker(leader, kind).await?))
     }

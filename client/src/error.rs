@@ -1,27 +1,58 @@
 //! The client crate's one error type.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::ProtocolError;
 
 use crate::config::ConfigError;
+use crate::metadata::TopicPartition;
 
 /// A Kafka error code returned by a broker, with its name.
 pub use ferrokafka_protocol::ResponseError;
 
-/// Everything the client can fail with.
-#[derive(Debug, thiserror::Error)]
+/// What a broker's error code was about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Subject {
+    /// The request as a whole (ApiVersions, InitProducerId, …).
+    Request,
+    /// A topic.
+    Topic(String),
+    /// A partition.
+    Partition(TopicPartition),
+    /// A consumer group.
+    Group(String),
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Request => Ok(()),
+            Subject::Topic(t) => write!(f, " for topic {t}"),
+            Subject::Partition(tp) => write!(f, " for {tp}"),
+            Subject::Group(g) => write!(f, " for group {g}"),
+        }
+    }
+}
+
+/// Everything the client can fail with. Errors are `Clone`: one failure (a broken
+/// connection, a rejected batch) is reported to every request or record it concerns.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// A configuration key or value was rejected.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Bytes from a broker could not be framed or decoded.
-    #[error("{broker}: {source}")]
+    /// Bytes from a broker could not be framed or decoded, or a batch could not be encoded.
+    #[error("{}{}{source}", broker.as_deref().map(|b| format!("{b}: ")).unwrap_or_default(),
+        partition.as_ref().map(|p| format!("{p}: ")).unwrap_or_default())]
     Protocol {
-        /// The broker's address.
-        broker: String,
+        /// The broker the bytes came from, when they came from one.
+        broker: Option<String>,
+        /// The partition whose records were bad, when they were records.
+        partition: Option<TopicPartition>,
         /// What the protocol crate rejected.
         #[source]
         source: ProtocolError,
@@ -33,7 +64,7 @@ pub enum ClientError {
         broker: String,
         /// The I/O error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// The connection closed (or was poisoned) while the request was in flight.
     #[error("connection to {broker} closed: {reason}")]
@@ -54,45 +85,37 @@ pub enum ClientError {
         after: Duration,
     },
     /// A broker answered with a Kafka error code.
-    #[error("{api:?} failed for {topic}/{partition}: {error} (code {})", error.code())]
+    #[error("{api:?} failed{subject}: {error} (code {})", error.code())]
     Broker {
         /// The API.
         api: ApiKey,
         /// The error.
         error: ResponseError,
-        /// Topic concerned ("" when not about a topic).
-        topic: String,
-        /// Partition concerned (-1 when not about a partition).
-        partition: i32,
+        /// What the error was about.
+        subject: Subject,
     },
     /// `auto.offset.reset=none` and the position is outside the log.
-    #[error("offset {offset} is out of range for {topic}/{partition} and auto.offset.reset is none")]
+    #[error("offset {offset} is out of range for {partition} and auto.offset.reset is none")]
     OffsetOutOfRange {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
+        /// The partition.
+        partition: TopicPartition,
         /// The offset that was asked for.
         offset: i64,
     },
     /// A partition has no position and `auto.offset.reset` is none.
-    #[error("no offset to start {topic}/{partition} from and auto.offset.reset is none")]
+    #[error("no offset to start {partition} from and auto.offset.reset is none")]
     NoOffsetForPartition {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
+        /// The partition.
+        partition: TopicPartition,
     },
     /// An exact range of offsets is not (or no longer) in the log.
     #[error(
-        "offsets {from}..{until} of {topic}/{partition} are not available: the log holds {}..{}",
+        "offsets {from}..{until} of {partition} are not available: the log holds {}..{}",
         bound(*log_start), bound(*high_watermark)
     )]
     RangeUnavailable {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
+        /// The partition.
+        partition: TopicPartition,
         /// Inclusive start asked for.
         from: i64,
         /// Exclusive end asked for.
@@ -102,28 +125,54 @@ pub enum ClientError {
         /// High watermark (or last stable offset).
         high_watermark: i64,
     },
+    /// A range whose start is negative or after its end.
+    #[error("invalid range for {partition}: from {from} must be non-negative and not after until {until}")]
+    InvalidRange {
+        /// The partition.
+        partition: TopicPartition,
+        /// Inclusive start.
+        from: i64,
+        /// Exclusive end.
+        until: i64,
+    },
     /// A topic or partition is unknown to the cluster.
-    #[error("unknown topic or partition {topic}/{partition}")]
+    #[error("unknown topic or partition {topic}{}", partition.map(|p| format!("-{p}")).unwrap_or_default())]
     UnknownTopicOrPartition {
         /// Topic.
         topic: String,
-        /// Partition (-1 for the whole topic).
-        partition: i32,
+        /// The partition (`None`: the topic itself is unknown).
+        partition: Option<i32>,
+    },
+    /// A broker id that is not in the current metadata.
+    #[error("broker {node} is not in the metadata")]
+    UnknownBroker {
+        /// The broker id.
+        node: i32,
+    },
+    /// A record batch is larger than `max.partition.fetch.bytes` and the broker (before
+    /// KIP-74) returned it truncated: the partition cannot make progress.
+    #[error(
+        "the record batch at offset {offset} of {partition} ({size} bytes) is larger than max.partition.fetch.bytes"
+    )]
+    BatchTooLarge {
+        /// The partition.
+        partition: TopicPartition,
+        /// The batch's offset.
+        offset: i64,
+        /// Its size, when the broker's bytes tell it (0 when they do not).
+        size: u64,
     },
     /// A produced record could not be delivered.
-    #[error("delivery to {topic}/{partition} failed after {attempts} attempt(s){}: {reason}",
-        if *retriable { " (retries or delivery.timeout.ms exhausted)" } else { "" })]
+    #[error("delivery to {partition} failed after {attempts} attempt(s){}: {last}",
+        if last.is_retriable() { " (retries or delivery.timeout.ms exhausted)" } else { "" })]
     Delivery {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
+        /// The partition.
+        partition: TopicPartition,
         /// Attempts made.
         attempts: u32,
-        /// Whether the last error was retriable.
-        retriable: bool,
         /// The last error.
-        reason: String,
+        #[source]
+        last: Box<ClientError>,
     },
     /// The producer's `buffer.memory` stayed full for `max.block.ms`: the record was
     /// not queued. Retriable: room frees as the broker acknowledges.
@@ -147,12 +196,16 @@ pub enum ClientError {
         buffer_memory: usize,
     },
     /// The idempotent producer can send no more: it got no producer id, or a batch
-    /// failed for good, after which later records of its partition could not keep
-    /// their sequence. Create a new producer.
-    #[error("the producer can no longer send: {reason}")]
+    /// of `partition` failed for good, after which later records of the partition could
+    /// not keep their sequence. Create a new producer.
+    #[error("the producer can no longer send{}: {cause}",
+        partition.as_ref().map(|p| format!(" (a batch for {p} failed for good; later records could not keep their order)")).unwrap_or_default())]
     ProducerFatal {
-        /// What happened.
-        reason: String,
+        /// The partition whose batch failed (`None`: no producer id).
+        partition: Option<TopicPartition>,
+        /// What failed.
+        #[source]
+        cause: Box<ClientError>,
     },
     /// A commit was rejected because the member's generation is stale (the group
     /// rebalanced): the offsets were not stored.
@@ -165,24 +218,22 @@ pub enum ClientError {
         /// UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or FENCED_INSTANCE_ID.
         error: ResponseError,
     },
-    /// TLS failed: a bad `ssl.*` key or store (when the client is built, `broker`
-    /// empty) or a handshake refused by either side. See
+    /// TLS failed: a bad `ssl.*` key or store (when the client is built, no broker)
+    /// or a handshake refused by either side. See
     /// [`TlsError::is_retriable`](ferrokafka_tls::TlsError::is_retriable).
-    #[error("{source}")]
+    #[error("{}{source}", broker.as_deref().map(|b| format!("{b}: ")).unwrap_or_default())]
     Tls {
-        /// The broker's address ("" for configuration errors).
-        broker: String,
+        /// The broker's address (`None` for configuration errors).
+        broker: Option<String>,
         /// What failed.
         #[source]
         source: ferrokafka_tls::TlsError,
     },
     /// An exact range read found a gap in the offsets and gaps were not allowed.
-    #[error("offsets of {topic}/{partition} are not consecutive: expected {expected}, got {got}; on a compacted or transactional topic allow non-consecutive offsets")]
+    #[error("offsets of {partition} are not consecutive: expected {expected}, got {got}; on a compacted or transactional topic allow non-consecutive offsets")]
     NonConsecutive {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
+        /// The partition.
+        partition: TopicPartition,
         /// The offset that should have come next.
         expected: i64,
         /// The offset that came (the range's end when the data ended before it).
@@ -212,31 +263,119 @@ pub enum ClientError {
         enabled: Vec<String>,
     },
     /// No bootstrap broker could be reached.
-    #[error("no broker of {bootstrap} could be reached: {last}")]
+    #[error("no broker of {bootstrap} could be reached{}", last.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     NoBrokerReachable {
         /// The bootstrap list.
         bootstrap: String,
-        /// The last error seen.
-        last: String,
+        /// The last error seen (`None` when there was no address to try).
+        #[source]
+        last: Option<Box<ClientError>>,
     },
-    /// The operation needs a partition that is paused, unassigned or otherwise unusable.
-    #[error("{0}")]
-    InvalidState(String),
+    /// A call gave up after retrying its retriable failures (a leader election that
+    /// does not end, partitions a broker keeps leaving out of its answers).
+    #[error("{api:?} did not succeed after {attempts} attempts{}", last.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    RetriesExhausted {
+        /// The API.
+        api: ApiKey,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error, if one was returned.
+        #[source]
+        last: Option<Box<ClientError>>,
+    },
+    /// A broker's answer lacks what was asked for.
+    #[error("{api:?} answer lacks {missing}")]
+    IncompleteResponse {
+        /// The API.
+        api: ApiKey,
+        /// What is missing.
+        missing: String,
+    },
+    /// The operation needs a partition this consumer is not assigned.
+    #[error("{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// `poll` on a group consumer before `subscribe`.
+    #[error("subscribe() before poll()")]
+    NotSubscribed,
+    /// The group could not be joined within the rebalance timeout.
+    #[error("could not join group {group} within the rebalance timeout ({after:?})")]
+    JoinTimeout {
+        /// The group.
+        group: String,
+        /// The time waited.
+        after: Duration,
+    },
+    /// A partition assignor refused or could not read what the group gave it.
+    #[error("{assignor} assignor: {reason}")]
+    Assignor {
+        /// The assignor's protocol name.
+        assignor: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Resetting a group's offsets needs the group to be empty.
+    #[error("group {group} has {members} active member(s) (state {state}); stop them before resetting offsets")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+        /// Active members.
+        members: usize,
+        /// The group's state.
+        state: String,
+    },
+    /// A background task of the client stopped without an answer (it panicked or
+    /// was cancelled).
+    #[error("{task} failed: {reason}")]
+    TaskFailed {
+        /// Which task.
+        task: &'static str,
+        /// The runtime's description.
+        reason: String,
+    },
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
 }
 
 impl ClientError {
-    /// Whether retrying (after a metadata refresh or reconnect) may succeed.
+    /// Whether retrying (after a metadata refresh or reconnect) may succeed. Every
+    /// variant is listed: a new one must be classified.
     pub fn is_retriable(&self) -> bool {
         match self {
             ClientError::Protocol { source, .. } => source.is_retriable(),
             ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
             ClientError::NoBrokerReachable { .. } | ClientError::BufferFull { .. } => true,
-            ClientError::Broker { error, .. } => error.is_retriable(),
+            ClientError::Broker { error, .. } => code_is_retriable(error),
             ClientError::Tls { source, .. } => source.is_retriable(),
-            _ => false,
+            // An unknown broker id is stale metadata: the next refresh knows it.
+            ClientError::UnknownBroker { .. } => true,
+            // Reported after the metadata was refreshed: the cluster says so.
+            ClientError::UnknownTopicOrPartition { .. }
+            | ClientError::JoinTimeout { .. }
+            | ClientError::IncompleteResponse { .. }
+            | ClientError::Config(_)
+            | ClientError::OffsetOutOfRange { .. }
+            | ClientError::NoOffsetForPartition { .. }
+            | ClientError::RangeUnavailable { .. }
+            | ClientError::InvalidRange { .. }
+            | ClientError::BatchTooLarge { .. }
+            | ClientError::Delivery { .. }
+            | ClientError::RecordTooLarge { .. }
+            | ClientError::ProducerFatal { .. }
+            | ClientError::CommitFailed { .. }
+            | ClientError::NonConsecutive { .. }
+            | ClientError::Authentication { .. }
+            | ClientError::SaslMechanismNotEnabled { .. }
+            | ClientError::RetriesExhausted { .. }
+            | ClientError::NotAssigned { .. }
+            | ClientError::NotSubscribed
+            | ClientError::Assignor { .. }
+            | ClientError::GroupNotEmpty { .. }
+            | ClientError::TaskFailed { .. }
+            | ClientError::Closed => false,
         }
     }
 
@@ -253,9 +392,41 @@ impl ClientError {
                     | ResponseError::NotCoordinator
                     | ResponseError::CoordinatorNotAvailable
             ),
-            ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
+            ClientError::Io { .. }
+            | ClientError::Disconnected { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::UnknownBroker { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether the error is a configuration error found before any broker was
+    /// contacted (a bad key or value, an unreadable `ssl.*` store).
+    pub fn is_config(&self) -> bool {
+        matches!(self, ClientError::Config(_) | ClientError::Tls { broker: None, .. })
+    }
+
+    /// A broker's error code about `subject`.
+    pub(crate) fn broker(api: ApiKey, error: ResponseError, subject: Subject) -> Self {
+        ClientError::Broker { api, error, subject }
+    }
+
+    /// A socket error at `broker`.
+    pub(crate) fn io(broker: &str, source: std::io::Error) -> Self {
+        ClientError::Io { broker: broker.to_owned(), source: Arc::new(source) }
+    }
+}
+
+/// Whether a broker's error code is retriable, as Kafka's `Errors` table says (the
+/// codec's flags, corrected where they predate Kafka 3.4 or miss newer codes).
+pub fn code_is_retriable(error: &ResponseError) -> bool {
+    match error {
+        // Retriable since Kafka 3.4 (KAFKA-14417).
+        ResponseError::ConcurrentTransactions => true,
+        // Codes newer than the codec: SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH,
+        // SHARE_SESSION_LIMIT_REACHED (KIP-932).
+        ResponseError::Unknown(122 | 123 | 133) => true,
+        e => e.is_retriable(),
     }
 }
 

@@ -54,7 +54,7 @@ pub mod range;
 pub mod sasl;
 pub mod serde;
 
-pub use error::{ClientError, ResponseError, Result};
+pub use error::{ClientError, ResponseError, Result, Subject};
 /// The record types consumers and range reads hand out (zero-copy views), so that
 /// users need not depend on `ferrokafka-protocol`.
 pub use ferrokafka_protocol::records::{Header, Headers, Record, TimestampType};

@@ -11,7 +11,7 @@ use crate::compression::Compression;
 /// user which piece of data was bad. None of them is produced by a panic path:
 /// the decoders check every length against the bytes at hand before slicing or
 /// allocating.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
     /// A frame's size prefix exceeds the configured maximum

@@ -53,7 +53,7 @@ fn env_or(key: &str, default: &str) -> String {
 }
 
 fn store_err(e: impl std::fmt::Display) -> StreamingError {
-    StreamingError::Store(e.to_string())
+    StreamingError::store(e.to_string())
 }
 
 /// Every partition of `topics`, from the cluster's metadata.

@@ -65,7 +65,7 @@ impl ExecutorPool {
         read: ReadOptions,
     ) -> Result<Arc<ExecutorPool>> {
         if executors.is_empty() {
-            return Err(StreamingError::Placement("at least one executor is needed".into()));
+            return Err(StreamingError::NoExecutors { strategy: "ExecutorPool".into() });
         }
         let exec = params.executor_params()?;
         exec.validate_for_executors()?;
@@ -105,7 +105,7 @@ impl ExecutorPool {
         let cache = self
             .caches
             .get(executor)
-            .ok_or_else(|| StreamingError::Placement(format!("unknown executor {executor:?}")))?;
+            .ok_or_else(|| StreamingError::UnknownExecutor { executor: format!("{executor:?}") })?;
         let mut specs = Vec::with_capacity(ranges.len());
         let mut keys = Vec::with_capacity(ranges.len());
         for r in ranges {
@@ -235,8 +235,12 @@ impl Batch {
         Ok(self.count().await? == 0)
     }
 
-    pub(crate) fn placed(&self, i: usize) -> Result<&Executor> {
-        self.placement.get(i).ok_or_else(|| StreamingError::Placement("batch without placement".into()))
+    /// The executor of range `i` (`range`).
+    pub(crate) fn placed(&self, i: usize, range: &OffsetRange) -> Result<&Executor> {
+        self.placement.get(i).ok_or_else(|| StreamingError::Unplaced {
+            strategy: "the batch".into(),
+            partition: range.topic_partition(),
+        })
     }
 
     /// The first `n` records, reading partition by partition only as much as needed.
@@ -249,7 +253,7 @@ impl Batch {
             if r.count() == 0 {
                 continue;
             }
-            let mut started = self.pool.start(self.placed(i)?, &[r])?;
+            let mut started = self.pool.start(self.placed(i, r)?, &[r])?;
             let Some(mut s) = started.pop() else { continue };
             while out.len() < n {
                 match s.records.next().await {
@@ -276,8 +280,8 @@ impl Batch {
     /// Starts every partition's read: one fetch loop per executor for all its ranges.
     pub(crate) fn start_all(&self) -> Result<Vec<Started>> {
         let mut by_executor: BTreeMap<&Executor, Vec<usize>> = BTreeMap::new();
-        for i in 0..self.ranges.len() {
-            by_executor.entry(self.placed(i)?).or_default().push(i);
+        for (i, r) in self.ranges.iter().enumerate() {
+            by_executor.entry(self.placed(i, r)?).or_default().push(i);
         }
         let mut started: Vec<Option<Started>> = (0..self.ranges.len()).map(|_| None).collect();
         for (executor, indices) in by_executor {
@@ -289,7 +293,12 @@ impl Batch {
         started
             .into_iter()
             .zip(&self.ranges)
-            .map(|(s, r)| s.ok_or_else(|| StreamingError::Placement(format!("no read started for {r}"))))
+            .map(|(s, r)| {
+                s.ok_or_else(|| StreamingError::Unplaced {
+                    strategy: "the batch".into(),
+                    partition: r.topic_partition(),
+                })
+            })
             .collect()
     }
 
@@ -314,7 +323,7 @@ impl Batch {
         let f = Arc::new(f);
         let mut tasks = Vec::with_capacity(self.ranges.len());
         for (index, (range, s)) in self.ranges.iter().zip(self.start_all()?).enumerate() {
-            let executor = self.placed(index)?.clone();
+            let executor = self.placed(index, range)?.clone();
             let span = tracing::info_span!(
                 parent: &batch_span,
                 "partition",
@@ -336,9 +345,12 @@ impl Batch {
             ));
         }
         let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
+        for (t, range) in tasks.into_iter().zip(&self.ranges) {
             let joined = t.instrument(batch_span.clone()).await;
-            out.push(joined.map_err(|e| StreamingError::Placement(format!("partition task failed: {e}")))??);
+            out.push(joined.map_err(|e| StreamingError::TaskFailed {
+                partition: range.topic_partition(),
+                reason: e.to_string(),
+            })??);
         }
         Ok(out)
     }
@@ -358,7 +370,7 @@ pub(crate) fn place(
             placed
                 .get(tp)
                 .cloned()
-                .ok_or_else(|| StreamingError::Placement(format!("{} placed no executor for {tp}", location.name())))
+                .ok_or_else(|| StreamingError::Unplaced { strategy: location.name().to_owned(), partition: tp.clone() })
         })
         .collect()
 }
@@ -371,10 +383,7 @@ pub fn create_batch(
     pool: Arc<ExecutorPool>,
 ) -> Result<Batch> {
     if !location.allowed_for_batch_reads() {
-        return Err(StreamingError::Placement(format!(
-            "{} cannot be used for batch reads of explicit ranges: there is no driver consumer to find leaders; use PreferConsistent or PreferFixed",
-            location.name()
-        )));
+        return Err(StreamingError::NotForBatchReads { strategy: location.name().to_owned() });
     }
     for r in &ranges {
         r.validate()?;

@@ -25,8 +25,8 @@ impl Batch {
         let f = &f;
         let mut futures: Vec<Local<'_, T>> = Vec::with_capacity(self.ranges.len());
         for (index, s) in self.start_all()?.into_iter().enumerate() {
-            let executor = self.placed(index)?.clone();
             let range = self.ranges[index].clone();
+            let executor = self.placed(index, &range)?.clone();
             let deserializers = self.pool.deserializers;
             futures.push(Box::pin(async move {
                 let out = f(BatchPartition { index, range, executor, records: s.records, deserializers }).await;

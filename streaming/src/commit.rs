@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::offset_range::{OffsetRange, TopicPartition};
 
 /// Called with the result of the commit that included the queued ranges.
-pub type CommitCallback = Box<dyn FnOnce(&BTreeMap<TopicPartition, i64>, Result<(), String>) + Send>;
+pub type CommitCallback = Box<dyn FnOnce(&BTreeMap<TopicPartition, i64>, Result<()>) + Send>;
 
 #[derive(Default)]
 struct Queue {
@@ -42,7 +42,7 @@ impl CommitQueue {
     pub fn commit_async_with(
         &self,
         ranges: &[OffsetRange],
-        callback: impl FnOnce(&BTreeMap<TopicPartition, i64>, Result<(), String>) + Send + 'static,
+        callback: impl FnOnce(&BTreeMap<TopicPartition, i64>, Result<()>) + Send + 'static,
     ) {
         let mut q = self.lock();
         q.ranges.extend_from_slice(ranges);

@@ -1,5 +1,6 @@
 //! The streaming crate's one error type.
 
+use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::ClientError;
 
 /// Everything a stream, a batch read or an offset store can fail with.
@@ -60,9 +61,42 @@ pub enum StreamingError {
         /// The partitions, as `topic-partition`.
         partitions: Vec<String>,
     },
-    /// A location strategy cannot be used here (e.g. PreferBrokers for batch reads).
-    #[error("{0}")]
-    Placement(String),
+    /// A location strategy or an executor pool was given no executor.
+    #[error("{strategy} needs at least one executor")]
+    NoExecutors {
+        /// The strategy (or `ExecutorPool`).
+        strategy: String,
+    },
+    /// An executor that is not in the pool.
+    #[error("unknown executor {executor}")]
+    UnknownExecutor {
+        /// The executor's id.
+        executor: String,
+    },
+    /// A location strategy left a partition without an executor.
+    #[error("{strategy} placed no executor for {partition}")]
+    Unplaced {
+        /// The strategy.
+        strategy: String,
+        /// The partition.
+        partition: TopicPartition,
+    },
+    /// A location strategy that cannot place batch reads of explicit ranges (PreferBrokers:
+    /// there is no driver consumer to find leaders).
+    #[error("{strategy} cannot be used for batch reads of explicit ranges: there is no driver consumer to find leaders; use PreferConsistent or PreferFixed")]
+    NotForBatchReads {
+        /// The strategy.
+        strategy: String,
+    },
+    /// The task reading a partition of a batch stopped without a result (it panicked or
+    /// was cancelled).
+    #[error("the task reading {partition} failed: {reason}")]
+    TaskFailed {
+        /// The partition.
+        partition: TopicPartition,
+        /// The runtime's description.
+        reason: String,
+    },
     /// Reading or writing a checkpoint failed.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {
@@ -83,9 +117,13 @@ pub enum StreamingError {
         /// The range's start.
         from: i64,
     },
-    /// The offset store itself failed.
-    #[error("offset store: {0}")]
-    Store(String),
+    /// The offset store itself failed (its database, or your code inside its transaction).
+    #[error("offset store: {source}")]
+    Store {
+        /// What failed, with its chain of causes.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The stream was stopped.
     #[error("the stream is stopped")]
     Stopped,
@@ -96,20 +134,29 @@ impl From<ClientError> for StreamingError {
     /// [`StreamingError::NonConsecutive`] (Spark's message); everything else wraps.
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::NonConsecutive { topic, partition, expected, got } => {
-                StreamingError::NonConsecutive { topic, partition, expected, got }
-            }
+            ClientError::NonConsecutive { partition, expected, got } => StreamingError::NonConsecutive {
+                topic: partition.topic.to_string(),
+                partition: partition.partition,
+                expected,
+                got,
+            },
             e => StreamingError::Client(e),
         }
     }
 }
 
 impl StreamingError {
+    /// An offset store error: your database's error (or a message) inside a store's
+    /// transaction, kept as the source.
+    pub fn store(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StreamingError::Store { source: source.into() }
+    }
+
     /// Whether retrying (the batch, the read) may succeed.
     pub fn is_retriable(&self) -> bool {
         match self {
             StreamingError::Client(e) => e.is_retriable(),
-            StreamingError::Store(_) => true,
+            StreamingError::Store { .. } => true,
             _ => false,
         }
     }

@@ -199,7 +199,7 @@ impl LocationStrategy for PreferFixed {
 
 fn require_executors(name: &str, executors: &[Executor]) -> Result<()> {
     if executors.is_empty() {
-        return Err(StreamingError::Placement(format!("{name} needs at least one executor")));
+        return Err(StreamingError::NoExecutors { strategy: name.to_owned() });
     }
     Ok(())
 }

@@ -122,10 +122,10 @@ impl Assignor for ExecutorAssignor {
             let execs = match m.user_data.as_deref().map(decode) {
                 Some(Ok(e)) if !e.is_empty() => e,
                 Some(Err(e)) => {
-                    return Err(ClientError::InvalidState(format!(
-                        "member {} sent unreadable {EXECUTOR_ASSIGNOR} user data: {e}",
-                        m.member_id
-                    )))
+                    return Err(ClientError::Assignor {
+                        assignor: EXECUTOR_ASSIGNOR.to_owned(),
+                        reason: format!("member {} sent unreadable user data: {e}", m.member_id),
+                    })
                 }
                 _ => vec![Executor::new("0", "")],
             };

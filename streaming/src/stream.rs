@@ -323,7 +323,7 @@ impl DirectStream {
     /// Commits what `commit_async` queued (max `until` per partition) and runs the latest callback.
     async fn flush_commits(&mut self) {
         if let Some((offsets, callback)) = self.queue.drain() {
-            let result = self.strategy.commit(&offsets).await.map_err(|e| e.to_string());
+            let result = self.strategy.commit(&offsets).await;
             if let Err(e) = &result {
                 tracing::warn!(error = %e, "commit of queued offsets failed");
             }

@@ -18,7 +18,7 @@ use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_client::ClientError;
+use ferrokafka_client::{ClientError, ResponseError};
 use ferrokafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use ferrokafka_protocol::messages::{ApiKey, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId};
 use ferrokafka_protocol::records::{DecodeOptions, RecordSet};
@@ -304,7 +304,8 @@ fn without_a_producer_id_every_record_fails_clearly() {
             Err(e) => e,
         };
         assert!(
-            matches!(&err, ClientError::ProducerFatal { reason } if reason.contains("InitProducerId answered") && reason.contains("code 31")),
+            matches!(&err, ClientError::ProducerFatal { partition: None, cause, .. }
+                if matches!(**cause, ClientError::Broker { api: ApiKey::InitProducerId, error: ResponseError::ClusterAuthorizationFailed, .. })),
             "{err}"
         );
         let again = producer.send(ProducerRecord::new("idem", "y")).await.unwrap_err();

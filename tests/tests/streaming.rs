@@ -344,7 +344,10 @@ fn batch_reads_of_explicit_ranges() {
         let err = past.collect().await.unwrap_err();
         assert!(err.to_string().contains("not available"), "{err}");
         // PreferBrokers has no driver consumer to ask for leaders.
-        assert!(matches!(create_batch(ranges, &PreferBrokers, pool).unwrap_err(), StreamingError::Placement(_)));
+        assert!(matches!(
+            create_batch(ranges, &PreferBrokers, pool).unwrap_err(),
+            StreamingError::NotForBatchReads { .. }
+        ));
     });
 }
 

@@ -27,7 +27,7 @@ const PER_PARTITION: i64 = 300;
 const GROUP: &str = "faults";
 
 fn store_err(e: impl std::fmt::Display) -> StreamingError {
-    StreamingError::Store(e.to_string())
+    StreamingError::store(e.to_string())
 }
 
 async fn start(bootstrap: &str, topic: &str, store: &RedbStore) -> DirectStream {

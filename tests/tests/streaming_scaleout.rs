@@ -27,7 +27,7 @@ const SUMS: TableDefinition<&str, i64> = TableDefinition::new("sums");
 const PARTITIONS: i32 = 4;
 
 fn store_err(e: impl std::fmt::Display) -> StreamingError {
-    StreamingError::Store(e.to_string())
+    StreamingError::store(e.to_string())
 }
 
 struct Member {

@@ -126,7 +126,7 @@ impl Connection {
     /// `socket.connection.setup.timeout.ms` bounds the TCP connect and the TLS
     /// handshake together.
     pub async fn connect(addr: &str, opts: &ConnectionOptions) -> Result<Connection> {
-        let io = |source| ClientError::Io { broker: addr.to_owned(), source };
+        let io = |source| ClientError::io(addr, source);
         let timed_out =
             || ClientError::Disconnected { broker: addr.to_owned(), reason: "connection setup timed out".into() };
         let deadline = Instant::now() + opts.connect_timeout;
@@ -147,7 +147,7 @@ impl Connection {
                 let tls_stream = tokio::time::timeout_at(deadline, tls.connect(host_of(addr), stream))
                     .await
                     .map_err(|_| timed_out())?
-                    .map_err(|source| ClientError::Tls { broker: addr.to_owned(), source })?;
+                    .map_err(|source| ClientError::Tls { broker: Some(addr.to_owned()), source })?;
                 tracing::debug!(broker = %addr, "TLS handshake done");
                 let (rd, wr) = tokio::io::split(tls_stream);
                 task::spawn(task, rd, wr, rx);
@@ -191,7 +191,7 @@ impl Connection {
     }
 
     fn protocol_error(&self, source: ProtocolError) -> ClientError {
-        ClientError::Protocol { broker: self.shared.addr.clone(), source }
+        ClientError::Protocol { broker: Some(self.shared.addr.clone()), partition: None, source }
     }
 
     /// The broker's address.
@@ -255,9 +255,9 @@ impl Connection {
         version: i16,
     ) -> Result<Resp> {
         let frame = rx.await.map_err(|_| self.stopped())??;
-        decode_response::<Resp>(frame, api, version)
-            .map(|(_, body)| body)
-            .map_err(|source| self.poison_with(ClientError::Protocol { broker: self.shared.addr.clone(), source }))
+        decode_response::<Resp>(frame, api, version).map(|(_, body)| body).map_err(|source| {
+            self.poison_with(ClientError::Protocol { broker: Some(self.shared.addr.clone()), partition: None, source })
+        })
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0).
@@ -272,8 +272,11 @@ impl Connection {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let meta = RequestMeta { api, version, correlation_id: id, client_id: Some(self.shared.client_id.clone()) };
         let mut buf = BytesMut::new();
-        encode_request(&mut buf, &meta, req)
-            .map_err(|source| ClientError::Protocol { broker: self.shared.addr.clone(), source })?;
+        encode_request(&mut buf, &meta, req).map_err(|source| ClientError::Protocol {
+            broker: Some(self.shared.addr.clone()),
+            partition: None,
+            source,
+        })?;
         Ok((id, buf.freeze()))
     }
 
@@ -321,7 +324,7 @@ impl Connection {
         match self.shared.failure.get() {
             Some(e) => {
                 self.shared.closed.store(true, Ordering::Relaxed);
-                clone_err(e)
+                e.clone()
             }
             None => self.disconnected("connection task stopped"),
         }
@@ -427,25 +430,5 @@ impl WeakConnection {
     /// The connection, while some handle keeps it open.
     pub(crate) fn upgrade(&self) -> Option<Connection> {
         Some(Connection { tx: self.tx.upgrade()?, shared: self.shared.upgrade()? })
-    }
-}
-
-/// Errors are not `Clone` (they hold `io::Error`); pending requests get an equivalent.
-pub(crate) fn clone_err(e: &ClientError) -> ClientError {
-    match e {
-        ClientError::Io { broker, source } => {
-            ClientError::Io { broker: broker.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
-        }
-        ClientError::Timeout { api, broker, after } => {
-            ClientError::Timeout { api: *api, broker: broker.clone(), after: *after }
-        }
-        ClientError::Protocol { broker, source } => {
-            ClientError::Disconnected { broker: broker.clone(), reason: source.to_string() }
-        }
-        ClientError::Disconnected { broker, reason } => {
-            ClientError::Disconnected { broker: broker.clone(), reason: reason.clone() }
-        }
-        ClientError::Tls { broker, source } => ClientError::Tls { broker: broker.clone(), source: source.clone() },
-        other => ClientError::Disconnected { broker: String::new(), reason: other.to_string() },
     }
 }

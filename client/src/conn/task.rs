@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::{clone_err, ConnectionOptions, Envelope, Reply, RAW_SASL_TOKEN};
+use super::{ConnectionOptions, Envelope, Reply, RAW_SASL_TOKEN};
 use crate::error::{ClientError, Result};
 
 /// What the connection task needs besides the socket.
@@ -44,15 +44,15 @@ impl Task {
     /// alert from the broker, e.g. a TLS 1.3 client certificate it refused).
     fn io_error(&self, source: std::io::Error) -> ClientError {
         if let Some(tls) = self.opts.tls.as_ref().and_then(|t| t.stream_error(host_of(&self.addr), &source)) {
-            return ClientError::Tls { broker: self.addr.clone(), source: tls };
+            return ClientError::Tls { broker: Some(self.addr.clone()), source: tls };
         }
-        ClientError::Io { broker: self.addr.clone(), source }
+        ClientError::io(&self.addr, source)
     }
 
     /// The error requests get once the task has stopped.
     fn failure(&self) -> ClientError {
         match self.failure.get() {
-            Some(e) => clone_err(e),
+            Some(e) => e.clone(),
             None => ClientError::Disconnected { broker: self.addr.clone(), reason: "connection task stopped".into() },
         }
     }
@@ -133,7 +133,7 @@ async fn write_half<W: AsyncWrite + Unpin>(
     rx.close();
     while let Some(env) = rx.recv().await {
         if let Some(reply) = env.reply {
-            let _ = reply.send(Err(clone_err(&failure)));
+            let _ = reply.send(Err(failure.clone()));
         }
     }
 }
@@ -212,11 +212,11 @@ async fn read_half<R: AsyncRead + Unpin>(
             }
         }
     };
-    let _ = task.failure.set(clone_err(&failure));
+    let _ = task.failure.set(failure.clone());
     task.closed.store(true, Ordering::Relaxed);
     tracing::debug!(broker = %addr, error = %failure, "connection closed");
     for f in in_flight.drain(..) {
-        let _ = f.reply.send(Err(clone_err(&failure)));
+        let _ = f.reply.send(Err(failure.clone()));
     }
     let _ = stop.send(());
     // Requests the writer registers from now on are dropped with `ctl`: their callers
@@ -260,7 +260,7 @@ fn dispatch(
     unanswered: &mut VecDeque<i32>,
     addr: &str,
 ) -> Result<()> {
-    let protocol = |source| ClientError::Protocol { broker: addr.to_owned(), source };
+    let protocol = |source| ClientError::Protocol { broker: Some(addr.to_owned()), partition: None, source };
     while let Some(frame) = decoder.decode(buf).map_err(protocol)? {
         if in_flight.front().is_some_and(|f| f.id == RAW_SASL_TOKEN) {
             if let Some(front) = in_flight.pop_front() {
@@ -284,7 +284,7 @@ fn dispatch(
         };
         if front.id != actual {
             let e = protocol(ProtocolError::CorrelationMismatch { expected: front.id, actual });
-            let _ = front.reply.send(Err(clone_err(&e)));
+            let _ = front.reply.send(Err(e.clone()));
             return Err(e);
         }
         tracing::trace!(broker = %addr, api = ?front.api, id = actual, bytes = frame.len(), "response");

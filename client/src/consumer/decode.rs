@@ -41,8 +41,14 @@ pub(crate) async fn decode_all(
         return work
             .into_iter()
             .map(|mut w| {
-                let r =
-                    decode(std::mem::take(&mut w.records), opts, w.offset, isolation, std::mem::take(&mut w.aborted));
+                let r = decode(
+                    &w.tp,
+                    std::mem::take(&mut w.records),
+                    opts,
+                    w.offset,
+                    isolation,
+                    std::mem::take(&mut w.aborted),
+                );
                 (w, r)
             })
             .collect();
@@ -50,14 +56,17 @@ pub(crate) async fn decode_all(
     let mut tasks = Vec::with_capacity(work.len());
     for mut w in work {
         let (records, aborted) = (std::mem::take(&mut w.records), std::mem::take(&mut w.aborted));
-        let offset = w.offset;
-        let task = tokio::task::spawn_blocking(move || decode(records, opts, offset, isolation, aborted));
+        let (tp, offset) = (w.tp.clone(), w.offset);
+        let task = tokio::task::spawn_blocking(move || decode(&tp, records, opts, offset, isolation, aborted));
         tasks.push((w, task));
     }
     let mut out = Vec::with_capacity(tasks.len());
     for (w, task) in tasks {
         let r = task.await.unwrap_or_else(|e| {
-            Err(ClientError::InvalidState(format!("decoding {} at offset {} failed: {e}", w.tp, w.offset)))
+            Err(ClientError::TaskFailed {
+                task: "record decoding",
+                reason: format!("{} at offset {}: {e}", w.tp, w.offset),
+            })
         });
         out.push((w, r));
     }
@@ -67,6 +76,7 @@ pub(crate) async fn decode_all(
 /// Decodes a partition's records: the batches to deliver, the next fetch offset
 /// (past control batches and aborted data too) and the bytes held.
 pub(crate) fn decode(
+    tp: &TopicPartition,
     records: Bytes,
     opts: DecodeOptions,
     offset: i64,
@@ -79,7 +89,7 @@ pub(crate) fn decode(
     let mut next = offset;
     let mut batches = Vec::new();
     for b in set.by_ref() {
-        let b = b.map_err(|source| ClientError::Protocol { broker: format!("fetch at offset {offset}"), source })?;
+        let b = b.map_err(|source| ClientError::Protocol { broker: None, partition: Some(tp.clone()), source })?;
         if b.last_offset < offset {
             continue;
         }
@@ -93,10 +103,8 @@ pub(crate) fn decode(
         }
     }
     if next == offset && set.truncated() {
-        let needed = set.truncated_batch_size().unwrap_or(0);
-        return Err(ClientError::InvalidState(format!(
-            "the record batch at offset {offset} ({needed} bytes) is larger than max.partition.fetch.bytes"
-        )));
+        let size = set.truncated_batch_size().unwrap_or(0);
+        return Err(ClientError::BatchTooLarge { partition: tp.clone(), offset, size });
     }
     Ok((batches, next, size))
 }

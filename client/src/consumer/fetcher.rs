@@ -16,6 +16,7 @@ use super::Shared;
 use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::AutoOffsetReset;
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::fetch::{aborted_transactions, fetch_request};
 use crate::metadata::TopicPartition;
@@ -128,7 +129,7 @@ async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<V
     let req = fetch_request(cfg, version, min_bytes, parts.iter().map(|(tp, offset, _)| (tp, *offset)));
     let resp: FetchResponse = conn.call_at(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
-        return Err(ClientError::Broker { api: ApiKey::Fetch, error, topic: String::new(), partition: -1 });
+        return Err(ClientError::Broker { api: ApiKey::Fetch, error, subject: Subject::Request });
     }
     let mut out = Vec::new();
     for t in resp.responses {
@@ -191,11 +192,7 @@ async fn handle(
                 match error {
                     ResponseError::OffsetOutOfRange => match cfg.auto_offset_reset() {
                         AutoOffsetReset::None => {
-                            part.error = Some(ClientError::OffsetOutOfRange {
-                                topic: tp.topic.to_string(),
-                                partition: tp.partition,
-                                offset,
-                            });
+                            part.error = Some(ClientError::OffsetOutOfRange { partition: tp.clone(), offset });
                             part.stopped = true;
                         }
                         _ => {
@@ -214,8 +211,7 @@ async fn handle(
                         part.error = Some(ClientError::Broker {
                             api: ApiKey::Fetch,
                             error: e,
-                            topic: tp.topic.to_string(),
-                            partition: tp.partition,
+                            subject: Subject::Partition(tp.clone()),
                         });
                         part.stopped = true;
                     }
@@ -314,10 +310,7 @@ async fn reset_positions(cluster: &Cluster, shared: &Shared, tx: &mpsc::Sender<E
             for (tp, _) in &pending {
                 if let Some(p) = st.parts.get_mut(tp) {
                     p.stopped = true;
-                    p.error = Some(ClientError::NoOffsetForPartition {
-                        topic: tp.topic.to_string(),
-                        partition: tp.partition,
-                    });
+                    p.error = Some(ClientError::NoOffsetForPartition { partition: tp.clone() });
                 }
             }
             let _ = tx.try_send(Event::Error);

@@ -156,7 +156,7 @@ impl Consumer {
         let offsets = crate::admin::list_offsets(&self.cluster, std::slice::from_ref(tp), spec, iso).await?;
         let offset = offsets.get(tp).copied().ok_or_else(|| ClientError::UnknownTopicOrPartition {
             topic: tp.topic.to_string(),
-            partition: tp.partition,
+            partition: Some(tp.partition),
         })?;
         self.seek(tp, offset)
     }
@@ -193,7 +193,7 @@ impl Consumer {
 
     fn with_part(&self, tp: &TopicPartition, f: impl FnOnce(&mut PartState)) -> Result<()> {
         let mut st = self.shared.lock();
-        let part = st.parts.get_mut(tp).ok_or_else(|| ClientError::InvalidState(format!("{tp} is not assigned")))?;
+        let part = st.parts.get_mut(tp).ok_or_else(|| ClientError::NotAssigned { partition: tp.clone() })?;
         f(part);
         drop(st);
         self.shared.wake.notify_one();

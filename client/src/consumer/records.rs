@@ -85,7 +85,7 @@ impl<'a> Iterator for RecordsIter<'a> {
                     }
                     Some(Err(source)) => {
                         self.part = self.parts.len();
-                        return Some(Err(ClientError::Protocol { broker: format!("record data of {tp}"), source }));
+                        return Some(Err(ClientError::Protocol { broker: None, partition: Some(tp.clone()), source }));
                     }
                     None => self.current = None,
                 }

@@ -14,6 +14,7 @@ use super::coordinator::find_coordinator;
 use super::offsets::{commit, fetch_committed, CommitIdentity, OffsetAndMetadata};
 use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::{Cluster, ConnKind};
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
@@ -88,8 +89,7 @@ fn broker_error(api: ApiKey, code: i16, group: &str) -> Option<ClientError> {
     ResponseError::try_from_code(code).map(|error| ClientError::Broker {
         api,
         error,
-        topic: group.to_owned(),
-        partition: -1,
+        subject: Subject::Group(group.to_owned()),
     })
 }
 
@@ -121,11 +121,10 @@ pub async fn describe_group(cluster: &Cluster, group: &str) -> Result<GroupDescr
     let conn = find_coordinator(cluster, group).await?;
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
     let resp: DescribeGroupsResponse = conn.call(ApiKey::DescribeGroups, &req).await?;
-    let g = resp
-        .groups
-        .into_iter()
-        .next()
-        .ok_or_else(|| ClientError::InvalidState(format!("no description of group {group}")))?;
+    let g = resp.groups.into_iter().next().ok_or_else(|| ClientError::IncompleteResponse {
+        api: ApiKey::DescribeGroups,
+        missing: format!("group {group}"),
+    })?;
     if let Some(e) = broker_error(ApiKey::DescribeGroups, g.error_code, group) {
         return Err(e);
     }
@@ -233,11 +232,11 @@ pub async fn reset_offsets(
     if execute {
         let desc = describe_group(cluster, group).await?;
         if !desc.members.is_empty() {
-            return Err(ClientError::InvalidState(format!(
-                "group {group} has {} active member(s) (state {}); stop them before resetting offsets",
-                desc.members.len(),
-                desc.state
-            )));
+            return Err(ClientError::GroupNotEmpty {
+                group: group.to_owned(),
+                members: desc.members.len(),
+                state: desc.state.clone(),
+            });
         }
         let conn = find_coordinator(cluster, group).await?;
         let who = CommitIdentity {

@@ -17,6 +17,7 @@ use super::config::GroupConfig;
 use super::offsets::CommitIdentity;
 use crate::cluster::{Cluster, ConnKind};
 use crate::conn::Connection;
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 
 /// What the member knows about itself.
@@ -150,8 +151,7 @@ pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Resul
                 return Err(ClientError::Broker {
                     api: ApiKey::FindCoordinator,
                     error,
-                    topic: group_id.to_owned(),
-                    partition: -1,
+                    subject: Subject::Group(group_id.to_owned()),
                 });
             }
             if !cluster.metadata().brokers.contains_key(&node) {
@@ -184,7 +184,7 @@ async fn send_leave(conn: &Connection, cfg: &GroupConfig, member_id: &str) -> Re
     match ResponseError::try_from_code(resp.error_code) {
         None | Some(ResponseError::UnknownMemberId) => Ok(()),
         Some(error) => {
-            Err(ClientError::Broker { api: ApiKey::LeaveGroup, error, topic: cfg.group_id.clone(), partition: -1 })
+            Err(ClientError::Broker { api: ApiKey::LeaveGroup, error, subject: Subject::Group(cfg.group_id.clone()) })
         }
     }
 }
@@ -247,8 +247,7 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
                 st.fatal = Some(ClientError::Broker {
                     api: ApiKey::Heartbeat,
                     error,
-                    topic: cfg.group_id.clone(),
-                    partition: -1,
+                    subject: Subject::Group(cfg.group_id.clone()),
                 });
             }
         }

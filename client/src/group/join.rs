@@ -17,6 +17,7 @@ use super::assignor::{
     RebalanceProtocol,
 };
 use super::coordinator::{join_timeout, reset_member, Membership};
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
@@ -41,7 +42,7 @@ fn s(v: &str) -> StrBytes {
 }
 
 fn group_error(api: ApiKey, error: ResponseError, group: &str) -> ClientError {
-    ClientError::Broker { api, error, topic: group.to_owned(), partition: -1 }
+    ClientError::Broker { api, error, subject: Subject::Group(group.to_owned()) }
 }
 
 /// What one JoinGroup/SyncGroup round produced.
@@ -63,9 +64,7 @@ impl Membership {
         let group = self.cfg.group_id.clone();
         loop {
             if Instant::now() >= deadline {
-                return Err(ClientError::InvalidState(format!(
-                    "could not join group {group} within the rebalance timeout"
-                )));
+                return Err(ClientError::JoinTimeout { group, after: join_timeout(&self.cfg) });
             }
             match self.join_once(topics, owned, assignors).await {
                 Ok(Some(j)) => return Ok(j),
@@ -145,10 +144,9 @@ impl Membership {
             st.generation_id = resp.generation_id;
             st.protocol_name = Some(protocol_name.clone());
         }
-        let assignor = assignors.iter().find(|a| a.name() == protocol_name).ok_or_else(|| {
-            ClientError::InvalidState(format!(
-                "group {group} chose assignor {protocol_name:?}, which is not configured"
-            ))
+        let assignor = assignors.iter().find(|a| a.name() == protocol_name).ok_or_else(|| ClientError::Assignor {
+            assignor: protocol_name.clone(),
+            reason: format!("group {group} chose it, but it is not configured here"),
         })?;
         let assignments =
             if resp.leader.as_str() == me { self.lead(&resp, assignor.as_ref()).await? } else { Vec::new() };

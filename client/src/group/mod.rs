@@ -132,7 +132,11 @@ impl GroupConsumer {
         assignors: Vec<Arc<dyn Assignor>>,
     ) -> Result<GroupConsumer> {
         if assignors.is_empty() {
-            return Err(ClientError::InvalidState("a group consumer needs at least one assignor".into()));
+            return Err(ClientError::Config(crate::config::ConfigError::invalid_value(
+                "partition.assignment.strategy",
+                "",
+                "at least one assignor",
+            )));
         }
         let protocol = join::common_protocol(&assignors);
         Ok(GroupConsumer {
@@ -246,7 +250,9 @@ impl GroupConsumer {
             };
             offsets::commit(&conn, &identity, &offsets).await
         });
-        async move { task.await.unwrap_or_else(|e| Err(ClientError::InvalidState(format!("commit task failed: {e}")))) }
+        async move {
+            task.await.unwrap_or_else(|e| Err(ClientError::TaskFailed { task: "offset commit", reason: e.to_string() }))
+        }
     }
 
     /// The committed offsets of `partitions` (`None` where nothing was committed).
@@ -313,7 +319,7 @@ impl GroupConsumer {
 
     async fn ensure_membership(&mut self) -> Result<()> {
         if self.subscription.is_none() {
-            return Err(ClientError::InvalidState("subscribe() before poll()".into()));
+            return Err(ClientError::NotSubscribed);
         }
         self.check_pattern().await?;
         loop {

@@ -11,6 +11,7 @@ use ferrokafka_protocol::protocol::StrBytes;
 use ferrokafka_protocol::ResponseError;
 
 use crate::conn::Connection;
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
@@ -107,8 +108,7 @@ pub async fn commit(
                 return Err(ClientError::Broker {
                     api: ApiKey::OffsetCommit,
                     error,
-                    topic: t.name.0.to_string(),
-                    partition: p.partition_index,
+                    subject: Subject::Partition(TopicPartition::new(t.name.0.to_string(), p.partition_index)),
                 });
             }
         }
@@ -139,7 +139,7 @@ pub async fn fetch_committed(
         .with_topics(Some(topics));
     let resp: OffsetFetchResponse = conn.call_at(ApiKey::OffsetFetch, version, &req, None).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
-        return Err(ClientError::Broker { api: ApiKey::OffsetFetch, error, topic: String::new(), partition: -1 });
+        return Err(ClientError::Broker { api: ApiKey::OffsetFetch, error, subject: Subject::Request });
     }
     let mut out = HashMap::new();
     for t in &resp.topics {
@@ -149,8 +149,7 @@ pub async fn fetch_committed(
                 return Err(ClientError::Broker {
                     api: ApiKey::OffsetFetch,
                     error,
-                    topic: tp.topic.to_string(),
-                    partition: tp.partition,
+                    subject: Subject::Partition(tp.clone()),
                 });
             }
             let om = (p.committed_offset >= 0).then(|| OffsetAndMetadata {

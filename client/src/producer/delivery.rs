@@ -13,13 +13,10 @@ use std::task::{Context, Poll, Waker};
 use super::RecordMetadata;
 use crate::error::{ClientError, Result};
 
-/// Builds the error each record of a failed batch reports (errors are not `Clone`).
-pub(crate) type ErrorFn = Arc<dyn Fn() -> ClientError + Send + Sync>;
-
 enum Outcome {
     Pending,
     Done { partition: i32, base_offset: i64 },
-    Failed(ErrorFn),
+    Failed(ClientError),
 }
 
 struct Slot {
@@ -61,8 +58,8 @@ impl BatchDelivery {
         self.finish(Outcome::Done { partition, base_offset });
     }
 
-    /// The batch failed for good; each record reports `error()`.
-    pub(crate) fn fail(self, error: ErrorFn) {
+    /// The batch failed for good; each record reports a copy of `error`.
+    pub(crate) fn fail(self, error: ClientError) {
         self.finish(Outcome::Failed(error));
     }
 
@@ -83,7 +80,7 @@ impl BatchDelivery {
 
 impl Drop for BatchDelivery {
     fn drop(&mut self) {
-        self.finish(Outcome::Failed(Arc::new(|| ClientError::Closed)));
+        self.finish(Outcome::Failed(ClientError::Closed));
     }
 }
 
@@ -124,7 +121,7 @@ impl Future for DeliveryFuture {
                 let offset = if *base_offset >= 0 { base_offset + self.index } else { -1 };
                 Poll::Ready(Ok(RecordMetadata { partition: *partition, offset }))
             }
-            Outcome::Failed(error) => Poll::Ready(Err(error())),
+            Outcome::Failed(error) => Poll::Ready(Err(error.clone())),
         }
     }
 }
@@ -159,9 +156,9 @@ mod tests {
 
         let mut bad = BatchDelivery::new();
         let (a, b) = (bad.add(), bad.add());
-        bad.fail(Arc::new(|| ClientError::InvalidState("rejected".into())));
-        assert!(matches!(a.await, Err(ClientError::InvalidState(m)) if m == "rejected"));
-        assert!(matches!(b.await, Err(ClientError::InvalidState(_))));
+        bad.fail(ClientError::NotSubscribed);
+        assert!(matches!(a.await, Err(ClientError::NotSubscribed)));
+        assert!(matches!(b.await, Err(ClientError::NotSubscribed)));
     }
 
     #[tokio::test]

@@ -1,8 +1,6 @@
 //! The idempotent producer's part: a producer id from the cluster, and batches stamped
 //! with it and their partition's sequence numbers when first sent.
 
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use ferrokafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use ferrokafka_protocol::records::stamp_producer;
@@ -11,6 +9,7 @@ use tokio::time::Instant;
 
 use super::{PartQueue, SealedBatch, Shared};
 use crate::cluster::Cluster;
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 
 /// Asks the cluster for a producer id and epoch, retrying retriable failures until
@@ -19,7 +18,7 @@ use crate::error::{ClientError, Result};
 pub(crate) async fn init(cluster: &Cluster, shared: &Shared) {
     let deadline = Instant::now() + cluster.config().delivery_timeout();
     let mut attempts = 0u32;
-    let reason = loop {
+    let cause = loop {
         attempts += 1;
         match init_producer_id(cluster).await {
             Ok(id) => {
@@ -33,17 +32,12 @@ pub(crate) async fn init(cluster: &Cluster, shared: &Shared) {
                 tokio::time::sleep(cluster.retry_backoff()).await;
             }
             Err(e) => {
-                let why = match e {
-                    ClientError::Broker { error, .. } => {
-                        format!("InitProducerId answered {error} (code {})", error.code())
-                    }
-                    e => format!("InitProducerId failed: {e}"),
-                };
-                break format!("no producer id for enable.idempotence=true after {attempts} attempt(s): {why}");
+                tracing::debug!(error = %e, attempts, "no producer id for enable.idempotence=true");
+                break e;
             }
         }
     };
-    shared.lock().fatal = Some(Arc::new(move || ClientError::ProducerFatal { reason: reason.clone() }));
+    shared.lock().fatal = Some(ClientError::ProducerFatal { partition: None, cause: Box::new(cause) });
     shared.wake.notify_one();
 }
 
@@ -57,9 +51,7 @@ async fn init_producer_id(cluster: &Cluster) -> Result<(i64, i16)> {
     let resp: InitProducerIdResponse = conn.call(ApiKey::InitProducerId, &req).await?;
     match ResponseError::try_from_code(resp.error_code) {
         None => Ok((resp.producer_id.0, resp.producer_epoch)),
-        Some(error) => {
-            Err(ClientError::Broker { api: ApiKey::InitProducerId, error, topic: String::new(), partition: -1 })
-        }
+        Some(error) => Err(ClientError::Broker { api: ApiKey::InitProducerId, error, subject: Subject::Request }),
     }
 }
 
@@ -71,8 +63,11 @@ pub(crate) fn stamp(q: &mut PartQueue, batch: &mut SealedBatch, (id, epoch): (i6
     }
     let sequence = q.next_sequence;
     let mut data = BytesMut::from(std::mem::take(&mut batch.data));
-    stamp_producer(&mut data, id, epoch, sequence)
-        .map_err(|source| ClientError::Protocol { broker: String::new(), source })?;
+    stamp_producer(&mut data, id, epoch, sequence).map_err(|source| ClientError::Protocol {
+        broker: None,
+        partition: None,
+        source,
+    })?;
     batch.data = data.freeze();
     batch.sequence = Some(sequence);
     q.next_sequence = next_sequence(sequence, batch.delivery.len());

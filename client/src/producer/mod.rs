@@ -105,20 +105,10 @@ impl OpenBatch {
                 sequence: None,
             }),
             Err(e) => {
-                self.delivery.fail(std::sync::Arc::new(move || ClientError::Protocol {
-                    broker: String::new(),
-                    source: clone_protocol_error(&e),
-                }));
+                self.delivery.fail(ClientError::Protocol { broker: None, partition: None, source: e });
                 None
             }
         }
-    }
-}
-
-fn clone_protocol_error(e: &ferrokafka_protocol::ProtocolError) -> ferrokafka_protocol::ProtocolError {
-    ferrokafka_protocol::ProtocolError::Compress {
-        codec: ferrokafka_protocol::Compression::None,
-        message: e.to_string(),
     }
 }
 
@@ -198,7 +188,7 @@ pub(crate) struct Accumulator {
     pub(crate) producer: Option<(i64, i16)>,
     /// Why the producer can send no more (idempotent producer after a batch failed
     /// for good, or no producer id): every record fails with it.
-    pub(crate) fatal: Option<delivery::ErrorFn>,
+    pub(crate) fatal: Option<ClientError>,
     pub(crate) flushing: usize,
     pub(crate) closed: bool,
 }
@@ -271,7 +261,7 @@ impl Producer {
         let partition = match (record.partition, record.key.as_deref()) {
             (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
             (Some(p), _) => {
-                return Err(ClientError::UnknownTopicOrPartition { topic: record.topic.clone(), partition: p });
+                return Err(ClientError::UnknownTopicOrPartition { topic: record.topic.clone(), partition: Some(p) });
             }
             (None, Some(key)) => partition_for_key(key, partitions),
             (None, None) => match acc.sticky.get(record.topic.as_str()) {
@@ -314,7 +304,7 @@ impl Producer {
                     batch.reserved += size_hint;
                     Ok(batch.delivery.add())
                 }
-                Err(source) => Err(ClientError::Protocol { broker: String::new(), source }),
+                Err(source) => Err(ClientError::Protocol { broker: None, partition: None, source }),
             }
         };
         // Counted before a refused record returns: a batch sealed (or failed) on the way
@@ -357,7 +347,7 @@ impl Producer {
                     return Err(ClientError::Closed);
                 }
                 if let Some(fatal) = &acc.fatal {
-                    return Err(fatal());
+                    return Err(fatal.clone());
                 }
                 if acc.buffered + size <= limit {
                     return Ok(acc);
@@ -385,7 +375,7 @@ impl Producer {
         let md = self.cluster.refresh_metadata().await?;
         md.partition_count(topic)
             .filter(|n| *n > 0)
-            .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: -1 })
+            .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: None })
     }
 
     /// Sends everything queued now (ignoring `linger.ms`) and waits until every

@@ -15,7 +15,7 @@ use super::idempotence;
 use super::lanes::{Answers, Done, Group, Lanes};
 use super::{Accumulator, SealedBatch, Shared};
 use crate::cluster::Cluster;
-use crate::error::{ClientError, Result};
+use crate::error::{ClientError, Result, Subject};
 use crate::metadata::{Metadata, TopicPartition};
 
 /// Batches taken to send, with their partition's leader (`None`: unknown).
@@ -65,7 +65,11 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
         }
         if !leaderless.is_empty() {
             let refreshed = cluster.refresh_metadata().await;
-            let err = refreshed.err().map(|e| e.to_string()).unwrap_or_else(|| "partition has no leader".into());
+            let err = refreshed.err().unwrap_or(ClientError::Broker {
+                api: ApiKey::Metadata,
+                error: ResponseError::LeaderNotAvailable,
+                subject: Subject::Request,
+            });
             requeue_or_fail(&cluster, &shared, leaderless, &err, true);
         }
         for (leader, groups) in by_leader {
@@ -143,8 +147,11 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
             let Some(mut b) = q.ready.pop_front() else { break };
             if let Some(id) = producer {
                 if let Err(e) = idempotence::stamp(q, &mut b, id) {
-                    let reason = e.to_string();
-                    fail(&mut failed, b, Arc::new(move || ClientError::ProducerFatal { reason: reason.clone() }));
+                    fail(
+                        &mut failed,
+                        b,
+                        ClientError::ProducerFatal { partition: Some(tp.clone()), cause: Box::new(e) },
+                    );
                     continue;
                 }
             }
@@ -167,7 +174,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             if e.needs_metadata_refresh() {
                 let _ = cluster.refresh_metadata().await;
             }
-            requeue_or_fail(cluster, shared, group, &e.to_string(), retriable);
+            requeue_or_fail(cluster, shared, group, &e, retriable);
             return;
         }
     };
@@ -202,19 +209,13 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
                 retry.push((tp, batch, error));
             }
             Some(error) => {
-                let (topic, partition) = (tp.topic.clone(), tp.partition);
-                let error_fn = Arc::new(move || ClientError::Broker {
-                    api: ApiKey::Produce,
-                    error,
-                    topic: topic.to_string(),
-                    partition,
-                });
+                let error = ClientError::broker(ApiKey::Produce, error, Subject::Partition(tp.clone()));
                 let mut acc = shared.lock();
                 if acc.idempotent {
-                    turn_fatal(&mut acc, &tp, &error.to_string());
+                    turn_fatal(&mut acc, &tp, &error);
                 }
                 drop(acc);
-                fail(&mut done, batch, error_fn);
+                fail(&mut done, batch, error);
             }
         }
     }
@@ -223,13 +224,14 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
         let _ = cluster.refresh_metadata().await;
     }
     for (tp, batch, error) in retry {
-        requeue_or_fail(cluster, shared, vec![(tp, batch)], &error.to_string(), true);
+        let error = ClientError::broker(ApiKey::Produce, error, Subject::Partition(tp.clone()));
+        requeue_or_fail(cluster, shared, vec![(tp, batch)], &error, true);
     }
 }
 
 /// Puts batches back at their place in their queues, to be sent after
 /// `retry.backoff.ms`, or fails them when out of retries or past `delivery.timeout.ms`.
-fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &str, retriable: bool) {
+fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &ClientError, retriable: bool) {
     let cfg = cluster.config();
     let mut failed = Settled::default();
     {
@@ -247,21 +249,10 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
                 continue;
             }
             if acc.idempotent && acc.fatal.is_none() {
-                turn_fatal(&mut acc, &tp, reason);
+                turn_fatal(&mut acc, &tp, last);
             }
-            let (attempts, topic, partition, reason) =
-                (batch.attempts, tp.topic.clone(), tp.partition, reason.to_owned());
-            fail(
-                &mut failed,
-                batch,
-                Arc::new(move || ClientError::Delivery {
-                    topic: topic.to_string(),
-                    partition,
-                    attempts,
-                    retriable,
-                    reason: reason.clone(),
-                }),
-            );
+            let error = ClientError::Delivery { partition: tp, attempts: batch.attempts, last: Box::new(last.clone()) };
+            fail(&mut failed, batch, error);
         }
         failed.release(shared, &mut acc);
     }
@@ -270,13 +261,13 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, reason: &st
 
 /// An idempotent producer whose batch failed for good stops: later batches of the
 /// partition would leave a gap in its sequence, which the broker refuses.
-fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, reason: &str) {
-    let reason = format!("a batch for {tp} failed for good ({reason}); later records could not keep their order");
-    tracing::warn!(%reason, "idempotent producer stops");
-    acc.fatal = Some(Arc::new(move || ClientError::ProducerFatal { reason: reason.clone() }));
+fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, cause: &ClientError) {
+    let fatal = ClientError::ProducerFatal { partition: Some(tp.clone()), cause: Box::new(cause.clone()) };
+    tracing::warn!(error = %fatal, "idempotent producer stops");
+    acc.fatal = Some(fatal);
 }
 
-fn fail(settled: &mut Settled, batch: SealedBatch, error: super::delivery::ErrorFn) {
+fn fail(settled: &mut Settled, batch: SealedBatch, error: ClientError) {
     settled.add(batch.delivery.len(), batch.reserved);
     batch.delivery.fail(error);
 }

@@ -58,9 +58,7 @@ impl ExactRange {
     /// A range; `from` must be non-negative and not after `until`.
     pub fn new(tp: TopicPartition, from: i64, until: i64) -> Result<Self> {
         if from < 0 || until < from {
-            return Err(ClientError::InvalidState(format!(
-                "invalid range for {tp}: from {from} must be non-negative and not after until {until}"
-            )));
+            return Err(ClientError::InvalidRange { partition: tp, from, until });
         }
         Ok(ExactRange { tp, from, until })
     }
@@ -140,7 +138,9 @@ impl RangeReader {
             ..Default::default()
         };
         let mut readers = read_ranges(&cluster, vec![range], opts, budget);
-        let records = readers.pop().ok_or_else(|| ClientError::InvalidState("no reader for the range".into()))?;
+        let records = readers
+            .pop()
+            .ok_or(ClientError::TaskFailed { task: "range reader", reason: "no reader for the range".into() })?;
         Ok(RangeReader { records })
     }
 

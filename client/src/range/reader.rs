@@ -18,6 +18,7 @@ use super::RangeOptions;
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::IsolationLevel;
 use crate::consumer::decode::{decode_all, Work};
+use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::fetch::{aborted_transactions, fetch_request};
 use crate::metadata::TopicPartition;
@@ -72,8 +73,7 @@ impl Slot {
 
     fn unavailable(&self) -> ClientError {
         ClientError::RangeUnavailable {
-            topic: self.tp.topic.to_string(),
-            partition: self.tp.partition,
+            partition: self.tp.clone(),
             from: self.from,
             until: self.until,
             log_start: self.log_start,
@@ -181,7 +181,7 @@ async fn run(cluster: Cluster, mut slots: Vec<Slot>, opts: RangeOptions, budget:
                 Err(e) => {
                     refresh |= e.needs_metadata_refresh();
                     for (i, _) in parts {
-                        retriable_or_fail(&mut slots[i], crate::conn::clone_err(&e), cluster.retry_backoff());
+                        retriable_or_fail(&mut slots[i], e.clone(), cluster.retry_backoff());
                     }
                 }
             }
@@ -242,7 +242,7 @@ async fn send_fetches(
             Ok(answer) => pending.push((conn.addr().to_owned(), parts, Box::pin(answer))),
             Err(e) => {
                 for (i, _) in parts {
-                    retriable_or_fail(&mut slots[i], crate::conn::clone_err(&e), cluster.retry_backoff());
+                    retriable_or_fail(&mut slots[i], e.clone(), cluster.retry_backoff());
                 }
             }
         }
@@ -281,12 +281,7 @@ async fn handle(
         if let Some(error) = ResponseError::try_from_code(pd.error_code) {
             let e = match error {
                 ResponseError::OffsetOutOfRange => s.unavailable(),
-                error => ClientError::Broker {
-                    api: ApiKey::Fetch,
-                    error,
-                    topic: s.tp.topic.to_string(),
-                    partition: s.tp.partition,
-                },
+                error => ClientError::Broker { api: ApiKey::Fetch, error, subject: Subject::Partition(s.tp.clone()) },
             };
             refresh |= e.needs_metadata_refresh();
             retriable_or_fail(s, e, cluster.retry_backoff());
@@ -317,7 +312,7 @@ async fn handle(
         let (batches, next, size) = match decoded {
             Ok(d) => d,
             Err(ClientError::Protocol { source, .. }) => {
-                s.fail(ClientError::Protocol { broker: addr.to_owned(), source });
+                s.fail(ClientError::Protocol { broker: Some(addr.to_owned()), partition: Some(s.tp.clone()), source });
                 continue;
             }
             Err(e) => {

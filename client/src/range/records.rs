@@ -200,12 +200,7 @@ impl PartitionRecords {
         self.finished = true;
         self.current = None;
         self.rx = None;
-        ClientError::NonConsecutive {
-            topic: self.tp.topic.to_string(),
-            partition: self.tp.partition,
-            expected: self.expected,
-            got,
-        }
+        ClientError::NonConsecutive { partition: self.tp.clone(), expected: self.expected, got }
     }
 
     /// The next record of the range, `None` at its end.
@@ -259,8 +254,8 @@ impl PartitionRecords {
                     Some(Err(source)) => {
                         self.finished = true;
                         self.current = None;
-                        let broker = format!("record data of {}", self.tp);
-                        return Poll::Ready(Some(Err(ClientError::Protocol { broker, source })));
+                        let e = ClientError::Protocol { broker: None, partition: Some(self.tp.clone()), source };
+                        return Poll::Ready(Some(Err(e)));
                     }
                     None => self.current = None,
                 }

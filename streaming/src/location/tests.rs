@@ -98,7 +98,7 @@ fn no_executors_is_a_placement_error() {
     let strategies: [&dyn LocationStrategy; 3] = [&PreferConsistent, &PreferBrokers, &fixed];
     for s in strategies {
         let err = s.place(&parts, &[], &HashMap::new()).unwrap_err();
-        assert!(matches!(err, StreamingError::Placement(_)));
+        assert!(matches!(err, StreamingError::NoExecutors { .. }), "{err}");
         assert_eq!(err.to_string(), format!("{} needs at least one executor", s.name()));
         // Even for no partitions: the executor set is wrong, not the batch.
         assert!(s.place(&[], &[], &HashMap::new()).is_err());

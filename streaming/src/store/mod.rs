@@ -29,9 +29,9 @@
 //! // For each batch: results and offsets in one transaction.
 //! let records: u64 = ranges.iter().map(|r| r.count() as u64).sum();
 //! commit_batch(&store, "my-group", &ranges, async |txn| {
-//!     let mut table = txn.redb().open_table(COUNTS).map_err(|e| StreamingError::Store(e.to_string()))?;
-//!     let seen = table.get("records").map_err(|e| StreamingError::Store(e.to_string()))?.map(|v| v.value());
-//!     table.insert("records", seen.unwrap_or(0) + records).map_err(|e| StreamingError::Store(e.to_string()))?;
+//!     let mut table = txn.redb().open_table(COUNTS).map_err(|e| StreamingError::store(e.to_string()))?;
+//!     let seen = table.get("records").map_err(|e| StreamingError::store(e.to_string()))?.map(|v| v.value());
+//!     table.insert("records", seen.unwrap_or(0) + records).map_err(|e| StreamingError::store(e.to_string()))?;
 //!     Ok(())
 //! })
 //! .await?;
@@ -172,7 +172,7 @@ impl Abort {
         match self {
             Abort::Mismatch(m) => m.error(),
             Abort::Failed(msg) => {
-                StreamingError::Store(format!("the transaction was aborted by an earlier error: {msg}"))
+                StreamingError::store(format!("the transaction was aborted by an earlier error: {msg}"))
             }
         }
     }
@@ -200,7 +200,7 @@ pub(crate) fn store_error(what: &str, e: &(dyn std::error::Error + 'static)) -> 
         }
         source = s.source();
     }
-    StreamingError::Store(msg)
+    StreamingError::store(msg)
 }
 
 #[cfg(test)]

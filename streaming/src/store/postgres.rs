@@ -184,7 +184,7 @@ impl PostgresTransaction {
                 return Ok(());
             }
         }
-        Err(StreamingError::Store(format!(
+        Err(StreamingError::store(format!(
             "postgres: the offset row of {topic} partition {} keeps appearing and disappearing (concurrent deletes?)",
             range.partition
         )))
@@ -244,7 +244,7 @@ impl Drop for PostgresTransaction {
 fn next_offset(row: &::tokio_postgres::Row, idx: usize, topic: &str, partition: i32) -> Result<i64> {
     let offset: i64 = row.try_get(idx).map_err(|e| pg_error("read next_offset", &e))?;
     if offset < 0 {
-        return Err(StreamingError::Store(format!(
+        return Err(StreamingError::store(format!(
             "postgres: {OFFSETS_TABLE} holds the negative offset {offset} for {topic} partition {partition}"
         )));
     }

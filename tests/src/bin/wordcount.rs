@@ -29,7 +29,7 @@ const GROUP: &str = "wordcount";
 const VOCABULARY: [&str; 8] = ["kafka", "spark", "rust", "stream", "batch", "offset", "range", "exactly"];
 
 fn store_err(e: impl std::fmt::Display) -> StreamingError {
-    StreamingError::Store(e.to_string())
+    StreamingError::store(e.to_string())
 }
 
 /// Produces `lines` sentences; returns how many times each word was written.

@@ -219,10 +219,10 @@ pub(crate) fn check_members(assignor: &str, members: &[MemberSubscription]) -> R
     let mut seen = BTreeSet::new();
     for m in members {
         if !seen.insert(m.member_id.as_str()) {
-            return Err(ClientError::InvalidState(format!(
-                "{assignor} assignor: member id {:?} appears twice in the group",
-                m.member_id
-            )));
+            return Err(ClientError::Assignor {
+                assignor: assignor.to_owned(),
+                reason: format!("member id {:?} appears twice in the group", m.member_id),
+            });
         }
     }
     Ok(())

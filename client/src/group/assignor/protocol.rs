@@ -77,11 +77,12 @@ pub fn decode_subscription(
 ) -> Result<MemberSubscription> {
     let mut r = Reader::new(&metadata);
     let fail = |version: i16, message: String| ClientError::Protocol {
-        broker: format!("group member {member_id}"),
+        broker: None,
+        partition: None,
         source: ProtocolError::Decode {
             api: ApiKey::JoinGroup,
             version,
-            message: format!("member metadata (ConsumerProtocolSubscription v{version}): {message}"),
+            message: format!("metadata of member {member_id} (ConsumerProtocolSubscription v{version}): {message}"),
         },
     };
     let version = decode_version(&mut r).map_err(|m| fail(-1, m))?;
@@ -134,7 +135,8 @@ pub fn decode_assignment(data: Bytes) -> Result<MemberAssignment> {
     }
     let mut r = Reader::new(&data);
     let fail = |version: i16, message: String| ClientError::Protocol {
-        broker: "group leader".to_owned(),
+        broker: None,
+        partition: None,
         source: ProtocolError::Decode {
             api: ApiKey::SyncGroup,
             version,
@@ -192,7 +194,8 @@ pub(crate) fn decode_cooperative_user_data(data: &Bytes) -> Option<i32> {
 fn encode_version(version: i16, api: ApiKey, what: &str) -> Result<i16> {
     if version < 0 {
         return Err(ClientError::Protocol {
-            broker: "consumer protocol".to_owned(),
+            broker: None,
+            partition: None,
             source: ProtocolError::Encode { api, version, message: format!("{what}: negative version") },
         });
     }
@@ -201,7 +204,8 @@ fn encode_version(version: i16, api: ApiKey, what: &str) -> Result<i16> {
 
 fn encode_error(api: ApiKey, version: i16, what: &str, e: impl std::fmt::Display) -> ClientError {
     ClientError::Protocol {
-        broker: "consumer protocol".to_owned(),
+        broker: None,
+        partition: None,
         source: ProtocolError::Encode { api, version, message: format!("{what}: {e}") },
     }
 }

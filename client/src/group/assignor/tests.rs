@@ -156,7 +156,7 @@ fn duplicate_topics_in_a_subscription_count_once() -> Result<()> {
 fn duplicate_member_ids_are_an_error() {
     let members = [member("a", &["t"]), member("a", &["t"])];
     for a in all_assignors() {
-        assert!(matches!(a.assign(&ppt(&[("t", 1)]), &members), Err(ClientError::InvalidState(_))), "{}", a.name());
+        assert!(matches!(a.assign(&ppt(&[("t", 1)]), &members), Err(ClientError::Assignor { .. })), "{}", a.name());
     }
 }
 
@@ -468,8 +468,8 @@ fn truncated_and_malformed_metadata_is_an_error() -> Result<()> {
     for len in 0..full.len() {
         let err = decode_subscription("bad-member", None, full.slice(..len)).unwrap_err();
         match &err {
-            ClientError::Protocol { broker, source: ProtocolError::Decode { .. } } => {
-                assert_eq!(broker, "group member bad-member")
+            ClientError::Protocol { broker: None, source: ProtocolError::Decode { message, .. }, .. } => {
+                assert!(message.contains("member bad-member"), "{message}")
             }
             other => panic!("{other:?}"),
         }
