@@ -58,7 +58,7 @@ pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, repli
         .with_num_partitions(partitions)
         .with_replication_factor(replication);
     let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
-    let resp: CreateTopicsResponse = conn.call(ApiKey::CreateTopics, &req).await?;
+    let resp: CreateTopicsResponse = conn.call(&req).await?;
     for t in &resp.topics {
         if let Some(e) = broker_error(ApiKey::CreateTopics, t.error_code, || Subject::Topic(topic.to_owned())) {
             return Err(e);
@@ -79,7 +79,7 @@ pub async fn delete_topic(cluster: &Cluster, topic: &str) -> Result<()> {
     } else {
         req.topic_names = vec![name(topic)];
     }
-    let resp: DeleteTopicsResponse = conn.call_at(ApiKey::DeleteTopics, version, &req, None).await?;
+    let resp: DeleteTopicsResponse = conn.call_at(version, &req, None).await?;
     for r in &resp.responses {
         if let Some(e) = broker_error(ApiKey::DeleteTopics, r.error_code, || Subject::Topic(topic.to_owned())) {
             return Err(e);
@@ -168,7 +168,7 @@ async fn list_on_broker(
     if version >= 2 {
         req.isolation_level = isolation.as_i8();
     }
-    let resp: ListOffsetsResponse = conn.call_at(ApiKey::ListOffsets, version, &req, None).await?;
+    let resp: ListOffsetsResponse = conn.call_at(version, &req, None).await?;
     let mut out = Vec::new();
     for t in &resp.topics {
         for p in &t.partitions {

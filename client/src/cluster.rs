@@ -52,6 +52,44 @@ struct Inner {
     slots: std::sync::Mutex<HashMap<(i32, ConnKind), SharedSlot>>,
     bootstrap: Mutex<Option<Connection>>,
     refresh: Mutex<()>,
+    /// Wakes the cluster's refresh loop; requests made while it works coalesce into
+    /// one more refresh.
+    refresh_wanted: Arc<tokio::sync::Notify>,
+    /// Set when the last handle is gone: the refresh loop ends.
+    gone: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.refresh_wanted.notify_one();
+    }
+}
+
+/// The cluster's one background metadata refresher (franz-go's metadata loop): every
+/// component asks it with [`Cluster::request_refresh`] instead of spawning its own
+/// refresh; a burst of requests is one refresh, and refreshes are at least
+/// `retry.backoff.ms` apart (the Java client's minimum between metadata updates). It
+/// holds the cluster only while refreshing.
+async fn refresh_loop(
+    inner: std::sync::Weak<Inner>,
+    wanted: Arc<tokio::sync::Notify>,
+    gone: Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        wanted.notified().await;
+        if gone.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let cluster = Cluster { inner };
+        if let Err(e) = cluster.refresh_metadata().await {
+            tracing::debug!(error = %e, "background metadata refresh failed");
+        }
+        let pause = cluster.retry_backoff();
+        drop(cluster);
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// A handle to the cluster; cheap to clone.
@@ -132,8 +170,13 @@ impl Cluster {
                 slots: std::sync::Mutex::new(HashMap::new()),
                 bootstrap: Mutex::new(None),
                 refresh: Mutex::new(()),
+                refresh_wanted: Arc::new(tokio::sync::Notify::new()),
+                gone: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             }),
         };
+        let (weak, wanted, gone) =
+            (Arc::downgrade(&cluster.inner), cluster.inner.refresh_wanted.clone(), cluster.inner.gone.clone());
+        tokio::spawn(refresh_loop(weak, wanted, gone));
         cluster.refresh_metadata().await?;
         Ok(cluster)
     }
@@ -164,12 +207,17 @@ impl Cluster {
         self.refresh_metadata().await
     }
 
-    /// Starts a background refresh when the snapshot is older than `metadata.max.age.ms`.
+    /// Asks for a background refresh when the snapshot is older than `metadata.max.age.ms`.
     pub fn refresh_if_stale(&self) {
         if self.metadata().fetched_at.elapsed() >= self.inner.config.metadata_max_age() {
-            let c = self.clone();
-            tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+            self.request_refresh();
         }
+    }
+
+    /// Asks the cluster's refresh loop for a metadata refresh and returns at once.
+    /// Requests made before the loop starts its next refresh are served by it.
+    pub fn request_refresh(&self) {
+        self.inner.refresh_wanted.notify_one();
     }
 
     /// Fetches metadata for the tracked topics (or only brokers when none is tracked).
@@ -203,7 +251,7 @@ impl Cluster {
         });
         // v4+ can ask brokers not to auto-create; earlier versions always may.
         req.allow_auto_topic_creation = version < 4 || self.inner.config.allow_auto_create_topics();
-        let result = conn.call_at(ApiKey::Metadata, version, &req, None).await;
+        let result = conn.call_at(version, &req, None).await;
         if result.is_err() {
             self.forget_bootstrap().await;
         }

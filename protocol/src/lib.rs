@@ -35,11 +35,13 @@ pub mod compression;
 mod error;
 pub mod frame;
 pub mod records;
+pub mod request;
 pub mod varint;
 pub mod versions;
 
 pub use compression::Compression;
 pub use error::{ProtocolError, Result};
+pub use request::Request;
 
 /// Kafka error codes with their names and retriability.
 pub use kafka_protocol::error::ResponseError;

@@ -25,7 +25,7 @@ use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use ferrokafka_protocol::versions::{
     api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
 };
-use ferrokafka_protocol::ProtocolError;
+use ferrokafka_protocol::{ProtocolError, Request};
 use ferrokafka_tls::TlsConnector;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -212,39 +212,37 @@ impl Connection {
         }
     }
 
-    /// Sends `req` at the negotiated version and decodes the response.
-    pub async fn call<Req: Encodable, Resp: Decodable>(&self, api: ApiKey, req: &Req) -> Result<Resp> {
-        let version = self.version(api)?;
-        self.call_at(api, version, req, None).await
+    /// Sends `req` at the version negotiated for its API and decodes the response.
+    pub async fn call<R: Request>(&self, req: &R) -> Result<R::Response> {
+        let version = self.version(R::API)?;
+        self.call_at(version, req, None).await
     }
 
     /// Sends `req` at `version`; `extra_timeout` is added to `request.timeout.ms`
     /// (a Fetch may legitimately wait `fetch.max.wait.ms` at the broker).
-    pub async fn call_at<Req: Encodable, Resp: Decodable>(
+    pub async fn call_at<R: Request>(
         &self,
-        api: ApiKey,
         version: i16,
-        req: &Req,
+        req: &R,
         extra_timeout: Option<Duration>,
-    ) -> Result<Resp> {
-        let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
-        self.answer(rx, api, version).await
+    ) -> Result<R::Response> {
+        let rx = self.enqueue_raw(R::API, version, req, extra_timeout).await?;
+        self.answer(rx, R::API, version).await
     }
 
     /// Puts `req` on the connection's queue now and returns the future of its answer.
     /// Requests one task enqueues one after another reach the broker in that order,
     /// whenever their answers are awaited (an idempotent producer's batches of one
     /// partition must).
-    pub(crate) async fn enqueue<Req: Encodable, Resp: Decodable>(
+    pub(crate) async fn enqueue<R: Request>(
         &self,
-        api: ApiKey,
         version: i16,
-        req: &Req,
+        req: &R,
         extra_timeout: Option<Duration>,
-    ) -> Result<impl std::future::Future<Output = Result<Resp>> + Send + 'static> {
-        let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
+    ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + 'static> {
+        let rx = self.enqueue_raw(R::API, version, req, extra_timeout).await?;
         let conn = self.clone();
-        Ok(async move { conn.answer(rx, api, version).await })
+        Ok(async move { conn.answer(rx, R::API, version).await })
     }
 
     /// Awaits a queued request's frame and decodes its body.
@@ -261,10 +259,10 @@ impl Connection {
     }
 
     /// Sends a request the broker will not answer (Produce with acks=0).
-    pub async fn send_only<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<()> {
+    pub async fn send_only<R: Request>(&self, version: i16, req: &R) -> Result<()> {
         let _open = self.shared.gate.read().await;
-        let (id, frame) = self.encode(api, version, req)?;
-        let env = Envelope { id, api, frame, timeout: self.shared.request_timeout, reply: None };
+        let (id, frame) = self.encode(R::API, version, req)?;
+        let env = Envelope { id, api: R::API, frame, timeout: self.shared.request_timeout, reply: None };
         self.tx.send(env).await.map_err(|_| self.stopped())
     }
 
@@ -340,20 +338,15 @@ impl Connection {
 
     /// A call that passes the gate: for the holder of [`exclusive`](Self::exclusive),
     /// and for authentication before the handle is handed out.
-    pub(crate) async fn call_exclusive<Req: Encodable, Resp: Decodable>(&self, api: ApiKey, req: &Req) -> Result<Resp> {
-        let version = self.version(api)?;
-        self.call_exclusive_at(api, version, req).await
+    pub(crate) async fn call_exclusive<R: Request>(&self, req: &R) -> Result<R::Response> {
+        let version = self.version(R::API)?;
+        self.call_exclusive_at(version, req).await
     }
 
     /// [`call_exclusive`](Self::call_exclusive) at a given version.
-    pub(crate) async fn call_exclusive_at<Req: Encodable, Resp: Decodable>(
-        &self,
-        api: ApiKey,
-        version: i16,
-        req: &Req,
-    ) -> Result<Resp> {
-        let rx = self.enqueue_ungated(api, version, req, None).await?;
-        self.answer(rx, api, version).await
+    pub(crate) async fn call_exclusive_at<R: Request>(&self, version: i16, req: &R) -> Result<R::Response> {
+        let rx = self.enqueue_ungated(R::API, version, req, None).await?;
+        self.answer(rx, R::API, version).await
     }
 
     /// Sends a raw SASL token as brokers without SaslAuthenticate (Kafka < 1.0) expect

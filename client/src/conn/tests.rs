@@ -113,7 +113,7 @@ async fn a_broker_that_stops_reading_until_we_read_is_read_from() {
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..5 {
         let conn = conn.clone();
-        calls.spawn(async move { conn.call_at::<_, ProduceResponse>(ApiKey::Produce, 3, &big_request(), None).await });
+        calls.spawn(async move { conn.call_at(3, &big_request(), None).await });
     }
     let answers = tokio::time::timeout(Duration::from_secs(120), calls.join_all())
         .await
@@ -140,10 +140,7 @@ async fn a_write_stalled_mid_request_ends_in_the_request_timeout() {
     let conn = Connection::connect(&addr, &options(Duration::from_millis(500))).await.expect("connect");
     let req = big_request();
     let (first, second) = tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(
-            conn.call_at::<_, ProduceResponse>(ApiKey::Produce, 3, &req, None),
-            conn.call_at::<_, ProduceResponse>(ApiKey::Produce, 3, &req, None),
-        )
+        tokio::join!(conn.call_at(3, &req, None), conn.call_at(3, &req, None),)
     })
     .await
     .expect("a stalled write must not hang the connection");
@@ -153,7 +150,7 @@ async fn a_write_stalled_mid_request_ends_in_the_request_timeout() {
     }
     assert!(second.is_err(), "the request queued behind fails too");
     assert!(conn.is_closed());
-    let later = conn.call_at::<_, ProduceResponse>(ApiKey::Produce, 3, &req, None).await;
+    let later = conn.call_at(3, &req, None).await;
     assert!(matches!(later, Err(ClientError::Timeout { .. })), "later calls report why: {later:?}");
     drop(hold_tx);
 }

@@ -43,7 +43,51 @@ pub(crate) enum Event {
 }
 
 type Planned = Vec<(TopicPartition, i64, u64)>;
-type Outcome = (i32, Planned, Result<Vec<(TopicPartition, PartitionData)>>);
+type Answer = Result<Vec<(TopicPartition, PartitionData)>>;
+
+/// The fetches in flight, one per leader. Each task's leader and partitions are kept
+/// outside the task, so a task that panics (or is cancelled) still hands them back
+/// and its leader is not left busy forever.
+#[derive(Default)]
+struct FetchTasks {
+    set: JoinSet<(Planned, Answer)>,
+    meta: HashMap<tokio::task::Id, (i32, Vec<TopicPartition>)>,
+}
+
+impl FetchTasks {
+    /// Starts `fetch`, which hands back the partitions it fetched with its answer.
+    fn spawn(
+        &mut self,
+        leader: i32,
+        tps: Vec<TopicPartition>,
+        fetch: impl std::future::Future<Output = (Planned, Answer)> + Send + 'static,
+    ) {
+        let handle = self.set.spawn(fetch);
+        self.meta.insert(handle.id(), (leader, tps));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The next finished fetch: its leader, its partitions and its answer (an error
+    /// for a task that panicked).
+    async fn next(&mut self) -> Option<(i32, Planned, Answer)> {
+        let joined = self.set.join_next_with_id().await?;
+        let id = match &joined {
+            Ok((id, _)) => *id,
+            Err(e) => e.id(),
+        };
+        let (leader, tps) = self.meta.remove(&id)?;
+        Some(match joined {
+            Ok((_, (parts, answer))) => (leader, parts, answer),
+            Err(e) => {
+                let parts = tps.into_iter().map(|tp| (tp, -1, 0)).collect();
+                (leader, parts, Err(ClientError::TaskFailed { task: "fetch", reason: e.to_string() }))
+            }
+        })
+    }
+}
 
 pub(crate) async fn run(
     cluster: Cluster,
@@ -52,7 +96,7 @@ pub(crate) async fn run(
     budget: Arc<Semaphore>,
     budget_total: usize,
 ) {
-    let mut inflight: JoinSet<Outcome> = JoinSet::new();
+    let mut inflight = FetchTasks::default();
     let mut busy: HashSet<i32> = HashSet::new();
     let mut retry_at: Option<Instant> = None;
     loop {
@@ -70,22 +114,22 @@ pub(crate) async fn run(
             let (plan, leaderless) = plan_fetches(&cluster, &shared, &busy);
             if leaderless {
                 retry_at = Some(Instant::now() + cluster.retry_backoff());
-                let c = cluster.clone();
-                tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+                cluster.request_refresh();
             }
             for (leader, parts) in plan {
                 busy.insert(leader);
                 let c = cluster.clone();
-                inflight.spawn(async move {
-                    let r = fetch_from(&c, leader, &parts).await;
-                    (leader, parts, r)
+                let tps = parts.iter().map(|(tp, _, _)| tp.clone()).collect();
+                inflight.spawn(leader, tps, async move {
+                    let answer = fetch_from(&c, leader, &parts).await;
+                    (parts, answer)
                 });
             }
         }
         let retry_sleep = retry_at.map(tokio::time::sleep_until);
         tokio::select! {
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                let Ok((leader, parts, result)) = done else { continue };
+            Some((leader, parts, result)) = inflight.next(), if !inflight.is_empty() => {
+                // Freed whatever the task did, a panic included.
                 busy.remove(&leader);
                 if handle(&cluster, &shared, &tx, &budget, budget_total, parts, result).await {
                     retry_at = Some(Instant::now() + cluster.retry_backoff());
@@ -127,7 +171,7 @@ async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<V
     let version = conn.version(ApiKey::Fetch)?;
     let min_bytes = i32::try_from(cfg.fetch_min_bytes()).unwrap_or(i32::MAX);
     let req = fetch_request(cfg, version, min_bytes, parts.iter().map(|(tp, offset, _)| (tp, *offset)));
-    let resp: FetchResponse = conn.call_at(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await?;
+    let resp: FetchResponse = conn.call_at(version, &req, Some(cfg.fetch_max_wait())).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::Broker { api: ApiKey::Fetch, error, subject: Subject::Request });
     }
@@ -162,8 +206,7 @@ async fn handle(
                 }
             }
             if e.needs_metadata_refresh() {
-                let c = cluster.clone();
-                tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+                cluster.request_refresh();
             }
             return true;
         }
@@ -282,8 +325,7 @@ async fn handle(
         let _ = tx.try_send(Event::Error);
     }
     if backoff {
-        let c = cluster.clone();
-        tokio::spawn(async move { c.refresh_metadata().await.map(drop) });
+        cluster.request_refresh();
     }
     backoff
 }
@@ -329,4 +371,32 @@ async fn reset_positions(cluster: &Cluster, shared: &Shared, tx: &mpsc::Sender<E
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fetch task that panics still hands back its leader and partitions, with an
+    /// error, so the fetch loop frees the leader and fetches the partitions again.
+    #[tokio::test]
+    async fn a_panicking_fetch_frees_its_leader() {
+        let mut tasks = FetchTasks::default();
+        let parts: Planned = vec![(TopicPartition::new("t", 0), 5, 1), (TopicPartition::new("t", 1), 9, 1)];
+        let tps = || parts.iter().map(|p| p.0.clone()).collect();
+        tasks.spawn(7, tps(), async { panic!("decoder bug") });
+        let (leader, back, answer) = tasks.next().await.expect("the task is reported");
+        assert_eq!(leader, 7);
+        assert_eq!(
+            back.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+            [TopicPartition::new("t", 0), TopicPartition::new("t", 1)]
+        );
+        assert!(matches!(answer, Err(ClientError::TaskFailed { task: "fetch", .. })), "{answer:?}");
+        assert!(tasks.is_empty() && tasks.meta.is_empty());
+        // And a task that finishes hands back what it fetched.
+        let p2 = parts.clone();
+        tasks.spawn(3, tps(), async move { (p2, Ok(Vec::new())) });
+        let (leader, back, answer) = tasks.next().await.expect("reported");
+        assert_eq!((leader, back, answer.map(|v| v.len()).ok()), (3, parts, Some(0)));
+    }
 }

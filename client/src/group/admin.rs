@@ -101,7 +101,7 @@ pub async fn list_groups(cluster: &Cluster) -> Result<Vec<GroupListing>> {
     ids.sort();
     for id in ids {
         let conn = cluster.broker(id, ConnKind::General).await?;
-        let resp: ListGroupsResponse = conn.call(ApiKey::ListGroups, &ListGroupsRequest::default()).await?;
+        let resp: ListGroupsResponse = conn.call(&ListGroupsRequest::default()).await?;
         if let Some(e) = broker_error(ApiKey::ListGroups, resp.error_code, "") {
             return Err(e);
         }
@@ -120,7 +120,7 @@ pub async fn list_groups(cluster: &Cluster) -> Result<Vec<GroupListing>> {
 pub async fn describe_group(cluster: &Cluster, group: &str) -> Result<GroupDescription> {
     let conn = find_coordinator(cluster, group).await?;
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
-    let resp: DescribeGroupsResponse = conn.call(ApiKey::DescribeGroups, &req).await?;
+    let resp: DescribeGroupsResponse = conn.call(&req).await?;
     let g = resp.groups.into_iter().next().ok_or_else(|| ClientError::IncompleteResponse {
         api: ApiKey::DescribeGroups,
         missing: format!("group {group}"),

@@ -142,7 +142,7 @@ pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Resul
             } else {
                 req.key = StrBytes::from_string(group_id.to_owned());
             }
-            let resp: FindCoordinatorResponse = conn.call_at(ApiKey::FindCoordinator, version, &req, None).await?;
+            let resp: FindCoordinatorResponse = conn.call_at(version, &req, None).await?;
             let (code, node) = match resp.coordinators.first() {
                 Some(c) if version >= 4 => (c.error_code, c.node_id.0),
                 _ => (resp.error_code, resp.node_id.0),
@@ -180,7 +180,7 @@ async fn send_leave(conn: &Connection, cfg: &GroupConfig, member_id: &str) -> Re
     } else {
         req.member_id = StrBytes::from_string(member_id.to_owned());
     }
-    let resp: LeaveGroupResponse = conn.call_at(ApiKey::LeaveGroup, version, &req, None).await?;
+    let resp: LeaveGroupResponse = conn.call_at(version, &req, None).await?;
     match ResponseError::try_from_code(resp.error_code) {
         None | Some(ResponseError::UnknownMemberId) => Ok(()),
         Some(error) => {
@@ -231,7 +231,7 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
             Ok(v) if v >= 3 => req.with_group_instance_id(cfg.group_instance_id.clone().map(StrBytes::from_string)),
             _ => req,
         };
-        let result: Result<HeartbeatResponse> = conn.call(ApiKey::Heartbeat, &req).await;
+        let result: Result<HeartbeatResponse> = conn.call(&req).await;
         let mut st = lock(&state);
         if st.generation_id != generation {
             continue; // a rejoin happened meanwhile

@@ -113,8 +113,7 @@ impl Membership {
         if version >= 5 {
             req.group_instance_id = self.cfg.group_instance_id.clone().map(StrBytes::from_string);
         }
-        let resp: JoinGroupResponse =
-            conn.call_at(ApiKey::JoinGroup, version, &req, Some(join_timeout(&self.cfg))).await?;
+        let resp: JoinGroupResponse = conn.call_at(version, &req, Some(join_timeout(&self.cfg))).await?;
         match ResponseError::try_from_code(resp.error_code) {
             None => {}
             Some(ResponseError::MemberIdRequired) => {
@@ -163,8 +162,7 @@ impl Membership {
             sync.protocol_type = Some(s("consumer"));
             sync.protocol_name = Some(s(&protocol_name));
         }
-        let sresp: SyncGroupResponse =
-            conn.call_at(ApiKey::SyncGroup, version, &sync, Some(join_timeout(&self.cfg))).await?;
+        let sresp: SyncGroupResponse = conn.call_at(version, &sync, Some(join_timeout(&self.cfg))).await?;
         match ResponseError::try_from_code(sresp.error_code) {
             None => {}
             Some(ResponseError::RebalanceInProgress) => return Ok(None),

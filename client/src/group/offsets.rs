@@ -94,7 +94,7 @@ pub async fn commit(
     if (2..=4).contains(&version) {
         req.retention_time_ms = -1;
     }
-    let resp: OffsetCommitResponse = conn.call_at(ApiKey::OffsetCommit, version, &req, None).await?;
+    let resp: OffsetCommitResponse = conn.call_at(version, &req, None).await?;
     for t in &resp.topics {
         for p in &t.partitions {
             if let Some(error) = ResponseError::try_from_code(p.error_code) {
@@ -137,7 +137,7 @@ pub async fn fetch_committed(
     let req = OffsetFetchRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group_id.to_owned())))
         .with_topics(Some(topics));
-    let resp: OffsetFetchResponse = conn.call_at(ApiKey::OffsetFetch, version, &req, None).await?;
+    let resp: OffsetFetchResponse = conn.call_at(version, &req, None).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::Broker { api: ApiKey::OffsetFetch, error, subject: Subject::Request });
     }

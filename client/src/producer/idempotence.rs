@@ -48,7 +48,7 @@ async fn init_producer_id(cluster: &Cluster) -> Result<(i64, i16)> {
         .with_transaction_timeout_ms(i32::MAX)
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    let resp: InitProducerIdResponse = conn.call(ApiKey::InitProducerId, &req).await?;
+    let resp: InitProducerIdResponse = conn.call(&req).await?;
     match ResponseError::try_from_code(resp.error_code) {
         None => Ok((resp.producer_id.0, resp.producer_epoch)),
         Some(error) => Err(ClientError::Broker { api: ApiKey::InitProducerId, error, subject: Subject::Request }),

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use ferrokafka_protocol::messages::{
     produce_request::{PartitionProduceData, TopicProduceData},
-    ApiKey, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ProduceRequest, TopicName,
 };
 use ferrokafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
@@ -114,10 +114,10 @@ async fn enqueue(
         .with_timeout_ms(i32::try_from(cfg.request_timeout().as_millis()).unwrap_or(i32::MAX))
         .with_topic_data(topics);
     if acks == 0 {
-        conn.send_only(ApiKey::Produce, version, &req).await?;
+        conn.send_only(version, &req).await?;
         return Ok(None);
     }
-    let answer = conn.enqueue::<_, ProduceResponse>(ApiKey::Produce, version, &req, None).await?;
+    let answer = conn.enqueue(version, &req, None).await?;
     Ok(Some(async move {
         let resp = answer.await?;
         let mut out = HashMap::new();

@@ -236,7 +236,7 @@ async fn send_fetches(
                 let total: usize = parts.iter().map(|(_, r)| r.bytes()).sum();
                 req.max_bytes = i32::try_from(total).unwrap_or(i32::MAX);
             }
-            conn.enqueue::<_, FetchResponse>(ApiKey::Fetch, version, &req, Some(cfg.fetch_max_wait())).await
+            conn.enqueue(version, &req, Some(cfg.fetch_max_wait())).await
         };
         match sent.await {
             Ok(answer) => pending.push((conn.addr().to_owned(), parts, Box::pin(answer))),

@@ -279,7 +279,6 @@ pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<
     let handshake_version = if legacy { 0 } else { conn.version(ApiKey::SaslHandshake)? };
     let handshake: SaslHandshakeResponse = conn
         .call_exclusive_at(
-            ApiKey::SaslHandshake,
             handshake_version,
             &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(cfg.mechanism.name())),
         )
@@ -311,12 +310,8 @@ pub(crate) async fn authenticate(conn: &Connection, cfg: &SaslConfig) -> Result<
                     Err(e) => Err(e),
                 };
             }
-            let resp: SaslAuthenticateResponse = conn
-                .call_exclusive(
-                    ApiKey::SaslAuthenticate,
-                    &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes)),
-                )
-                .await?;
+            let resp: SaslAuthenticateResponse =
+                conn.call_exclusive(&SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes))).await?;
             Ok::<_, ClientError>(resp)
         }
     };

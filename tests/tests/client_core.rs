@@ -1,5 +1,6 @@
-//! Connection kinds: produce requests travel on their own connection, so metadata and
-//! admin calls never queue behind megabytes of produce data (franz-go's split).
+//! The client core against a stub broker: connection kinds (produce requests travel on
+//! their own connection, so metadata and admin calls never queue behind megabytes of
+//! produce data, franz-go's split) and the cluster's one metadata refresh loop.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -97,4 +98,47 @@ fn produce_has_its_own_connection() {
     for s in other {
         assert!(produce.is_disjoint(&s), "produce shares a connection with other calls: {seen:?}");
     }
+}
+
+/// Refresh requests go to the cluster's one refresh loop: a burst of them spawns no task
+/// and costs a refresh or two, and the loop (with the connections) ends with the cluster.
+#[test]
+fn metadata_refreshes_coalesce_in_one_loop() {
+    let log: Arc<Mutex<Vec<(ApiKey, usize)>>> = Arc::default();
+    let seen = log.clone();
+    let stub = StubBroker::start(move |req| {
+        seen.lock().unwrap().push((req.api, req.connection));
+        match req.api {
+            ApiKey::ApiVersions => Some(api_versions(req, APIS)),
+            ApiKey::Metadata => Some(metadata(req, &[("loop", 1)])),
+            _ => None,
+        }
+    });
+    let metadata_requests = || log.lock().unwrap().iter().filter(|(a, _)| *a == ApiKey::Metadata).count();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let before_connect = tasks();
+        let cfg = ClientConfig::from_pairs([("bootstrap.servers", stub.addr().as_str())]).unwrap();
+        let cluster = ferrokafka_client::cluster::Cluster::connect(cfg).await.unwrap();
+        let (baseline, refreshed) = (tasks(), metadata_requests());
+        for _ in 0..1000 {
+            cluster.request_refresh();
+        }
+        assert!(tasks() <= baseline, "requests spawn nothing: {} tasks, {baseline} before", tasks());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while metadata_requests() == refreshed {
+            assert!(std::time::Instant::now() < deadline, "the loop refreshes");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let burst = metadata_requests() - refreshed;
+        assert!((1..=2).contains(&burst), "1000 requests, {burst} refreshes");
+        drop(cluster);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tasks() > before_connect {
+            assert!(std::time::Instant::now() < deadline, "{} tasks left, {before_connect} before", tasks());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
 }
