@@ -13,8 +13,8 @@ use ferrokafka_client::ClientError;
 use crate::error::{CliError, Result};
 
 use crate::args::{Args, GroupCmd};
+use crate::error::io_err;
 use crate::format::Output;
-use crate::run::io_err;
 
 /// `-G GROUP topic…`: consume as a member of GROUP until `-c` records (or forever).
 pub async fn consume(config: ClientConfig, args: &Args) -> Result<()> {

@@ -14,7 +14,7 @@ use ferrokafka_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use ferrokafka_client::range::RangeReader;
 use ferrokafka_client::ClientError;
 
-pub use crate::error::io_err;
+use crate::error::io_err;
 use crate::error::{CliError, Result};
 
 use crate::args::{Args, Mode, StartOffset};

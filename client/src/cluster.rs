@@ -46,6 +46,8 @@ type SharedSlot = Arc<Mutex<Slot>>;
 struct Inner {
     config: ClientConfig,
     opts: ConnectionOptions,
+    /// SASL for every connection (`SASL_PLAINTEXT`, `SASL_SSL`).
+    sasl: Option<Arc<crate::sasl::SaslConfig>>,
     metadata: RwLock<Arc<Metadata>>,
     /// Topics whose metadata is kept fresh.
     topics: RwLock<BTreeSet<String>>,
@@ -157,7 +159,6 @@ impl Cluster {
             max_in_flight: config.max_in_flight_requests_per_connection(),
             max_frame_size: config.receive_message_max_bytes(),
             tls: tls.map(Arc::new),
-            sasl,
             receive_buffer: config.receive_buffer_bytes(),
             send_buffer: config.send_buffer_bytes(),
         };
@@ -165,6 +166,7 @@ impl Cluster {
             inner: Arc::new(Inner {
                 config,
                 opts,
+                sasl,
                 metadata: RwLock::new(Arc::new(Metadata::empty())),
                 topics: RwLock::new(BTreeSet::new()),
                 slots: std::sync::Mutex::new(HashMap::new()),
@@ -273,7 +275,7 @@ impl Cluster {
         let mut last = None;
         let mut tls_failure = None;
         for addr in known.iter().chain(self.inner.config.bootstrap_servers()) {
-            match Connection::connect(addr, &self.inner.opts).await {
+            match self.open(addr).await {
                 Ok(c) => {
                     *boot = Some(c.clone());
                     return Ok(c);
@@ -326,7 +328,7 @@ impl Cluster {
             return Ok(c.clone());
         }
         tokio::time::sleep_until(slot.next_attempt).await;
-        match Connection::connect(&addr, &self.inner.opts).await {
+        match self.open(&addr).await {
             Ok(c) => {
                 slot.backoff.reset();
                 slot.conn = Some(c.clone());
@@ -339,6 +341,16 @@ impl Cluster {
                 Err(e)
             }
         }
+    }
+
+    /// A new connection to `addr`, authenticated (and kept so, KIP-368) when SASL is
+    /// configured, before anyone else can use it.
+    async fn open(&self, addr: &str) -> Result<Connection> {
+        let conn = Connection::connect(addr, &self.inner.opts).await?;
+        if let Some(sasl) = &self.inner.sasl {
+            crate::sasl::reauth::authenticate_and_keep(&conn, sasl.clone()).await?;
+        }
+        Ok(conn)
     }
 
     /// The connection of `kind` to the leader of `tp`, refreshing metadata once if

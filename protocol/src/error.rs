@@ -3,7 +3,7 @@
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::VersionRange;
 
-use crate::compression::Compression;
+use crate::codec::Compression;
 
 /// Everything that can go wrong while framing, encoding or decoding Kafka bytes.
 ///

@@ -31,6 +31,7 @@
 //! # Ok::<(), ferrokafka_protocol::ProtocolError>(())
 //! ```
 
+mod codec;
 pub mod compression;
 mod error;
 pub mod frame;

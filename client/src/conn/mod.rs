@@ -27,7 +27,6 @@ use ferrokafka_protocol::versions::{
 };
 use ferrokafka_protocol::{ProtocolError, Request};
 use ferrokafka_tls::TlsConnector;
-use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -48,8 +47,6 @@ pub struct ConnectionOptions {
     pub max_frame_size: usize,
     /// TLS for every connection (`security.protocol=SSL`), built once per cluster.
     pub tls: Option<Arc<TlsConnector>>,
-    /// SASL for every connection (`SASL_PLAINTEXT`, `SASL_SSL`).
-    pub sasl: Option<Arc<crate::sasl::SaslConfig>>,
     /// `receive.buffer.bytes` (`SO_RCVBUF`); `None` leaves the OS default.
     pub receive_buffer: Option<usize>,
     /// `send.buffer.bytes` (`SO_SNDBUF`); `None` leaves the OS default.
@@ -65,7 +62,6 @@ impl Default for ConnectionOptions {
             max_in_flight: 5,
             max_frame_size: ferrokafka_protocol::frame::DEFAULT_MAX_FRAME_SIZE,
             tls: None,
-            sasl: None,
             receive_buffer: None,
             send_buffer: None,
         }
@@ -83,10 +79,12 @@ struct Envelope {
     reply: Option<Reply>,
 }
 
+mod socket;
 mod task;
 #[cfg(test)]
 mod tests;
-use task::{host_of, Task};
+use socket::{host_of, open_socket};
+use task::Task;
 
 /// The id of a raw SASL token (SaslHandshake v0 framing: no header, so its answer has
 /// no correlation id either). Real ids are never negative.
@@ -173,9 +171,6 @@ impl Connection {
                 ApiVersionsReply::Supported(v) => {
                     tracing::debug!(broker = %addr, api_versions = version, "API versions negotiated");
                     let _ = conn.shared.versions.set(v);
-                    if let Some(sasl) = &opts.sasl {
-                        crate::sasl::reauth::authenticate_and_keep(&conn, sasl.clone()).await?;
-                    }
                     return Ok(conn);
                 }
                 ApiVersionsReply::RetryWith(v) => {
@@ -390,27 +385,6 @@ impl Connection {
         self.shared.closed.store(true, Ordering::Relaxed);
         e
     }
-}
-
-/// Resolves `addr` and connects to the first address that answers, with the socket
-/// buffers sized as configured (before the connect, so the TCP window scale fits them).
-async fn open_socket(addr: &str, opts: &ConnectionOptions) -> std::io::Result<TcpStream> {
-    let mut last = None;
-    for ip in tokio::net::lookup_host(addr).await? {
-        let socket = if ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        if let Some(n) = opts.receive_buffer {
-            socket.set_recv_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
-        }
-        if let Some(n) = opts.send_buffer {
-            socket.set_send_buffer_size(u32::try_from(n).unwrap_or(u32::MAX))?;
-        }
-        match socket.connect(ip).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last
-        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{addr} resolves to no address"))))
 }
 
 /// A [`Connection`] that may be gone.

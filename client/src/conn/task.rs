@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::socket::host_of;
 use super::{ConnectionOptions, Envelope, Reply, RAW_SASL_TOKEN};
 use crate::error::{ClientError, Result};
 
@@ -55,14 +56,6 @@ impl Task {
             Some(e) => e.clone(),
             None => ClientError::Disconnected { broker: self.addr.clone(), reason: "connection task stopped".into() },
         }
-    }
-}
-
-/// The host part of `host:port` or `[v6]:port`, for SNI and the certificate check.
-pub(super) fn host_of(addr: &str) -> &str {
-    match addr.rsplit_once(':') {
-        Some((host, _)) => host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host),
-        None => addr,
     }
 }
 

@@ -166,9 +166,9 @@ async fn socket_buffers_are_applied() {
         (socket.recv_buffer_size().expect("SO_RCVBUF"), socket.send_buffer_size().expect("SO_SNDBUF"))
     };
     let small = ConnectionOptions { receive_buffer: Some(8192), send_buffer: Some(4096), ..Default::default() };
-    let (rcv, snd) = sizes(super::open_socket(&addr, &small).await.expect("connect"));
+    let (rcv, snd) = sizes(super::socket::open_socket(&addr, &small).await.expect("connect"));
     assert!((8192..=16384).contains(&rcv), "SO_RCVBUF {rcv}");
     assert!((4096..=8192).contains(&snd), "SO_SNDBUF {snd}");
-    let (rcv, snd) = sizes(super::open_socket(&addr, &ConnectionOptions::default()).await.expect("connect"));
+    let (rcv, snd) = sizes(super::socket::open_socket(&addr, &ConnectionOptions::default()).await.expect("connect"));
     assert!(rcv > 16384 && snd > 8192, "OS defaults: {rcv} {snd}");
 }

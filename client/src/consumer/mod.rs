@@ -8,6 +8,7 @@
 pub(crate) mod decode;
 mod fetcher;
 mod records;
+mod tasks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
 use super::budget::{MemoryBudget, Reservation};
-use super::records::{Chunk, PartitionRecords};
+use super::records::{Chunk, PartitionRecords, TaskGuard};
 use super::RangeOptions;
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::IsolationLevel;
@@ -22,16 +22,6 @@ use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::fetch::{aborted_transactions, fetch_request};
 use crate::metadata::TopicPartition;
-
-/// Aborts the fetch loop when the last reader of its ranges is dropped.
-#[derive(Debug)]
-pub(crate) struct TaskGuard(tokio::task::AbortHandle);
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// One range being fetched.
 pub(crate) struct Slot {

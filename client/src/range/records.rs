@@ -130,7 +130,7 @@ pub struct PartitionRecords {
     wake: Option<Arc<Notify>>,
     finished: bool,
     sink: Option<RemainderSink>,
-    _guard: Option<Arc<super::reader::TaskGuard>>,
+    _guard: Option<Arc<TaskGuard>>,
 }
 
 impl PartitionRecords {
@@ -141,7 +141,7 @@ impl PartitionRecords {
         rx: Option<mpsc::Receiver<Result<Chunk>>>,
         current: Option<Cursor>,
         wake: Option<Arc<Notify>>,
-        guard: Option<Arc<super::reader::TaskGuard>>,
+        guard: Option<Arc<TaskGuard>>,
     ) -> Self {
         let finished = from >= until;
         PartitionRecords {
@@ -159,7 +159,7 @@ impl PartitionRecords {
         }
     }
 
-    pub(crate) fn set_guard(&mut self, guard: Arc<super::reader::TaskGuard>) {
+    pub(crate) fn set_guard(&mut self, guard: Arc<TaskGuard>) {
         self._guard = Some(guard);
     }
 
@@ -300,5 +300,14 @@ impl futures_core::Stream for PartitionRecords {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_record(cx)
+    }
+}
+/// Aborts the fetch loop when the last reader of its ranges is dropped.
+#[derive(Debug)]
+pub(crate) struct TaskGuard(pub(crate) tokio::task::AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

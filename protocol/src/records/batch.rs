@@ -2,22 +2,14 @@
 
 use bytes::Bytes;
 
-use super::encode::ControlMarker;
+use super::layout::{
+    ControlMarker, ATTR_CODEC_MASK, ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, V2_CRC_START, V2_HEADER_LEN,
+};
 use super::record::{skip_headers, Headers, Record, TimestampType};
 use super::DecodeOptions;
 use crate::compression::{decompress, Compression};
 use crate::error::{ProtocolError, Result};
 use crate::varint::Cursor;
-
-/// Size of the v2 batch header, up to and including the record count.
-pub const V2_HEADER_LEN: usize = 61;
-/// Where the CRC-covered part of a v2 batch starts (the attributes).
-pub(crate) const V2_CRC_START: usize = 21;
-
-pub(crate) const ATTR_CODEC_MASK: i16 = 0x07;
-pub(crate) const ATTR_LOG_APPEND_TIME: i16 = 0x08;
-pub(crate) const ATTR_TRANSACTIONAL: i16 = 0x10;
-pub(crate) const ATTR_CONTROL: i16 = 0x20;
 
 /// One batch of records: a v2 record batch, or one (possibly compressed) legacy message.
 #[derive(Clone, Debug)]

@@ -2,39 +2,11 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::batch::{ATTR_CONTROL, ATTR_TRANSACTIONAL, V2_CRC_START, V2_HEADER_LEN};
+pub use super::layout::ControlMarker;
+use super::layout::{ATTR_CONTROL, ATTR_TRANSACTIONAL, V2_CRC_START, V2_HEADER_LEN};
 use crate::compression::{compress, Compression};
 use crate::error::{ProtocolError, Result};
 use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
-
-/// A transaction marker carried by a control batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ControlMarker {
-    /// The producer's transaction was aborted.
-    Abort,
-    /// The producer's transaction was committed.
-    Commit,
-    /// A control type this crate does not know.
-    Other(i16),
-}
-
-impl ControlMarker {
-    pub(crate) fn from_type(ty: i16) -> Self {
-        match ty {
-            0 => ControlMarker::Abort,
-            1 => ControlMarker::Commit,
-            t => ControlMarker::Other(t),
-        }
-    }
-
-    fn type_id(self) -> i16 {
-        match self {
-            ControlMarker::Abort => 0,
-            ControlMarker::Commit => 1,
-            ControlMarker::Other(t) => t,
-        }
-    }
-}
 
 /// A header of a record to be produced.
 #[derive(Clone, Copy, Debug)]

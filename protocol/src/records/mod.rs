@@ -7,6 +7,7 @@
 
 mod batch;
 mod encode;
+mod layout;
 mod legacy;
 mod record;
 mod txn;

@@ -1,7 +1,7 @@
 //! `read_committed`: dropping records of aborted transactions and control batches.
 
 use super::batch::Batch;
-use super::encode::ControlMarker;
+use super::layout::ControlMarker;
 
 /// An entry of a Fetch response's `aborted_transactions` list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
