@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferrokafka_client::config::ClientConfig;
-use ferrokafka_client::consumer::Consumer;
+use ferrokafka_client::consumer::{Consumer, StreamRecord};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{partition_for_key, Producer, ProducerRecord};
 use ferrokafka_client::range::RangeReader;
@@ -305,5 +305,44 @@ fn producer_reports_unknown_partition_and_sticky_spreads_null_keys() {
             used.insert(f.await.unwrap().partition);
         }
         assert!(used.len() > 1, "null keys stick to one partition per batch, then move: used {used:?}");
+    });
+}
+
+/// `Consumer::stream`: the same records as `poll`, in order per partition, as a
+/// `futures` Stream; a partition's error is one item and the stream goes on.
+#[test]
+fn consumer_as_a_stream_of_records() {
+    let mut mock = MockCluster::start(1);
+    let topic = unique_topic("stream");
+    mock.create_topic(&topic, 3);
+    let broker = BrokerAddr(mock.bootstrap().to_owned());
+    runtime().block_on(async {
+        let producer = Producer::new(config(broker.addr(), &[])).await.unwrap();
+        let produced = produce(&producer, &topic, 3, 200).await;
+        let mut consumer = Consumer::new(config(broker.addr(), &[("auto.offset.reset", "earliest")])).await.unwrap();
+        assign_all(&consumer, &topic, 3);
+        let mut got: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+        {
+            let mut stream = consumer.stream();
+            fn is_a_stream<S: futures_core::Stream<Item = ferrokafka_client::Result<StreamRecord>>>(_: &S) {}
+            is_a_stream(&stream);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+            while got.values().map(Vec::len).sum::<usize>() < 600 {
+                let next = tokio::time::timeout_at(deadline, stream.next()).await.expect("600 records within 90 s");
+                let r = next.expect("the stream goes on").unwrap();
+                let v = String::from_utf8(r.record.value.clone().unwrap().to_vec()).unwrap();
+                got.entry(r.topic_partition.partition).or_default().push((r.record.offset, v));
+            }
+        }
+        assert_eq!(got, produced, "every record once, in order per partition");
+
+        // An error is an item: a position past the end with auto.offset.reset=none.
+        let mut none = Consumer::new(config(broker.addr(), &[("auto.offset.reset", "none")])).await.unwrap();
+        let tp = TopicPartition::new(topic.as_str(), 1);
+        none.assign([tp.clone()]);
+        none.seek(&tp, 5000).unwrap();
+        let mut stream = none.stream();
+        let first = tokio::time::timeout(Duration::from_secs(30), stream.next()).await.expect("an item");
+        assert!(matches!(first, Some(Err(ClientError::OffsetOutOfRange { offset: 5000, .. }))), "{first:?}");
     });
 }

@@ -8,6 +8,7 @@
 pub(crate) mod decode;
 mod fetcher;
 mod records;
+mod stream;
 mod tasks;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
 pub use records::{ConsumerRecord, ConsumerRecords};
+pub use stream::{RecordStream, StreamRecord};
 
 use fetcher::{Event, Fetched};
 
@@ -234,6 +236,13 @@ impl Consumer {
             }
         }
         Ok(out)
+    }
+
+    /// The consumer as a [`futures_core::Stream`] of [`StreamRecord`]s (rdkafka's
+    /// `StreamConsumer`): `poll` in a loop, record by record. Each record owns its
+    /// partition (one `Arc` count); `poll` hands out borrowed ones at no cost.
+    pub fn stream(&mut self) -> RecordStream<'_> {
+        RecordStream::new(self)
     }
 
     fn accept(&self, f: Fetched, out: &mut ConsumerRecords) {

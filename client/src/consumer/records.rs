@@ -49,6 +49,10 @@ impl ConsumerRecords {
         self.parts.iter().flat_map(|(tp, _, bs)| bs.iter().map(move |b| (tp, b)))
     }
 
+    pub(super) fn into_parts(self) -> Vec<(TopicPartition, i64, Vec<Batch>)> {
+        self.parts
+    }
+
     /// Iterates every record; a corrupt record ends iteration with its error.
     pub fn iter(&self) -> RecordsIter<'_> {
         RecordsIter { parts: &self.parts, part: 0, batch: 0, current: None }
