@@ -44,19 +44,23 @@ pub async fn run(args: Args) -> Result<()> {
 
 async fn list(cluster: &Cluster, args: &Args) -> Result<()> {
     let topics = if args.topics.is_empty() { None } else { Some(args.topics.clone()) };
-    let md = cluster.fetch_metadata(topics.as_deref()).await?;
+    let md = cluster.describe(topics.as_deref()).await?;
+    // Brokers by id, topics by name: the same listing on every run.
+    let mut brokers: Vec<_> = md.brokers.values().collect();
+    brokers.sort_by_key(|b| b.id);
+    let mut topics: Vec<_> = md.topics.values().collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = std::io::stdout().lock();
     if args.json {
         let v = serde_json::json!({
-            "controllerid": md.controller_id.0,
-            "brokers": md.brokers.iter().map(|b| serde_json::json!({"id": b.node_id.0, "name": format!("{}:{}", b.host, b.port)})).collect::<Vec<_>>(),
-            "topics": md.topics.iter().map(|t| serde_json::json!({
-                "topic": t.name.as_ref().map(|n| n.0.to_string()),
+            "controllerid": md.controller_id,
+            "brokers": brokers.iter().map(|b| serde_json::json!({"id": b.id, "name": b.addr()})).collect::<Vec<_>>(),
+            "topics": topics.iter().map(|t| serde_json::json!({
+                "topic": t.name.as_ref(),
                 "error": t.error_code,
                 "partitions": t.partitions.iter().map(|p| serde_json::json!({
-                    "partition": p.partition_index, "leader": p.leader_id.0, "error": p.error_code,
-                    "replicas": p.replica_nodes.iter().map(|r| r.0).collect::<Vec<_>>(),
-                    "isrs": p.isr_nodes.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    "partition": p.id, "leader": p.leader, "error": p.error_code,
+                    "replicas": p.replicas, "isrs": p.isr,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
@@ -69,27 +73,24 @@ async fn list(cluster: &Cluster, args: &Args) -> Result<()> {
         if args.topics.is_empty() { "all topics".into() } else { args.topics.join(", ") }
     )
     .map_err(io_err)?;
-    writeln!(out, " {} brokers:", md.brokers.len()).map_err(io_err)?;
-    for b in &md.brokers {
-        let ctl = if b.node_id == md.controller_id { " (controller)" } else { "" };
-        writeln!(out, "  broker {} at {}:{}{ctl}", b.node_id.0, b.host, b.port).map_err(io_err)?;
+    writeln!(out, " {} brokers:", brokers.len()).map_err(io_err)?;
+    for b in brokers {
+        let ctl = if b.id == md.controller_id { " (controller)" } else { "" };
+        writeln!(out, "  broker {} at {}{ctl}", b.id, b.addr()).map_err(io_err)?;
     }
-    writeln!(out, " {} topics:", md.topics.len()).map_err(io_err)?;
-    for t in &md.topics {
-        let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+    writeln!(out, " {} topics:", topics.len()).map_err(io_err)?;
+    let ids = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    for t in topics {
         let err = if t.error_code != 0 { format!(", error {}", t.error_code) } else { String::new() };
-        writeln!(out, "  topic \"{name}\" with {} partitions{err}:", t.partitions.len()).map_err(io_err)?;
+        writeln!(out, "  topic \"{}\" with {} partitions{err}:", t.name, t.partitions.len()).map_err(io_err)?;
         for p in &t.partitions {
-            let ids = |v: &[ferrokafka_protocol::messages::BrokerId]| {
-                v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",")
-            };
             writeln!(
                 out,
                 "    partition {}, leader {}, replicas: {}, isrs: {}",
-                p.partition_index,
-                p.leader_id.0,
-                ids(&p.replica_nodes),
-                ids(&p.isr_nodes)
+                p.id,
+                p.leader,
+                ids(&p.replicas),
+                ids(&p.isr)
             )
             .map_err(io_err)?;
         }

@@ -241,8 +241,15 @@ impl Cluster {
         Ok(snapshot)
     }
 
-    /// Sends a Metadata request (all topics when `topics` is `None`) to any broker.
-    pub async fn fetch_metadata(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
+    /// The cluster as one broker sees it now: brokers, controller and the partitions of
+    /// `topics` (of every topic when `None`), fetched for this call (the cached
+    /// snapshot is not changed).
+    pub async fn describe(&self, topics: Option<&[String]>) -> Result<Metadata> {
+        Ok(Metadata::from_response(&self.fetch_metadata(topics).await?, None))
+    }
+
+    /// Sends a Metadata request (all topics when `None`) to any broker.
+    pub(crate) async fn fetch_metadata(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
         let conn = self.any_connection().await?;
         let version = conn.version(ApiKey::Metadata)?;
         let mut req = MetadataRequest::default();
@@ -266,7 +273,7 @@ impl Cluster {
 
     /// A live connection to some broker: a known broker if possible, else the
     /// bootstrap list in order (re-resolving each host on every attempt).
-    pub async fn any_connection(&self) -> Result<Connection> {
+    pub(crate) async fn any_connection(&self) -> Result<Connection> {
         let mut boot = self.inner.bootstrap.lock().await;
         if let Some(c) = boot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
@@ -305,7 +312,7 @@ impl Cluster {
 
     /// The connection of `kind` to broker `node`, (re)connecting with exponential
     /// backoff and jitter (`reconnect.backoff.ms` .. `reconnect.backoff.max.ms`).
-    pub async fn broker(&self, node: i32, kind: ConnKind) -> Result<Connection> {
+    pub(crate) async fn broker(&self, node: i32, kind: ConnKind) -> Result<Connection> {
         let addr =
             self.metadata().brokers.get(&node).map(BrokerInfo::addr).ok_or(ClientError::UnknownBroker { node })?;
         let cfg = &self.inner.config;
@@ -355,7 +362,11 @@ impl Cluster {
 
     /// The connection of `kind` to the leader of `tp`, refreshing metadata once if
     /// the leader is unknown.
-    pub async fn leader(&self, tp: &crate::metadata::TopicPartition, kind: ConnKind) -> Result<(i32, Connection)> {
+    pub(crate) async fn leader(
+        &self,
+        tp: &crate::metadata::TopicPartition,
+        kind: ConnKind,
+    ) -> Result<(i32, Connection)> {
         let mut md = self.metadata();
         if md.leader(tp).is_none() {
             self.track_topics([&*tp.topic]);

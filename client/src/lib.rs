@@ -33,17 +33,17 @@
 //! # }
 //! ```
 //!
-//! Modules: [`conn`] (one task per broker connection), [`cluster`] (bootstrap,
-//! metadata cache, connections per broker and purpose), [`consumer`] (assign-mode
-//! consumer with prefetch), [`range`] (exact offset ranges, many partitions at once,
+//! Modules: [`cluster`] (bootstrap, metadata cache and its refresh loop, connections
+//! per broker and purpose, each a reader and a writer task), [`consumer`] (assign-mode
+//! consumer with prefetch, `poll` or a `Stream`), [`range`] (exact offset ranges, many partitions at once,
 //! in bounded memory), [`producer`],
 //! [`admin`] (topics, ListOffsets), [`serde`] (deserializers and Java class names).
 
 pub mod admin;
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod cluster;
 pub mod config;
-pub mod conn;
+pub(crate) mod conn;
 pub mod consumer;
 mod error;
 mod fetch;

@@ -73,6 +73,8 @@ pub struct TopicInfo {
     pub name: Arc<str>,
     /// Topic-level error code (0 = none).
     pub error_code: i16,
+    /// Whether the topic is internal (`__consumer_offsets`, `__transaction_state`).
+    pub is_internal: bool,
     /// Partitions, sorted by id.
     pub partitions: Vec<PartitionInfo>,
 }
@@ -106,7 +108,7 @@ impl Metadata {
 
     /// Builds a snapshot from a Metadata response. Topics not in the response but
     /// in `previous` are kept when `merge` is set (a refresh of some topics only).
-    pub fn from_response(resp: &MetadataResponse, previous: Option<&Metadata>) -> Self {
+    pub(crate) fn from_response(resp: &MetadataResponse, previous: Option<&Metadata>) -> Self {
         let brokers = resp
             .brokers
             .iter()
@@ -137,7 +139,9 @@ impl Metadata {
                 })
                 .collect();
             partitions.sort_by_key(|p| p.id);
-            topics.insert(name.clone(), TopicInfo { name, error_code: t.error_code, partitions });
+            let info =
+                TopicInfo { name: name.clone(), error_code: t.error_code, is_internal: t.is_internal, partitions };
+            topics.insert(name, info);
         }
         Metadata {
             brokers,

@@ -61,7 +61,7 @@ pub trait LocationStrategy: Send + Sync + fmt::Debug {
     /// when unknown).
     ///
     /// Every partition of `partitions` (duplicates collapse) is in the result. Fails with
-    /// [`StreamingError::Placement`] when `executors` is empty.
+    /// [`StreamingError::NoExecutors`] when `executors` is empty.
     fn place(
         &self,
         partitions: &[TopicPartition],

@@ -313,7 +313,9 @@ fn batch_read_example() {
     let past = format!("{topic}:0:90:150");
     let fail = [("FERROKAFKA_RANGES", past.as_str()), ("FERROKAFKA_TAKE", "100"), ("FERROKAFKA_POLL_MS", "2000")];
     let r = try_run("batch_read", &[&env[..], &fail[..]].concat());
-    let reason = "RangeUnavailable { topic: \"".to_owned() + &topic + "\", partition: 0, from: 90, until: 150";
+    let reason = "RangeUnavailable { partition: TopicPartition { topic: \"".to_owned()
+        + &topic
+        + "\", partition: 0 }, from: 90, until: 150";
     assert!(!r.ok && r.stderr.contains(&reason), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
 }
 

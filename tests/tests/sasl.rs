@@ -55,7 +55,7 @@ fn every_mechanism_authenticates_against_an_independent_server() {
             let cluster = rt
                 .block_on(Cluster::connect(config(fe.addr(), "SASL_PLAINTEXT", mechanism, user, password, java)))
                 .unwrap_or_else(|e| panic!("{mechanism} as {user}: {e}\n{}", fe.output()));
-            rt.block_on(cluster.fetch_metadata(None)).unwrap();
+            rt.block_on(cluster.describe(None)).unwrap();
             assert!(fe.wait_count(&format!("authenticated {user} {mechanism}"), 1) >= 1, "{}", fe.output());
         }
     }
@@ -115,7 +115,7 @@ fn reauthentication_keeps_requests_flowing() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let mut calls = 0;
         while tokio::time::Instant::now() < deadline {
-            let batch: Vec<_> = (0..10).map(|_| cluster.fetch_metadata(None)).collect();
+            let batch: Vec<_> = (0..10).map(|_| cluster.describe(None)).collect();
             for r in batch {
                 r.await.unwrap_or_else(|e| panic!("a request failed during re-authentication: {e}\n{}", fe.output()));
                 calls += 1;
@@ -239,7 +239,7 @@ fn raw_sasl_framing_for_brokers_before_1_0() {
         let cluster = rt
             .block_on(Cluster::connect(config(fe.addr(), "SASL_PLAINTEXT", mechanism, "alice", "alice-secret-1", true)))
             .unwrap_or_else(|e| panic!("{mechanism}: {e}\n{}", fe.output()));
-        rt.block_on(cluster.fetch_metadata(None)).unwrap();
+        rt.block_on(cluster.describe(None)).unwrap();
         assert!(fe.wait_count(&format!("authenticated alice {mechanism}"), 1) >= 1, "{}", fe.output());
         let err = rt
             .block_on(Cluster::connect(config(fe.addr(), "SASL_PLAINTEXT", mechanism, "alice", "wrong-9", false)))

@@ -203,7 +203,7 @@ fn oauthbearer_tokens_are_accepted_and_renewed_before_expiry() {
         let cluster = Cluster::connect(oidc).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < deadline {
-            cluster.fetch_metadata(None).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
+            cluster.describe(None).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });

@@ -158,13 +158,12 @@ pub async fn describe_group(cluster: &Cluster, group: &str) -> Result<GroupDescr
 /// topic list: tansu 0.6 answers the null-list form of OffsetFetch v7 with a
 /// malformed (null) array.
 pub async fn committed_offsets(cluster: &Cluster, group: &str) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
-    let md = cluster.fetch_metadata(None).await?;
+    let md = cluster.describe(None).await?;
     let tps: Vec<TopicPartition> = md
         .topics
-        .iter()
+        .values()
         .filter(|t| t.error_code == 0 && !t.is_internal)
-        .filter_map(|t| t.name.as_ref().map(|n| (n.0.to_string(), t.partitions.len())))
-        .flat_map(|(name, n)| (0..n as i32).map(move |p| TopicPartition::new(name.as_str(), p)))
+        .flat_map(|t| t.partitions.iter().map(move |p| TopicPartition { topic: t.name.clone(), partition: p.id }))
         .collect();
     if tps.is_empty() {
         return Ok(BTreeMap::new());

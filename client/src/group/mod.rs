@@ -299,12 +299,12 @@ impl GroupConsumer {
             return Ok(());
         }
         self.last_pattern_check = Some(Instant::now());
-        let md = self.consumer.cluster().fetch_metadata(None).await?;
+        let md = self.consumer.cluster().describe(None).await?;
         let mut topics: Vec<String> = md
             .topics
-            .iter()
+            .values()
             .filter(|t| t.error_code == 0 && !t.is_internal)
-            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .map(|t| t.name.to_string())
             .filter(|n| re.is_match(n))
             .collect();
         topics.sort();
