@@ -17,6 +17,7 @@ pub mod stub_broker;
 pub mod stunnel;
 pub mod tansu;
 pub mod tansu_scram;
+pub mod testgen;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

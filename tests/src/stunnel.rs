@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::tansu::Tansu;
 use crate::{free_port, wait_for};
 
-/// The store writer (openssl, keytool) of the TLS crate, for the TLS tests.
-pub use ferrokafka_tls::testgen;
+/// The store writer (openssl, keytool), for the TLS tests.
+pub use crate::testgen;
 
 /// How the TLS side is set up.
 #[derive(Clone, Debug, Default)]

@@ -24,8 +24,8 @@ use ferrokafka_streaming::TopicPartition;
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::postgres::Postgres;
 use ferrokafka_tests::stunnel::{TlsBroker, TlsOptions};
+use ferrokafka_tests::testgen::{KeyType, Pki, KEY_PASSWORD, STORE_PASSWORD};
 use ferrokafka_tests::{repo_root, unique_topic};
-use ferrokafka_tls::testgen::{KeyType, Pki, KEY_PASSWORD, STORE_PASSWORD};
 
 /// Longest an example may run (`timeout`).
 const EXAMPLE_TIMEOUT_S: &str = "120";

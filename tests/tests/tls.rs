@@ -16,8 +16,8 @@ use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_client::{admin, ClientError};
 use ferrokafka_tests::stunnel::{TlsBroker, TlsOptions};
+use ferrokafka_tests::testgen::{KeyType, Leaf, Pki, KEY_PASSWORD, STORE_PASSWORD};
 use ferrokafka_tests::unique_topic;
-use ferrokafka_tls::testgen::{KeyType, Leaf, Pki, KEY_PASSWORD, STORE_PASSWORD};
 use ferrokafka_tls::TlsError;
 
 const LOCAL: &str = "IP:127.0.0.1,DNS:localhost";

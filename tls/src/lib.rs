@@ -51,9 +51,6 @@ mod error;
 mod key;
 mod store;
 mod suites;
-#[cfg(any(test, feature = "testgen"))]
-#[doc(hidden)]
-pub mod testgen;
 #[cfg(test)]
 mod tests;
 mod verify;

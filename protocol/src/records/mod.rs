@@ -9,12 +9,15 @@ mod batch;
 mod encode;
 mod layout;
 mod legacy;
+#[cfg(feature = "test-encoders")]
+mod legacy_encode;
 mod record;
 mod txn;
 
 pub use batch::{Batch, BatchRecords};
 pub use encode::{stamp_producer, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
-pub use legacy::{encode_legacy_message, LegacyMessage};
+#[cfg(feature = "test-encoders")]
+pub use legacy_encode::{encode_legacy_message, LegacyMessage};
 pub use record::{Header, Headers, HeadersIter, Record, TimestampType};
 pub use txn::{AbortedTransaction, AbortedTransactions};
 

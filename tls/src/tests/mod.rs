@@ -1,5 +1,5 @@
-//! Unit tests. Stores are written by openssl and keytool once per test binary
-//! (see [`fixture`]); nothing is skipped if a tool is missing: the tests fail.
+//! Unit tests over stores written by openssl and keytool, committed in
+//! `tls/tests/fixtures/` (see [`fixture`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,14 +7,31 @@ mod config;
 mod fuzz;
 mod stores;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::testgen::{KeyType, Leaf, Pki, KEY_PASSWORD, STORE_PASSWORD};
+/// The store password of every fixture store.
+pub(crate) const STORE_PASSWORD: &str = "store-secret-1";
+/// The key password where a store allows a separate one (JKS, encrypted PEM).
+pub(crate) const KEY_PASSWORD: &str = "key-secret-2";
 
-/// Every store the unit tests read.
+/// A leaf: PKCS#8 key, certificate, chain (leaf + CA).
+pub(crate) struct Leaf {
+    pub(crate) key: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) chain: PathBuf,
+}
+
+/// The CA and the directory of the fixtures.
+pub(crate) struct Pki {
+    pub(crate) dir: PathBuf,
+    pub(crate) ca_cert: PathBuf,
+}
+
+/// Every store the unit tests read, and a scratch directory for the ones they damage.
 pub(crate) struct Fixture {
     pub(crate) pki: Pki,
+    pub(crate) scratch: PathBuf,
     pub(crate) rsa: Leaf,
     pub(crate) ec: Leaf,
     pub(crate) trust_jks: PathBuf,
@@ -32,33 +49,42 @@ pub(crate) struct Fixture {
     pub(crate) ec_sec1: PathBuf,
 }
 
-/// Generates the stores once; the temporary directories of earlier runs are
-/// removed first (statics are never dropped).
+/// The committed stores in `tls/tests/fixtures/`, written by openssl and keytool
+/// (`scripts/tls-fixtures.sh` regenerates them; the tests never run the tools).
 pub(crate) fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        Pki::remove_stale("unit");
-        let pki = Pki::new("unit").expect("CA");
-        let sans = "IP:127.0.0.1,DNS:localhost";
-        let rsa = pki.leaf("client-rsa", KeyType::Rsa, sans).expect("rsa leaf");
-        let ec = pki.leaf("client-ec", KeyType::Ec, sans).expect("ec leaf");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let at = |file: &str| {
+            let p = dir.join(file);
+            assert!(p.is_file(), "fixture {} is missing: run scripts/tls-fixtures.sh", p.display());
+            p
+        };
+        let leaf = |name: &str| Leaf {
+            key: at(&format!("{name}.key")),
+            cert: at(&format!("{name}.pem")),
+            chain: at(&format!("{name}-chain.pem")),
+        };
+        let scratch = std::env::temp_dir().join(format!("ferrokafka-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).expect("scratch directory");
         Fixture {
-            trust_jks: pki.truststore("JKS", "trust.jks").expect("jks truststore"),
-            trust_p12: pki.truststore("PKCS12", "trust.p12").expect("p12 truststore"),
-            jks_rsa: pki.keytool_keystore("kt-rsa", KeyType::Rsa, "JKS", KEY_PASSWORD, sans).expect("jks rsa"),
-            jks_ec: pki.keytool_keystore("kt-ec", KeyType::Ec, "JKS", STORE_PASSWORD, sans).expect("jks ec"),
-            p12_keytool_ec: pki.keytool_keystore("kt-ec", KeyType::Ec, "PKCS12", STORE_PASSWORD, sans).expect("p12 ec"),
-            p12_keytool_rsa: pki.keytool_keystore("kt-rsa", KeyType::Rsa, "PKCS12", STORE_PASSWORD, sans).expect("p12"),
-            p12_openssl: pki.openssl_pkcs12(&rsa, STORE_PASSWORD, false, "openssl.p12").expect("openssl p12"),
-            p12_openssl_legacy: pki.openssl_pkcs12(&ec, STORE_PASSWORD, true, "legacy.p12").expect("legacy p12"),
-            pem_keystore_ec: pki.pem_keystore(&ec, "keystore-ec.pem").expect("pem keystore"),
-            rsa_pbes2: pki.encrypted_key(&rsa, true, KEY_PASSWORD, "rsa-pbes2.pem").expect("pbes2"),
-            ec_3des: pki.encrypted_key(&ec, false, KEY_PASSWORD, "ec-3des.pem").expect("3des"),
-            rsa_pkcs1: pki.traditional_key(&rsa, "rsa-pkcs1.pem").expect("pkcs1"),
-            ec_sec1: pki.traditional_key(&ec, "ec-sec1.pem").expect("sec1"),
-            rsa,
-            ec,
-            pki,
+            rsa: leaf("client-rsa"),
+            ec: leaf("client-ec"),
+            trust_jks: at("trust.jks"),
+            trust_p12: at("trust.p12"),
+            jks_rsa: at("kt-rsa.jks"),
+            jks_ec: at("kt-ec.jks"),
+            p12_keytool_ec: at("kt-ec.p12"),
+            p12_keytool_rsa: at("kt-rsa.p12"),
+            p12_openssl: at("openssl.p12"),
+            p12_openssl_legacy: at("legacy.p12"),
+            pem_keystore_ec: at("keystore-ec.pem"),
+            rsa_pbes2: at("rsa-pbes2.pem"),
+            ec_3des: at("ec-3des.pem"),
+            rsa_pkcs1: at("rsa-pkcs1.pem"),
+            ec_sec1: at("ec-sec1.pem"),
+            pki: Pki { ca_cert: at("ca.pem"), dir: dir.clone() },
+            scratch,
         }
     })
 }

@@ -3,9 +3,9 @@
 //! against the certificate), and each way a store can be wrong.
 
 use super::{fixture, s};
+use super::{KEY_PASSWORD, STORE_PASSWORD};
 use crate::key::{decrypt_pkcs8, pkcs12_kdf};
 use crate::store::{self, Store};
-use crate::testgen::{KEY_PASSWORD, STORE_PASSWORD};
 use crate::{TlsConnector, TlsError};
 
 fn connector(pairs: &[(&str, &str)]) -> Result<TlsConnector, TlsError> {
@@ -221,7 +221,7 @@ fn type_key_is_a_cross_check() {
 #[test]
 fn corrupted_and_truncated_stores() {
     let f = fixture();
-    let dir = &f.pki.dir;
+    let dir = &f.scratch;
     for (src, pw) in [(&f.jks_ec, STORE_PASSWORD), (&f.p12_keytool_ec, STORE_PASSWORD), (&f.pem_keystore_ec, "")] {
         let bytes = std::fs::read(src).unwrap();
         // (The last byte of a PEM file is its final newline: cutting it is harmless.)

@@ -1,6 +1,7 @@
-//! Test helper (feature `testgen`): writes a CA, certificates and every kind of
-//! store with the real tools, `openssl` and `keytool` (Java 17), into a temporary
-//! directory that is removed on drop. Not part of the API.
+//! Writes a CA, certificates and every kind of store with the real tools, `openssl`
+//! and `keytool` (Java 17): into a temporary directory removed on drop (the broker
+//! tests), or into a kept directory with long-lived certificates (the committed
+//! fixtures of ferrokafka-tls's unit tests, `scripts/tls-fixtures.sh`).
 
 #![allow(missing_docs)]
 
@@ -44,11 +45,17 @@ pub struct Pki {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
     serial: AtomicU32,
+    /// Validity of the leaves, in days.
+    days: String,
+    /// Whether the directory is removed on drop.
+    temporary: bool,
 }
 
 impl Drop for Pki {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -86,9 +93,27 @@ impl Pki {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
+        Pki::create(dir, name, 365, 3650, true)
+    }
+
+    /// A CA and leaves valid for `days` in `dir` (emptied first), kept on drop: for
+    /// fixtures committed to the repository.
+    pub fn kept(dir: &Path, name: &str, days: u32) -> Result<Pki, String> {
+        Pki::create(dir.to_owned(), name, days, days, false)
+    }
+
+    fn create(dir: PathBuf, name: &str, days: u32, ca_days: u32, temporary: bool) -> Result<Pki, String> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let pki = Pki { ca_cert: dir.join("ca.pem"), ca_key: dir.join("ca.key"), dir, serial: AtomicU32::new(1) };
+        let pki = Pki {
+            ca_cert: dir.join("ca.pem"),
+            ca_key: dir.join("ca.key"),
+            dir,
+            serial: AtomicU32::new(1),
+            days: days.to_string(),
+            temporary,
+        };
+        let ca_days = ca_days.to_string();
         let subj = format!("/CN=ferrokafka test CA {name}");
         run(
             "openssl",
@@ -103,7 +128,7 @@ impl Pki {
                 "-out",
                 "ca.pem",
                 "-days",
-                "3650",
+                &ca_days,
                 "-subj",
                 &subj,
                 "-addext",
@@ -164,7 +189,7 @@ impl Pki {
                 "-out",
                 out,
                 "-days",
-                "365",
+                &self.days,
                 "-sha256",
                 "-extfile",
                 &ext,
@@ -337,7 +362,7 @@ impl Pki {
         let key_password = if store_type == "JKS" { key_password } else { STORE_PASSWORD };
         let common = ["-keystore", &file, "-storetype", store_type, "-storepass", STORE_PASSWORD];
         let dname = format!("CN={name}");
-        let mut gen = vec!["-genkeypair", "-alias", name, "-dname", &dname, "-validity", "365"];
+        let mut gen = vec!["-genkeypair", "-alias", name, "-dname", &dname, "-validity", &self.days];
         gen.extend_from_slice(alg);
         gen.extend_from_slice(&["-keypass", key_password]);
         gen.extend_from_slice(&common);
