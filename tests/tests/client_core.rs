@@ -14,20 +14,36 @@ use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use ferrokafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use ferrokafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse};
-use ferrokafka_tests::stub_broker::{api_versions, metadata, StubBroker};
+use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
 
 const APIS: &[(ApiKey, i16, i16)] =
     &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12), (ApiKey::Produce, 3, 9), (ApiKey::ListOffsets, 1, 7)];
 
-#[test]
-fn produce_has_its_own_connection() {
-    let seen: Arc<Mutex<Vec<(ApiKey, usize)>>> = Arc::default();
-    let log = seen.clone();
+type Log = Arc<Mutex<Vec<(ApiKey, usize)>>>;
+
+/// A stub broker that logs (API, connection) of every request, answers ApiVersions and
+/// Metadata (one partition of `topic`) itself and everything else with `more`.
+fn recording_stub(
+    topic: &'static str,
+    more: impl Fn(&Request) -> Option<Vec<u8>> + Send + Sync + 'static,
+) -> (StubBroker, Log) {
+    let log: Log = Arc::default();
+    let seen = log.clone();
     let stub = StubBroker::start(move |req| {
-        log.lock().unwrap().push((req.api, req.connection));
+        seen.lock().unwrap().push((req.api, req.connection));
         match req.api {
             ApiKey::ApiVersions => Some(api_versions(req, APIS)),
-            ApiKey::Metadata => Some(metadata(req, &[("kinds", 1)])),
+            ApiKey::Metadata => Some(metadata(req, &[(topic, 1)])),
+            _ => more(req),
+        }
+    });
+    (stub, log)
+}
+
+#[test]
+fn produce_has_its_own_connection() {
+    let (stub, seen) = recording_stub("kinds", |req| {
+        match req.api {
             ApiKey::Produce => {
                 // A slow broker: each produce answer takes a while.
                 std::thread::sleep(Duration::from_millis(50));
@@ -104,16 +120,7 @@ fn produce_has_its_own_connection() {
 /// and costs a refresh or two, and the loop (with the connections) ends with the cluster.
 #[test]
 fn metadata_refreshes_coalesce_in_one_loop() {
-    let log: Arc<Mutex<Vec<(ApiKey, usize)>>> = Arc::default();
-    let seen = log.clone();
-    let stub = StubBroker::start(move |req| {
-        seen.lock().unwrap().push((req.api, req.connection));
-        match req.api {
-            ApiKey::ApiVersions => Some(api_versions(req, APIS)),
-            ApiKey::Metadata => Some(metadata(req, &[("loop", 1)])),
-            _ => None,
-        }
-    });
+    let (stub, log) = recording_stub("loop", |_| None);
     let metadata_requests = || log.lock().unwrap().iter().filter(|(a, _)| *a == ApiKey::Metadata).count();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {

@@ -12,14 +12,14 @@ use tokio::time::Instant;
 
 use super::decode::{decode_all, Work};
 use super::tasks::FetchTasks;
-use super::Shared;
+use super::{Shared, State};
 use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::{Cluster, ConnKind};
 use crate::config::AutoOffsetReset;
 use crate::error::Subject;
 use crate::error::{ClientError, Result};
 use crate::fetch::{aborted_transactions, fetch_request};
-use crate::metadata::TopicPartition;
+use crate::metadata::{Metadata, TopicPartition};
 
 /// Decoded data of one partition from one fetch.
 #[derive(Debug)]
@@ -69,7 +69,7 @@ pub(crate) async fn run(
                 tracing::debug!(error = %e, "offset reset failed; retrying");
                 retry_at = Some(Instant::now() + cluster.retry_backoff());
             }
-            let (plan, leaderless) = plan_fetches(&cluster, &shared, &busy);
+            let (plan, leaderless) = plan_fetches(&cluster.metadata(), &mut shared.lock(), &busy);
             if leaderless {
                 retry_at = Some(Instant::now() + cluster.retry_backoff());
                 cluster.request_refresh();
@@ -99,11 +99,10 @@ pub(crate) async fn run(
     }
 }
 
-/// Picks, per leader without a fetch in flight, the partitions ready to fetch.
-/// Returns the plan and whether some partition has no known leader.
-fn plan_fetches(cluster: &Cluster, shared: &Shared, busy: &HashSet<i32>) -> (HashMap<i32, Planned>, bool) {
-    let md = cluster.metadata();
-    let mut st = shared.lock();
+/// Picks, per leader without a fetch in flight, the partitions ready to fetch (and
+/// marks them in flight). Returns the plan and whether some partition has no known
+/// leader. Decided without sockets; unit-tested.
+pub(crate) fn plan_fetches(md: &Metadata, st: &mut State, busy: &HashSet<i32>) -> (HashMap<i32, Planned>, bool) {
     let mut plan: HashMap<i32, Planned> = HashMap::new();
     let mut leaderless = false;
     for (tp, p) in st.parts.iter_mut() {

@@ -80,3 +80,61 @@ mod tests {
         assert_eq!((leader, back, answer.map(|v| v.len()).ok()), (3, parts, Some(0)));
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    use super::super::fetcher::plan_fetches;
+    use super::super::{PartState, State};
+    use crate::metadata::{BrokerInfo, Metadata, PartitionInfo, TopicInfo, TopicPartition};
+
+    fn metadata() -> Metadata {
+        let broker = |id| (id, BrokerInfo { id, host: "h".into(), port: 9092, rack: None });
+        let part =
+            |id, leader| PartitionInfo { id, leader, leader_epoch: 0, replicas: vec![], isr: vec![], error_code: 0 };
+        let name: Arc<str> = Arc::from("t");
+        let topic = TopicInfo {
+            name: name.clone(),
+            error_code: 0,
+            is_internal: false,
+            partitions: vec![part(0, 1), part(1, 2), part(2, -1), part(3, 1), part(4, 1), part(5, 1)],
+        };
+        Metadata {
+            brokers: HashMap::from([broker(1), broker(2)]),
+            topics: HashMap::from([(name, topic)]),
+            ..Metadata::empty()
+        }
+    }
+
+    /// Which partitions a fetch round takes, decided without a socket: one plan per leader
+    /// not busy, skipping paused, stopped, in-flight and unpositioned partitions.
+    #[test]
+    fn the_fetch_plan_follows_leaders_and_partition_states() {
+        let tp = |p| TopicPartition::new("t", p);
+        let mut st = State::default();
+        let mut add = |p, position: Option<i64>, f: &dyn Fn(&mut PartState)| {
+            let mut s = PartState::new(position);
+            s.epoch = 3;
+            f(&mut s);
+            st.parts.insert(tp(p), s);
+        };
+        add(0, Some(5), &|_| {});
+        add(1, Some(9), &|_| {}); // leader 2 is busy
+        add(2, Some(1), &|_| {}); // no leader
+        add(3, Some(4), &|s| s.paused = true);
+        add(4, Some(4), &|s| s.stopped = true);
+        add(5, None, &|_| {}); // no position yet
+        let busy = HashSet::from([2]);
+        let (plan, leaderless) = plan_fetches(&metadata(), &mut st, &busy);
+        assert_eq!(plan, HashMap::from([(1, vec![(tp(0), 5, 3)])]));
+        assert!(leaderless);
+        assert!(st.parts[&tp(0)].in_flight, "planned partitions are in flight");
+        assert!(!st.parts[&tp(1)].in_flight && !st.parts[&tp(3)].in_flight);
+        // In flight now: the next round plans nothing for it.
+        let (again, _) = plan_fetches(&metadata(), &mut st, &HashSet::new());
+        assert_eq!(again.get(&2), Some(&vec![(tp(1), 9, 3)]));
+        assert!(!again.contains_key(&1), "t-0 is in flight, t-3 paused, t-4 stopped, t-5 unpositioned");
+    }
+}

@@ -236,20 +236,53 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
         if st.generation_id != generation {
             continue; // a rejoin happened meanwhile
         }
-        match result.map(|r| ResponseError::try_from_code(r.error_code)) {
-            Ok(None) => {}
-            Ok(Some(ResponseError::RebalanceInProgress)) => st.rejoin = true,
-            Ok(Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)) => reset_member(&mut st, &cfg),
-            Ok(Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)) | Err(_) => {
-                st.coordinator = None
-            }
-            Ok(Some(error)) => {
-                st.fatal = Some(ClientError::Broker {
-                    api: ApiKey::Heartbeat,
-                    error,
-                    subject: Subject::Group(cfg.group_id.clone()),
-                });
-            }
+        let answer = result.map(|r| ResponseError::try_from_code(r.error_code));
+        apply_heartbeat(&mut st, &cfg, heartbeat_action(answer.as_ref().map(|e| *e).map_err(|_| ())));
+    }
+}
+
+/// What the member does after a heartbeat's answer (decided without sockets; unit-tested).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeartbeatAction {
+    /// Nothing: the generation is current.
+    Continue,
+    /// The group rebalances: rejoin, keeping the member id and the partitions.
+    Rejoin,
+    /// The coordinator forgot this member (or its generation): the partitions are lost.
+    ResetMember,
+    /// Find the coordinator again (moved, unavailable, or the call failed).
+    FindCoordinator,
+    /// Stop: the error is not one a member recovers from.
+    Fatal(ResponseError),
+}
+
+/// The action for a heartbeat answered with `answer` (`Err` when no answer came).
+pub(crate) fn heartbeat_action(answer: std::result::Result<Option<ResponseError>, ()>) -> HeartbeatAction {
+    match answer {
+        Ok(None) => HeartbeatAction::Continue,
+        Ok(Some(ResponseError::RebalanceInProgress)) => HeartbeatAction::Rejoin,
+        Ok(Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)) => HeartbeatAction::ResetMember,
+        Ok(Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)) | Err(()) => {
+            HeartbeatAction::FindCoordinator
+        }
+        Ok(Some(error)) => HeartbeatAction::Fatal(error),
+    }
+}
+
+/// Applies a heartbeat's action to the member state (flags only: the rebalance itself
+/// runs in `poll` on the application's task).
+pub(crate) fn apply_heartbeat(st: &mut MemberState, cfg: &GroupConfig, action: HeartbeatAction) {
+    match action {
+        HeartbeatAction::Continue => {}
+        HeartbeatAction::Rejoin => st.rejoin = true,
+        HeartbeatAction::ResetMember => reset_member(st, cfg),
+        HeartbeatAction::FindCoordinator => st.coordinator = None,
+        HeartbeatAction::Fatal(error) => {
+            st.fatal = Some(ClientError::Broker {
+                api: ApiKey::Heartbeat,
+                error,
+                subject: Subject::Group(cfg.group_id.clone()),
+            });
         }
     }
 }
@@ -269,4 +302,71 @@ pub(crate) fn reset_member(st: &mut MemberState, cfg: &GroupConfig) {
 /// (`max.poll.interval.ms`) for every member.
 pub(crate) fn join_timeout(cfg: &GroupConfig) -> Duration {
     cfg.max_poll_interval + Duration::from_secs(5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClientConfig;
+
+    fn state() -> MemberState {
+        MemberState {
+            member_id: "m-1".into(),
+            generation_id: 7,
+            protocol_name: Some("range".into()),
+            coordinator: None,
+            joined: true,
+            rejoin: false,
+            lost: false,
+            fatal: None,
+            last_poll: Instant::now(),
+        }
+    }
+
+    fn cfg(static_member: bool) -> GroupConfig {
+        let mut pairs = vec![("bootstrap.servers", "b:9092"), ("group.id", "g")];
+        if static_member {
+            pairs.push(("group.instance.id", "i-1"));
+        }
+        GroupConfig::from_client(&ClientConfig::from_pairs(pairs).unwrap()).unwrap()
+    }
+
+    /// Every heartbeat answer, decided and applied without a socket.
+    #[test]
+    fn heartbeat_answers_decide_the_member_state() {
+        use HeartbeatAction::*;
+        let table = [
+            (Ok(None), Continue),
+            (Ok(Some(ResponseError::RebalanceInProgress)), Rejoin),
+            (Ok(Some(ResponseError::UnknownMemberId)), ResetMember),
+            (Ok(Some(ResponseError::IllegalGeneration)), ResetMember),
+            (Ok(Some(ResponseError::NotCoordinator)), FindCoordinator),
+            (Ok(Some(ResponseError::CoordinatorNotAvailable)), FindCoordinator),
+            (Err(()), FindCoordinator),
+            (Ok(Some(ResponseError::FencedInstanceId)), Fatal(ResponseError::FencedInstanceId)),
+            (Ok(Some(ResponseError::GroupAuthorizationFailed)), Fatal(ResponseError::GroupAuthorizationFailed)),
+        ];
+        for (answer, want) in table {
+            assert_eq!(heartbeat_action(answer), want, "{answer:?}");
+        }
+
+        let mut st = state();
+        apply_heartbeat(&mut st, &cfg(false), Rejoin);
+        assert!(st.rejoin && st.joined && !st.lost && st.member_id == "m-1", "a rebalance keeps the partitions");
+
+        let mut st = state();
+        apply_heartbeat(&mut st, &cfg(false), ResetMember);
+        assert!(st.lost && st.rejoin && !st.joined && st.member_id.is_empty() && st.generation_id == -1);
+        let mut st = state();
+        apply_heartbeat(&mut st, &cfg(true), ResetMember);
+        assert_eq!(st.member_id, "m-1", "a static member keeps its member id");
+
+        let mut st = state();
+        apply_heartbeat(&mut st, &cfg(false), Fatal(ResponseError::FencedInstanceId));
+        let fatal = st.fatal.expect("fatal");
+        assert!(
+            matches!(fatal, ClientError::Broker { api: ApiKey::Heartbeat, subject: Subject::Group(ref g), .. } if g == "g")
+        );
+        assert!(!st.rejoin && !st.lost, "nothing else changes");
+    }
 }

@@ -190,25 +190,17 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
         if let Some(q) = shared.lock().parts.get_mut(&tp) {
             q.in_flight = q.in_flight.saturating_sub(1);
         }
-        match ResponseError::try_from_code(code) {
-            // A duplicate is a batch the broker already stored: an earlier attempt whose
-            // answer was lost.
-            None | Some(ResponseError::DuplicateSequenceNumber) => {
+        let error = ResponseError::try_from_code(code);
+        match (produce_verdict(error, idempotent), error) {
+            (Verdict::Delivered, _) | (_, None) => {
                 done.add(batch.delivery.len(), batch.reserved);
                 batch.delivery.succeed(tp.partition, base);
             }
-            // Out of order: a batch sent before this one failed and will be resent
-            // first (`recovering` holds the partition until all are back).
-            Some(error) if error.is_retriable() || (idempotent && error == ResponseError::OutOfOrderSequenceNumber) => {
-                refresh |= matches!(
-                    error,
-                    ResponseError::NotLeaderOrFollower
-                        | ResponseError::UnknownTopicOrPartition
-                        | ResponseError::LeaderNotAvailable
-                );
+            (Verdict::Retry { refresh: r }, Some(error)) => {
+                refresh |= r;
                 retry.push((tp, batch, error));
             }
-            Some(error) => {
+            (Verdict::Fail, Some(error)) => {
                 let error = ClientError::broker(ApiKey::Produce, error, Subject::Partition(tp.clone()));
                 let mut acc = shared.lock();
                 if acc.idempotent {
@@ -226,6 +218,39 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
     for (tp, batch, error) in retry {
         let error = ClientError::broker(ApiKey::Produce, error, Subject::Partition(tp.clone()));
         requeue_or_fail(cluster, shared, vec![(tp, batch)], &error, true);
+    }
+}
+
+/// What a partition's Produce answer means for its batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Stored (or stored before: DUPLICATE_SEQUENCE_NUMBER, an earlier attempt whose
+    /// answer was lost).
+    Delivered,
+    /// Send again after `retry.backoff.ms`; `refresh`: the leader may have moved.
+    Retry { refresh: bool },
+    /// Fails for good (and stops an idempotent producer).
+    Fail,
+}
+
+/// The verdict for a batch answered with `error` (decided without sockets; unit-tested).
+/// OUT_OF_ORDER_SEQUENCE_NUMBER is retried by the idempotent producer: a batch sent
+/// before this one failed and is resent first (`recovering` holds the partition).
+pub(crate) fn produce_verdict(error: Option<ResponseError>, idempotent: bool) -> Verdict {
+    match error {
+        None | Some(ResponseError::DuplicateSequenceNumber) => Verdict::Delivered,
+        Some(e)
+            if crate::error::code_is_retriable(&e) || (idempotent && e == ResponseError::OutOfOrderSequenceNumber) =>
+        {
+            let refresh = matches!(
+                e,
+                ResponseError::NotLeaderOrFollower
+                    | ResponseError::UnknownTopicOrPartition
+                    | ResponseError::LeaderNotAvailable
+            );
+            Verdict::Retry { refresh }
+        }
+        Some(_) => Verdict::Fail,
     }
 }
 
@@ -294,6 +319,34 @@ impl Settled {
         }
         if acc.pending == 0 {
             shared.drained.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of Produce answer, decided without a socket.
+    #[test]
+    fn produce_answers_decide_each_batch() {
+        use ResponseError as E;
+        let table = [
+            (None, false, Verdict::Delivered),
+            (Some(E::DuplicateSequenceNumber), true, Verdict::Delivered),
+            (Some(E::NotLeaderOrFollower), false, Verdict::Retry { refresh: true }),
+            (Some(E::UnknownTopicOrPartition), false, Verdict::Retry { refresh: true }),
+            (Some(E::LeaderNotAvailable), true, Verdict::Retry { refresh: true }),
+            (Some(E::RequestTimedOut), false, Verdict::Retry { refresh: false }),
+            (Some(E::NotEnoughReplicas), false, Verdict::Retry { refresh: false }),
+            (Some(E::OutOfOrderSequenceNumber), true, Verdict::Retry { refresh: false }),
+            (Some(E::OutOfOrderSequenceNumber), false, Verdict::Fail),
+            (Some(E::MessageTooLarge), false, Verdict::Fail),
+            (Some(E::TopicAuthorizationFailed), true, Verdict::Fail),
+            (Some(E::InvalidRecord), false, Verdict::Fail),
+        ];
+        for (error, idempotent, want) in table {
+            assert_eq!(produce_verdict(error, idempotent), want, "{error:?} idempotent={idempotent}");
         }
     }
 }
