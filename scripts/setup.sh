@@ -76,6 +76,36 @@ PY
 fi
 "${TANSU_ROOT}/bin/tansu" --version >/dev/null
 
+# librdkafka 2.16's mock cluster (KIP-848 groups, transaction markers, followers, racks):
+# the shared library of the PyPI wheel confluent-kafka 2.16.1 and the headers of the same
+# mock API from the npm package @confluentinc/kafka-javascript 1.10.1. Test-only, like kcat.
+RDK216_ROOT="${HOME}/.cache/ferrokafka/librdkafka-2.16"
+if ! compgen -G "${RDK216_ROOT}/lib/librdkafka-*.so.1" >/dev/null || [ ! -f "${RDK216_ROOT}/include/librdkafka/rdkafka_mock.h" ]; then
+  command -v npm >/dev/null || { echo "setup: npm is needed for librdkafka 2.16's headers"; exit 1; }
+  work="$(mktemp -d)"
+  echo "setup: librdkafka 2.16 (confluent-kafka 2.16.1 wheel, kafka-javascript 1.10.1 headers) into ${RDK216_ROOT}"
+  python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    confluent-kafka==2.16.1 -d "${work}"
+  (cd "${work}" && npm pack --silent @confluentinc/kafka-javascript@1.10.1 >/dev/null)
+  mkdir -p "${RDK216_ROOT}/lib" "${RDK216_ROOT}/include/librdkafka"
+  python3 - "${work}" "${RDK216_ROOT}/lib" <<'PY'
+import glob, os, shutil, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/confluent_kafka-2.16.1-*.whl")[0]
+with zipfile.ZipFile(wheel) as z:
+    libs = [n for n in z.namelist() if n.startswith("confluent_kafka.libs/librdkafka-") and n.endswith(".so.1")]
+    if len(libs) != 1:
+        sys.exit(f"expected one librdkafka in {wheel}, found {libs}")
+    with z.open(libs[0]) as src, open(os.path.join(sys.argv[2], os.path.basename(libs[0])), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  tar -xzf "${work}"/confluentinc-kafka-javascript-1.10.1.tgz -C "${work}" \
+    package/deps/librdkafka/src/rdkafka.h package/deps/librdkafka/src/rdkafka_mock.h
+  cp "${work}"/package/deps/librdkafka/src/rdkafka.h "${work}"/package/deps/librdkafka/src/rdkafka_mock.h \
+    "${RDK216_ROOT}/include/librdkafka/"
+  rm -rf "${work}"
+fi
+compgen -G "${RDK216_ROOT}/lib/librdkafka-*.so.1" >/dev/null || { echo "setup: librdkafka 2.16 missing"; exit 1; }
+
 # A second tansu for the SCRAM tests: only its SQLite engine (feature libsql) stores SCRAM
 # users, and the wheel's binary has none (DESIGN.md). Built once (about 10 minutes).
 TANSU_SQL_ROOT="${HOME}/.cache/ferrokafka/tansu-sql"
@@ -84,4 +114,4 @@ if ! "${TANSU_SQL_ROOT}/bin/tansu" --version 2>/dev/null | grep -q "${TANSU_VERS
   cargo install tansu --version "${TANSU_VERSION}" --features dynostore,libsql --locked --root "${TANSU_SQL_ROOT}" --quiet
 fi
 "${TANSU_SQL_ROOT}/bin/tansu" --version >/dev/null
-echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, postgresql, kafka-python, tansu ${TANSU_VERSION} ready"
+echo "setup: kcat (librdkafka $(dpkg-query -W -f="\${Version}" librdkafka-dev 2>/dev/null)), librdkafka-dev, librdkafka 2.16 (mock), postgresql, kafka-python, tansu ${TANSU_VERSION} ready"

@@ -1,8 +1,14 @@
 //! librdkafka's mock cluster, run through the launcher in `tests/mock/mock_cluster.c`.
 //!
-//! The launcher is compiled with gcc against librdkafka-dev the first time a test
-//! needs it. It must be started from the thread that keeps using it: it dies with
-//! its parent thread (PR_SET_PDEATHSIG).
+//! The launcher is compiled with gcc the first time a test needs it, against one of two
+//! librdkafka versions, chosen by `FERROKAFKA_MOCK`:
+//! - `2.0.2` (the default): Debian's librdkafka-dev;
+//! - `2.16`: librdkafka 2.16.0 from the confluent-kafka 2.16.1 wheel with the headers of
+//!   the same mock API, both installed by `scripts/setup.sh` under
+//!   `~/.cache/ferrokafka/librdkafka-2.16` (KIP-848 groups, transaction markers, …).
+//!
+//! `scripts/test.sh` runs the mock suites once with each. The launcher must be started
+//! from the thread that keeps using it: it dies with its parent thread (PR_SET_PDEATHSIG).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -23,13 +29,28 @@ fn launcher() -> Result<PathBuf, String> {
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let bin = dir.join("mock_cluster");
         let src = repo_root().join("tests/mock/mock_cluster.c");
-        let out = Command::new("gcc")
-            .args(["-O2", "-Wall", "-Wextra", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .arg("-lrdkafka")
-            .output()
-            .map_err(|e| format!("cannot run gcc (needed for the librdkafka mock cluster): {e}"))?;
+        let mut gcc = Command::new("gcc");
+        gcc.args(["-O2", "-Wall", "-Wextra", "-o"]).arg(&bin).arg(&src);
+        match mock_version().as_str() {
+            "2.0.2" => {
+                gcc.arg("-lrdkafka");
+            }
+            "2.16" => {
+                let root =
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/ferrokafka/librdkafka-2.16");
+                let lib = std::fs::read_dir(root.join("lib"))
+                    .map_err(|e| format!("librdkafka 2.16 is not installed (scripts/setup.sh): {e}"))?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .find(|n| n.starts_with("librdkafka-") && n.ends_with(".so.1"))
+                    .ok_or("librdkafka 2.16 is not installed (scripts/setup.sh)")?;
+                gcc.arg("-isystem").arg(root.join("include"));
+                gcc.arg("-L").arg(root.join("lib")).arg(format!("-l:{lib}"));
+                gcc.arg(format!("-Wl,-rpath,{}", root.join("lib").display()));
+            }
+            other => return Err(format!("FERROKAFKA_MOCK={other}: expected 2.0.2 or 2.16")),
+        }
+        let out = gcc.output().map_err(|e| format!("cannot run gcc (needed for the librdkafka mock cluster): {e}"))?;
         if !out.status.success() {
             return Err(format!(
                 "building the mock cluster launcher failed (is librdkafka-dev installed?):\n{}",
@@ -39,6 +60,11 @@ fn launcher() -> Result<PathBuf, String> {
         Ok(bin)
     })
     .clone()
+}
+
+/// The librdkafka version of the mock cluster (`FERROKAFKA_MOCK`, `2.0.2` by default).
+pub fn mock_version() -> String {
+    std::env::var("FERROKAFKA_MOCK").unwrap_or_else(|_| "2.0.2".into())
 }
 
 /// A running mock cluster; stopped on drop.
