@@ -2,16 +2,17 @@
 
 use std::collections::HashMap;
 
-use ferrokafka_protocol::messages::{
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
     create_topics_request::CreatableTopic,
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
     ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
     ListOffsetsRequest, ListOffsetsResponse, TopicName,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::{Cluster, ConnKind};
+use crate::codes::Api;
 use crate::config::IsolationLevel;
 use crate::error::{ClientError, Result, Subject};
 use crate::metadata::TopicPartition;
@@ -74,8 +75,9 @@ pub async fn delete_topic(cluster: &Cluster, topic: &str) -> Result<()> {
     let version = conn.version(ApiKey::DeleteTopics)?;
     let mut req = DeleteTopicsRequest::default().with_timeout_ms(30_000);
     if version >= 6 {
-        req.topics = vec![ferrokafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
-            .with_name(Some(name(topic)))];
+        req.topics =
+            vec![kafka_protocol::messages::delete_topics_request::DeleteTopicState::default()
+                .with_name(Some(name(topic)))];
     } else {
         req.topic_names = vec![name(topic)];
     }
@@ -133,7 +135,7 @@ pub async fn list_offsets(
         if !pending.is_empty() {
             if attempts >= 10 {
                 return Err(ClientError::RetriesExhausted {
-                    api: ApiKey::ListOffsets,
+                    api: Api::LIST_OFFSETS,
                     attempts,
                     last: last_err.map(Box::new),
                 });

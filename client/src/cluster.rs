@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ferrokafka_protocol::messages::{
+use ferrokafka_tls::TlsConnector;
+use kafka_protocol::messages::{
     metadata_request::MetadataRequestTopic, ApiKey, MetadataRequest, MetadataResponse, TopicName,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_tls::TlsConnector;
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ApiKey;
 
 use crate::config::ConfigError;
 use crate::metadata::TopicPartition;
 
-/// A Kafka error code returned by a broker, with its name.
-pub use ferrokafka_protocol::ResponseError;
+use crate::codes::{Api, ErrorCode};
 
 /// What a broker's error code was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,22 +75,22 @@ pub enum ClientError {
         reason: String,
     },
     /// No response arrived within `request.timeout.ms`.
-    #[error("{api:?} request to {broker} timed out after {after:?}")]
+    #[error("{api} request to {broker} timed out after {after:?}")]
     Timeout {
         /// The API.
-        api: ApiKey,
+        api: Api,
         /// The broker's address.
         broker: String,
         /// The timeout.
         after: Duration,
     },
     /// A broker answered with a Kafka error code.
-    #[error("{api:?} failed{subject}: {error} (code {})", error.code())]
+    #[error("{api} failed{subject}: {error}")]
     Broker {
         /// The API.
-        api: ApiKey,
+        api: Api,
         /// The error.
-        error: ResponseError,
+        error: ErrorCode,
         /// What the error was about.
         subject: Subject,
     },
@@ -216,7 +216,7 @@ pub enum ClientError {
         /// Generation the commit was made in.
         generation: i32,
         /// UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or FENCED_INSTANCE_ID.
-        error: ResponseError,
+        error: ErrorCode,
     },
     /// TLS failed: a bad `ssl.*` key or store (when the client is built, no broker)
     /// or a handshake refused by either side. See
@@ -273,10 +273,10 @@ pub enum ClientError {
     },
     /// A call gave up after retrying its retriable failures (a leader election that
     /// does not end, partitions a broker keeps leaving out of its answers).
-    #[error("{api:?} did not succeed after {attempts} attempts{}", last.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    #[error("{api} did not succeed after {attempts} attempts{}", last.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     RetriesExhausted {
         /// The API.
-        api: ApiKey,
+        api: Api,
         /// Attempts made.
         attempts: u32,
         /// The last error, if one was returned.
@@ -284,10 +284,10 @@ pub enum ClientError {
         last: Option<Box<ClientError>>,
     },
     /// A broker's answer lacks what was asked for.
-    #[error("{api:?} answer lacks {missing}")]
+    #[error("{api} answer lacks {missing}")]
     IncompleteResponse {
         /// The API.
-        api: ApiKey,
+        api: Api,
         /// What is missing.
         missing: String,
     },
@@ -348,7 +348,7 @@ impl ClientError {
             ClientError::Protocol { source, .. } => source.is_retriable(),
             ClientError::Io { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
             ClientError::NoBrokerReachable { .. } | ClientError::BufferFull { .. } => true,
-            ClientError::Broker { error, .. } => code_is_retriable(error),
+            ClientError::Broker { error, .. } => error.is_retriable(),
             ClientError::Tls { source, .. } => source.is_retriable(),
             // An unknown broker id is stale metadata: the next refresh knows it.
             ClientError::UnknownBroker { .. } => true,
@@ -383,7 +383,7 @@ impl ClientError {
     pub fn needs_metadata_refresh(&self) -> bool {
         match self {
             ClientError::Broker { error, .. } => matches!(
-                error,
+                error.response(),
                 ResponseError::NotLeaderOrFollower
                     | ResponseError::UnknownTopicOrPartition
                     | ResponseError::LeaderNotAvailable
@@ -408,7 +408,25 @@ impl ClientError {
 
     /// A broker's error code about `subject`.
     pub(crate) fn broker(api: ApiKey, error: ResponseError, subject: Subject) -> Self {
-        ClientError::Broker { api, error, subject }
+        ClientError::Broker { api: Api::of(api), error: ErrorCode::of(error), subject }
+    }
+
+    /// A request that timed out.
+    pub(crate) fn timeout(api: ApiKey, broker: &str, after: Duration) -> Self {
+        ClientError::Timeout { api: Api::of(api), broker: broker.to_owned(), after }
+    }
+
+    /// An answer that lacks what was asked for.
+    pub(crate) fn incomplete(api: ApiKey, missing: impl Into<String>) -> Self {
+        ClientError::IncompleteResponse { api: Api::of(api), missing: missing.into() }
+    }
+
+    /// The broker's error code, if this is a broker's error.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Broker { error, .. } => Some(*error),
+            _ => None,
+        }
     }
 
     /// A socket error at `broker`.
@@ -417,17 +435,9 @@ impl ClientError {
     }
 }
 
-/// Whether a broker's error code is retriable, as Kafka's `Errors` table says (the
-/// codec's flags, corrected where they predate Kafka 3.4 or miss newer codes).
-pub fn code_is_retriable(error: &ResponseError) -> bool {
-    match error {
-        // Retriable since Kafka 3.4 (KAFKA-14417).
-        ResponseError::ConcurrentTransactions => true,
-        // Codes newer than the codec: SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH,
-        // SHARE_SESSION_LIMIT_REACHED (KIP-932).
-        ResponseError::Unknown(122 | 123 | 133) => true,
-        e => e.is_retriable(),
-    }
+/// Whether a broker's error code is retriable, as Kafka's `Errors` table says.
+pub(crate) fn code_is_retriable(error: &ResponseError) -> bool {
+    ErrorCode::of(*error).is_retriable()
 }
 
 /// Shorthand for results of this crate.

@@ -1,13 +1,13 @@
 //! Fetch request building and response helpers shared by the consumer's fetcher
 //! and the exact-range reader.
 
-use ferrokafka_protocol::messages::{
+use ferrokafka_protocol::records::AbortedTransaction;
+use kafka_protocol::messages::{
     fetch_request::{FetchPartition, FetchTopic},
     fetch_response::PartitionData,
     BrokerId, FetchRequest, TopicName,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::records::AbortedTransaction;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::config::ClientConfig;
 use crate::metadata::TopicPartition;

@@ -42,6 +42,8 @@
 pub mod admin;
 pub(crate) mod backoff;
 pub mod cluster;
+mod code_names;
+mod codes;
 pub mod config;
 pub(crate) mod conn;
 pub mod consumer;
@@ -54,7 +56,8 @@ pub mod range;
 pub mod sasl;
 pub mod serde;
 
-pub use error::{ClientError, ResponseError, Result, Subject};
+pub use codes::{Api, ErrorCode};
+pub use error::{ClientError, Result, Subject};
 /// The record types consumers and range reads hand out (zero-copy views), so that
 /// users need not depend on `ferrokafka-protocol`.
 pub use ferrokafka_protocol::records::{Header, Headers, Record, TimestampType};

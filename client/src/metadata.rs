@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use ferrokafka_protocol::messages::MetadataResponse;
+use kafka_protocol::messages::MetadataResponse;
 use tokio::time::Instant;
 
 /// A topic and partition, Kafka's `TopicPartition`.

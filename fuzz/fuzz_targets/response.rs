@@ -3,7 +3,7 @@
 #![no_main]
 use bytes::Bytes;
 use ferrokafka_protocol::frame::decode_response;
-use ferrokafka_protocol::messages::*;
+use kafka_protocol::messages::*;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -43,10 +43,3 @@ pub mod versions;
 pub use compression::Compression;
 pub use error::{ProtocolError, Result};
 pub use request::Request;
-
-/// Kafka error codes with their names and retriability.
-pub use kafka_protocol::error::ResponseError;
-/// The generated Kafka message types (from the `kafka-protocol` crate).
-pub use kafka_protocol::messages;
-/// Low-level protocol types (`StrBytes`, `VersionRange`, the `Encodable`/`Decodable` traits).
-pub use kafka_protocol::protocol;

@@ -214,7 +214,7 @@ fn read_committed_drops_aborted_transactions_and_markers() {
 #[test]
 fn huge_array_count_is_refused_before_allocating() {
     use ferrokafka_protocol::frame::decode_response;
-    use ferrokafka_protocol::messages::{ApiKey, DeleteTopicsResponse, MetadataResponse};
+    use kafka_protocol::messages::{ApiKey, DeleteTopicsResponse, MetadataResponse};
 
     // DeleteTopics v0: correlation id, then the `responses` array count.
     let mut frame = BytesMut::new();
@@ -237,7 +237,7 @@ fn huge_array_count_is_refused_before_allocating() {
 #[test]
 fn huge_compact_array_count_is_refused_before_allocating() {
     use ferrokafka_protocol::frame::decode_response;
-    use ferrokafka_protocol::messages::{ApiKey, DeleteTopicsResponse};
+    use kafka_protocol::messages::{ApiKey, DeleteTopicsResponse};
 
     // DeleteTopics v4: correlation id, header tagged fields (0), throttle_time_ms, then the
     // compact `responses` count 0xFFFF_FFFF (count + 1 as a varint).
@@ -255,7 +255,7 @@ fn huge_compact_array_count_is_refused_before_allocating() {
 #[test]
 fn arrays_that_fit_still_decode() {
     use ferrokafka_protocol::frame::decode_response;
-    use ferrokafka_protocol::messages::{ApiKey, DeleteTopicsResponse};
+    use kafka_protocol::messages::{ApiKey, DeleteTopicsResponse};
 
     let mut frame = BytesMut::new();
     frame.put_i32(7);

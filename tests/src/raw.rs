@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::frame::{decode_response, encode_request, peek_correlation_id, FrameDecoder, RequestMeta};
-use ferrokafka_protocol::messages::{
+use ferrokafka_protocol::versions::{
+    api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
+};
+use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::messages::{
     create_topics_request::CreatableTopic,
     fetch_request::{FetchPartition, FetchTopic},
     metadata_request::MetadataRequestTopic,
@@ -19,11 +23,7 @@ use ferrokafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, MetadataRequest,
     MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
 };
-use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use ferrokafka_protocol::versions::{
-    api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
-};
-use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// What went wrong on a raw connection.
 #[derive(Debug)]

@@ -4,11 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ferrokafka_protocol::frame::FrameDecoder;
-use ferrokafka_protocol::messages::api_versions_response::ApiVersion;
-use ferrokafka_protocol::messages::{ApiKey, ApiVersionsResponse, MetadataRequest, MetadataResponse};
 use ferrokafka_protocol::ProtocolError;
 use ferrokafka_tests::fake_broker::{frame, response_frame, FakeBroker, Step};
 use ferrokafka_tests::raw::{RawConnection, RawError};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, MetadataRequest, MetadataResponse};
 
 /// An ApiVersions v3 answer announcing `apis` as (key, min, max).
 fn versions(apis: &'static [(ApiKey, i16, i16)]) -> Step {
@@ -120,7 +120,7 @@ fn malformed_body_names_the_api_and_trailing_bytes_are_ignored() {
     let fake = FakeBroker::start(vec![
         versions(BASIC),
         Step::reply(|req| {
-            let body = MetadataResponse::default().with_controller_id(ferrokafka_protocol::messages::BrokerId(7));
+            let body = MetadataResponse::default().with_controller_id(kafka_protocol::messages::BrokerId(7));
             let mut f = response_frame(ApiKey::Metadata, req.version, req.correlation_id, &body);
             f.extend_from_slice(&[1, 2, 3]);
             let len = (f.len() - 4) as i32;

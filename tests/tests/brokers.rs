@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Bytes, BytesMut};
-use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::records::{DecodeOptions, NewHeader, NewRecord, Record, RecordBatchBuilder, RecordSet};
 use ferrokafka_protocol::Compression;
 use ferrokafka_tests::mock::MockCluster;
@@ -13,6 +12,7 @@ use ferrokafka_tests::peers::{kcat_consume, kcat_produce, kpy_consume, kpy_produ
 use ferrokafka_tests::raw::RawConnection;
 use ferrokafka_tests::tansu::Tansu;
 use ferrokafka_tests::unique_topic;
+use kafka_protocol::messages::ApiKey;
 
 const CODECS: [Compression; 5] =
     [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];

@@ -11,10 +11,10 @@ use ferrokafka_client::admin::{list_offsets, OffsetSpec};
 use ferrokafka_client::config::{ClientConfig, IsolationLevel};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
-use ferrokafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use ferrokafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse};
 use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse};
 
 const APIS: &[(ApiKey, i16, i16)] =
     &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12), (ApiKey::Produce, 3, 9), (ApiKey::ListOffsets, 1, 7)];

@@ -18,15 +18,15 @@ use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_client::{ClientError, ResponseError};
-use ferrokafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use ferrokafka_protocol::messages::{ApiKey, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId};
+use ferrokafka_client::{Api, ClientError};
 use ferrokafka_protocol::records::{DecodeOptions, RecordSet};
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::raw::RawConnection;
 use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
 use ferrokafka_tests::tansu::Tansu;
 use ferrokafka_tests::unique_topic;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId};
 
 const PRODUCER_ID: i64 = 4242;
 const APIS: &[(ApiKey, i16, i16)] =
@@ -305,7 +305,7 @@ fn without_a_producer_id_every_record_fails_clearly() {
         };
         assert!(
             matches!(&err, ClientError::ProducerFatal { partition: None, cause, .. }
-                if matches!(**cause, ClientError::Broker { api: ApiKey::InitProducerId, error: ResponseError::ClusterAuthorizationFailed, .. })),
+                if matches!(**cause, ClientError::Broker { api: Api::INIT_PRODUCER_ID, error, .. } if error.name() == "CLUSTER_AUTHORIZATION_FAILED")),
             "{err}"
         );
         let again = producer.send(ProducerRecord::new("idem", "y")).await.unwrap_err();

@@ -15,11 +15,11 @@ use bytes::{Bytes, BytesMut};
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
-use ferrokafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use ferrokafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 use ferrokafka_protocol::records::{ControlMarker, NewRecord, RecordBatchBuilder};
 use ferrokafka_protocol::Compression;
 use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 
 const TOPIC: &str = "txn";
 /// The first offset of the transaction still open: nothing from here is stable.

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::group::GroupConsumer;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_protocol::messages::{
-    ApiKey, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
-};
 use ferrokafka_tests::proxy::{Recorded, RecordingProxy};
 use ferrokafka_tests::raw::RawConnection;
 use ferrokafka_tests::unique_topic;
+use kafka_protocol::messages::{
+    ApiKey, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
+};
 
 const RECORDS: usize = 20;
 
@@ -65,7 +65,7 @@ async fn member_session(cfg: ClientConfig, topic: &str, expect: usize, what: &st
 
 fn group_of<T>(r: &Recorded, group: impl Fn(&T) -> String) -> String
 where
-    T: ferrokafka_protocol::protocol::Decodable,
+    T: kafka_protocol::protocol::Decodable,
 {
     group(&r.decode::<T>())
 }

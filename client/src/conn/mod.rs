@@ -20,13 +20,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::frame::{decode_response, encode_request, RequestMeta};
-use ferrokafka_protocol::messages::ApiKey;
-use ferrokafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use ferrokafka_protocol::versions::{
     api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
 };
 use ferrokafka_protocol::{ProtocolError, Request};
 use ferrokafka_tls::TlsConnector;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 

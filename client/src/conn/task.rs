@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ferrokafka_protocol::frame::{peek_correlation_id, FrameDecoder};
-use ferrokafka_protocol::messages::ApiKey;
 use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -201,7 +201,7 @@ async fn read_half<R: AsyncRead + Unpin>(
             }
             _ = sleep_until(earliest.map(|e| e.0)), if earliest.is_some() => {
                 let (api, after) = earliest.map(|e| (e.1, e.2)).unwrap_or((ApiKey::ApiVersions, Duration::ZERO));
-                break ClientError::Timeout { api, broker: addr.clone(), after };
+                break ClientError::timeout(api, &addr, after);
             }
         }
     };

@@ -7,12 +7,12 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ferrokafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use ferrokafka_protocol::messages::produce_response::TopicProduceResponse;
-use ferrokafka_protocol::messages::{
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::TopicProduceResponse;
+use kafka_protocol::messages::{
     api_versions_response::ApiVersion, ApiKey, ApiVersionsResponse, ProduceRequest, ProduceResponse, TopicName,
 };
-use ferrokafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::{Connection, ConnectionOptions};
 use crate::error::ClientError;
@@ -145,7 +145,9 @@ async fn a_write_stalled_mid_request_ends_in_the_request_timeout() {
     .await
     .expect("a stalled write must not hang the connection");
     match first {
-        Err(ClientError::Timeout { api: ApiKey::Produce, after, .. }) => assert_eq!(after, Duration::from_millis(500)),
+        Err(ClientError::Timeout { api: crate::Api::PRODUCE, after, .. }) => {
+            assert_eq!(after, Duration::from_millis(500))
+        }
         other => panic!("expected the request timeout, got {other:?}"),
     }
     assert!(second.is_err(), "the request queued behind fails too");

@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use ferrokafka_protocol::messages::{fetch_response::PartitionData, ApiKey, FetchResponse};
 use ferrokafka_protocol::records::{Batch, DecodeOptions};
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{fetch_response::PartitionData, ApiKey, FetchResponse};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
@@ -130,7 +130,7 @@ async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<V
     let req = fetch_request(cfg, version, min_bytes, parts.iter().map(|(tp, offset, _)| (tp, *offset)));
     let resp: FetchResponse = conn.call_at(version, &req, Some(cfg.fetch_max_wait())).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
-        return Err(ClientError::Broker { api: ApiKey::Fetch, error, subject: Subject::Request });
+        return Err(ClientError::broker(ApiKey::Fetch, error, Subject::Request));
     }
     let mut out = Vec::new();
     for t in resp.responses {
@@ -208,11 +208,7 @@ async fn handle(
                         backoff = true;
                     }
                     e => {
-                        part.error = Some(ClientError::Broker {
-                            api: ApiKey::Fetch,
-                            error: e,
-                            subject: Subject::Partition(tp.clone()),
-                        });
+                        part.error = Some(ClientError::broker(ApiKey::Fetch, e, Subject::Partition(tp.clone())));
                         part.stopped = true;
                     }
                 }

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use ferrokafka_protocol::messages::{
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
 use super::assignor::decode_assignment;
 use super::coordinator::find_coordinator;
@@ -86,11 +86,7 @@ pub enum ResetTo {
 }
 
 fn broker_error(api: ApiKey, code: i16, group: &str) -> Option<ClientError> {
-    ResponseError::try_from_code(code).map(|error| ClientError::Broker {
-        api,
-        error,
-        subject: Subject::Group(group.to_owned()),
-    })
+    ResponseError::try_from_code(code).map(|error| ClientError::broker(api, error, Subject::Group(group.to_owned())))
 }
 
 /// Lists the groups of every broker.
@@ -121,10 +117,11 @@ pub async fn describe_group(cluster: &Cluster, group: &str) -> Result<GroupDescr
     let conn = find_coordinator(cluster, group).await?;
     let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_owned()))]);
     let resp: DescribeGroupsResponse = conn.call(&req).await?;
-    let g = resp.groups.into_iter().next().ok_or_else(|| ClientError::IncompleteResponse {
-        api: ApiKey::DescribeGroups,
-        missing: format!("group {group}"),
-    })?;
+    let g = resp
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| ClientError::incomplete(ApiKey::DescribeGroups, format!("group {group}")))?;
     if let Some(e) = broker_error(ApiKey::DescribeGroups, g.error_code, group) {
         return Err(e);
     }

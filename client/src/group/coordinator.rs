@@ -4,12 +4,12 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ferrokafka_protocol::messages::{
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
     leave_group_request::MemberIdentity, ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
     HeartbeatRequest, HeartbeatResponse, LeaveGroupRequest, LeaveGroupResponse,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -148,11 +148,7 @@ pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Resul
                 _ => (resp.error_code, resp.node_id.0),
             };
             if let Some(error) = ResponseError::try_from_code(code) {
-                return Err(ClientError::Broker {
-                    api: ApiKey::FindCoordinator,
-                    error,
-                    subject: Subject::Group(group_id.to_owned()),
-                });
+                return Err(ClientError::broker(ApiKey::FindCoordinator, error, Subject::Group(group_id.to_owned())));
             }
             if !cluster.metadata().brokers.contains_key(&node) {
                 cluster.refresh_metadata().await?;
@@ -183,9 +179,7 @@ async fn send_leave(conn: &Connection, cfg: &GroupConfig, member_id: &str) -> Re
     let resp: LeaveGroupResponse = conn.call_at(version, &req, None).await?;
     match ResponseError::try_from_code(resp.error_code) {
         None | Some(ResponseError::UnknownMemberId) => Ok(()),
-        Some(error) => {
-            Err(ClientError::Broker { api: ApiKey::LeaveGroup, error, subject: Subject::Group(cfg.group_id.clone()) })
-        }
+        Some(error) => Err(ClientError::broker(ApiKey::LeaveGroup, error, Subject::Group(cfg.group_id.clone()))),
     }
 }
 
@@ -278,11 +272,7 @@ pub(crate) fn apply_heartbeat(st: &mut MemberState, cfg: &GroupConfig, action: H
         HeartbeatAction::ResetMember => reset_member(st, cfg),
         HeartbeatAction::FindCoordinator => st.coordinator = None,
         HeartbeatAction::Fatal(error) => {
-            st.fatal = Some(ClientError::Broker {
-                api: ApiKey::Heartbeat,
-                error,
-                subject: Subject::Group(cfg.group_id.clone()),
-            });
+            st.fatal = Some(ClientError::broker(ApiKey::Heartbeat, error, Subject::Group(cfg.group_id.clone())));
         }
     }
 }
@@ -365,7 +355,7 @@ mod tests {
         apply_heartbeat(&mut st, &cfg(false), Fatal(ResponseError::FencedInstanceId));
         let fatal = st.fatal.expect("fatal");
         assert!(
-            matches!(fatal, ClientError::Broker { api: ApiKey::Heartbeat, subject: Subject::Group(ref g), .. } if g == "g")
+            matches!(fatal, ClientError::Broker { api: crate::Api::HEARTBEAT, subject: Subject::Group(ref g), .. } if g == "g")
         );
         assert!(!st.rejoin && !st.lost, "nothing else changes");
     }

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferrokafka_protocol::messages::{
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
     join_group_request::JoinGroupRequestProtocol, sync_group_request::SyncGroupRequestAssignment, ApiKey, GroupId,
     JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::assignor::{
@@ -42,7 +42,7 @@ fn s(v: &str) -> StrBytes {
 }
 
 fn group_error(api: ApiKey, error: ResponseError, group: &str) -> ClientError {
-    ClientError::Broker { api, error, subject: Subject::Group(group.to_owned()) }
+    ClientError::broker(api, error, Subject::Group(group.to_owned()))
 }
 
 /// What one JoinGroup/SyncGroup round produced.

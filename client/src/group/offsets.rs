@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 
-use ferrokafka_protocol::messages::{
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
     offset_fetch_request::OffsetFetchRequestTopic,
     ApiKey, GroupId, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
+use crate::codes::ErrorCode;
 use crate::conn::Connection;
 use crate::error::Subject;
 use crate::error::{ClientError, Result};
@@ -102,14 +103,14 @@ pub async fn commit(
                     return Err(ClientError::CommitFailed {
                         group: who.group_id.clone(),
                         generation: who.generation_id,
-                        error,
+                        error: ErrorCode::of(error),
                     });
                 }
-                return Err(ClientError::Broker {
-                    api: ApiKey::OffsetCommit,
+                return Err(ClientError::broker(
+                    ApiKey::OffsetCommit,
                     error,
-                    subject: Subject::Partition(TopicPartition::new(t.name.0.to_string(), p.partition_index)),
-                });
+                    Subject::Partition(TopicPartition::new(t.name.0.to_string(), p.partition_index)),
+                ));
             }
         }
     }
@@ -139,18 +140,14 @@ pub async fn fetch_committed(
         .with_topics(Some(topics));
     let resp: OffsetFetchResponse = conn.call_at(version, &req, None).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
-        return Err(ClientError::Broker { api: ApiKey::OffsetFetch, error, subject: Subject::Request });
+        return Err(ClientError::broker(ApiKey::OffsetFetch, error, Subject::Request));
     }
     let mut out = HashMap::new();
     for t in &resp.topics {
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
             if let Some(error) = ResponseError::try_from_code(p.error_code) {
-                return Err(ClientError::Broker {
-                    api: ApiKey::OffsetFetch,
-                    error,
-                    subject: Subject::Partition(tp.clone()),
-                });
+                return Err(ClientError::broker(ApiKey::OffsetFetch, error, Subject::Partition(tp.clone())));
             }
             let om = (p.committed_offset >= 0).then(|| OffsetAndMetadata {
                 offset: p.committed_offset,

@@ -2,9 +2,9 @@
 //! with it and their partition's sequence numbers when first sent.
 
 use bytes::BytesMut;
-use ferrokafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use ferrokafka_protocol::records::stamp_producer;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tokio::time::Instant;
 
 use super::{PartQueue, SealedBatch, Shared};
@@ -51,7 +51,7 @@ async fn init_producer_id(cluster: &Cluster) -> Result<(i64, i16)> {
     let resp: InitProducerIdResponse = conn.call(&req).await?;
     match ResponseError::try_from_code(resp.error_code) {
         None => Ok((resp.producer_id.0, resp.producer_epoch)),
-        Some(error) => Err(ClientError::Broker { api: ApiKey::InitProducerId, error, subject: Subject::Request }),
+        Some(error) => Err(ClientError::broker(ApiKey::InitProducerId, error, Subject::Request)),
     }
 }
 

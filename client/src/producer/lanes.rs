@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use ferrokafka_protocol::messages::{
+use kafka_protocol::messages::{
     produce_request::{PartitionProduceData, TopicProduceData},
     ApiKey, ProduceRequest, TopicName,
 };
-use ferrokafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
 
 use super::SealedBatch;

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ferrokafka_protocol::messages::ApiKey;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -65,11 +65,11 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
         }
         if !leaderless.is_empty() {
             let refreshed = cluster.refresh_metadata().await;
-            let err = refreshed.err().unwrap_or(ClientError::Broker {
-                api: ApiKey::Metadata,
-                error: ResponseError::LeaderNotAvailable,
-                subject: Subject::Request,
-            });
+            let err = refreshed.err().unwrap_or(ClientError::broker(
+                ApiKey::Metadata,
+                ResponseError::LeaderNotAvailable,
+                Subject::Request,
+            ));
             requeue_or_fail(&cluster, &shared, leaderless, &err, true);
         }
         for (leader, groups) in by_leader {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrokafka_protocol::messages::{ApiKey, FetchResponse};
 use ferrokafka_protocol::records::DecodeOptions;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, FetchResponse};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
@@ -271,7 +271,7 @@ async fn handle(
         if let Some(error) = ResponseError::try_from_code(pd.error_code) {
             let e = match error {
                 ResponseError::OffsetOutOfRange => s.unavailable(),
-                error => ClientError::Broker { api: ApiKey::Fetch, error, subject: Subject::Partition(s.tp.clone()) },
+                error => ClientError::broker(ApiKey::Fetch, error, Subject::Partition(s.tp.clone())),
             };
             refresh |= e.needs_metadata_refresh();
             retriable_or_fail(s, e, cluster.retry_backoff());

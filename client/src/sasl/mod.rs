@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use ferrokafka_protocol::messages::{
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
     ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use ferrokafka_protocol::protocol::StrBytes;
-use ferrokafka_protocol::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::config::ConfigError;
 use crate::conn::Connection;

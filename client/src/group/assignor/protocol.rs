@@ -9,15 +9,15 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ferrokafka_protocol::messages::consumer_protocol_assignment::{
+use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::messages::consumer_protocol_assignment::{
     ConsumerProtocolAssignment, TopicPartition as AssignedTopic,
 };
-use ferrokafka_protocol::messages::consumer_protocol_subscription::{
+use kafka_protocol::messages::consumer_protocol_subscription::{
     ConsumerProtocolSubscription, TopicPartition as OwnedTopic,
 };
-use ferrokafka_protocol::messages::{ApiKey, TopicName};
-use ferrokafka_protocol::protocol::{Encodable, StrBytes};
-use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::messages::{ApiKey, TopicName};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::{java_str_cmp, MemberAssignment, MemberSubscription};
 use crate::error::{ClientError, Result};

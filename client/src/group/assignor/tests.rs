@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ferrokafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
-use ferrokafka_protocol::protocol::Decodable;
 use ferrokafka_protocol::ProtocolError;
+use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
+use kafka_protocol::protocol::Decodable;
 use proptest::prelude::*;
 
 use super::protocol::{decode_sticky_user_data, encode_sticky_user_data};
