@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod fake_broker;
+pub mod fake;
 pub mod mock;
 pub mod peers;
 pub mod postgres;
-pub mod proxy;
 pub mod raw;
 pub mod sasl_frontend;
-pub mod stub_broker;
 pub mod stunnel;
 pub mod tansu;
 pub mod tansu_scram;

@@ -5,7 +5,7 @@
 
 use ferrokafka_protocol::frame::FrameDecoder;
 use ferrokafka_protocol::ProtocolError;
-use ferrokafka_tests::fake_broker::{frame, response_frame, FakeBroker, Step};
+use ferrokafka_tests::fake::{frame, response_frame, FakeCluster, Step};
 use ferrokafka_tests::raw::{RawConnection, RawError};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, MetadataRequest, MetadataResponse};
@@ -36,9 +36,13 @@ fn metadata(conn: &mut RawConnection) -> Result<MetadataResponse, RawError> {
 
 #[test]
 fn oversized_length_prefix_is_rejected_before_reading_it() {
-    let fake =
-        FakeBroker::start(vec![versions(BASIC), Step::Read, Step::Raw(i32::MAX.to_be_bytes().to_vec()), Step::Close]);
-    let mut conn = RawConnection::connect_with(fake.addr(), FrameDecoder::new(1 << 20)).unwrap();
+    let fake = FakeCluster::scripted(vec![
+        versions(BASIC),
+        Step::Read,
+        Step::Raw(i32::MAX.to_be_bytes().to_vec()),
+        Step::Close,
+    ]);
+    let mut conn = RawConnection::connect_with(&fake.addr(), FrameDecoder::new(1 << 20)).unwrap();
     conn.negotiate().unwrap();
     match metadata(&mut conn) {
         Err(RawError::Protocol(ProtocolError::FrameTooLarge { size, max })) => {
@@ -51,22 +55,26 @@ fn oversized_length_prefix_is_rejected_before_reading_it() {
 
 #[test]
 fn negative_length_prefix() {
-    let fake =
-        FakeBroker::start(vec![versions(BASIC), Step::Read, Step::Raw((-2i32).to_be_bytes().to_vec()), Step::Close]);
-    let mut conn = RawConnection::connect(fake.addr()).unwrap();
+    let fake = FakeCluster::scripted(vec![
+        versions(BASIC),
+        Step::Read,
+        Step::Raw((-2i32).to_be_bytes().to_vec()),
+        Step::Close,
+    ]);
+    let mut conn = RawConnection::connect(&fake.addr()).unwrap();
     assert!(matches!(metadata(&mut conn), Err(RawError::Protocol(ProtocolError::NegativeFrameSize(-2)))));
 }
 
 #[test]
 fn wrong_correlation_id() {
-    let fake = FakeBroker::start(vec![
+    let fake = FakeCluster::scripted(vec![
         versions(BASIC),
         Step::reply(|req| {
             response_frame(ApiKey::Metadata, req.version, req.correlation_id + 7, &MetadataResponse::default())
         }),
         Step::Close,
     ]);
-    let mut conn = RawConnection::connect(fake.addr()).unwrap();
+    let mut conn = RawConnection::connect(&fake.addr()).unwrap();
     match metadata(&mut conn) {
         Err(RawError::Protocol(e @ ProtocolError::CorrelationMismatch { expected: 2, actual: 9 })) => {
             assert!(e.is_retriable())
@@ -77,7 +85,7 @@ fn wrong_correlation_id() {
 
 #[test]
 fn truncated_response_then_close() {
-    let fake = FakeBroker::start(vec![
+    let fake = FakeCluster::scripted(vec![
         versions(BASIC),
         Step::reply(|req| {
             let full = response_frame(ApiKey::Metadata, req.version, req.correlation_id, &MetadataResponse::default());
@@ -85,7 +93,7 @@ fn truncated_response_then_close() {
         }),
         Step::Close,
     ]);
-    let mut conn = RawConnection::connect(fake.addr()).unwrap();
+    let mut conn = RawConnection::connect(&fake.addr()).unwrap();
     match metadata(&mut conn) {
         Err(RawError::Closed { partial }) => assert!(partial > 0),
         other => panic!("expected Closed mid-frame, got {other:?}"),
@@ -99,7 +107,7 @@ fn malformed_body_names_the_api_and_trailing_bytes_are_ignored() {
         v[0] = 0x7f; // an absurd array length
         v
     }] {
-        let fake = FakeBroker::start(vec![
+        let fake = FakeCluster::scripted(vec![
             versions(BASIC),
             Step::reply(move |req| {
                 let mut payload = req.correlation_id.to_be_bytes().to_vec();
@@ -109,7 +117,7 @@ fn malformed_body_names_the_api_and_trailing_bytes_are_ignored() {
             }),
             Step::Close,
         ]);
-        let mut conn = RawConnection::connect(fake.addr()).unwrap();
+        let mut conn = RawConnection::connect(&fake.addr()).unwrap();
         match metadata(&mut conn) {
             Err(RawError::Protocol(ProtocolError::Decode { api: ApiKey::Metadata, version: 12, .. })) => {}
             other => panic!("expected a Metadata decode error, got {other:?}"),
@@ -117,7 +125,7 @@ fn malformed_body_names_the_api_and_trailing_bytes_are_ignored() {
     }
     // Trailing bytes after a complete body are ignored, as the Java client and
     // librdkafka do (the mock cluster appends some to ListOffsets v5).
-    let fake = FakeBroker::start(vec![
+    let fake = FakeCluster::scripted(vec![
         versions(BASIC),
         Step::reply(|req| {
             let body = MetadataResponse::default().with_controller_id(kafka_protocol::messages::BrokerId(7));
@@ -129,14 +137,14 @@ fn malformed_body_names_the_api_and_trailing_bytes_are_ignored() {
         }),
         Step::Close,
     ]);
-    let mut conn = RawConnection::connect(fake.addr()).unwrap();
+    let mut conn = RawConnection::connect(&fake.addr()).unwrap();
     assert_eq!(metadata(&mut conn).unwrap().controller_id.0, 7);
 }
 
 #[test]
 fn no_common_version_names_the_api() {
-    let fake = FakeBroker::start(vec![versions(BASIC), Step::Close]);
-    let conn = RawConnection::connect(fake.addr()).unwrap();
+    let fake = FakeCluster::scripted(vec![versions(BASIC), Step::Close]);
+    let conn = RawConnection::connect(&fake.addr()).unwrap();
     match conn.version(ApiKey::Produce) {
         Err(RawError::Protocol(e @ ProtocolError::NoCommonVersion { api: ApiKey::Produce, .. })) => {
             let text = e.to_string();
@@ -153,7 +161,7 @@ fn no_common_version_names_the_api() {
 #[test]
 fn api_versions_fallback_and_failure() {
     // A broker that only speaks ApiVersions v0..1 answers UNSUPPORTED_VERSION with its range.
-    let fake = FakeBroker::start(vec![
+    let fake = FakeCluster::scripted(vec![
         Step::reply(|req| {
             assert_eq!(req.version, 3);
             let keys = vec![ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(1)];
@@ -167,11 +175,11 @@ fn api_versions_fallback_and_failure() {
         versions(BASIC),
         Step::Close,
     ]);
-    let conn = RawConnection::connect(fake.addr()).unwrap();
+    let conn = RawConnection::connect(&fake.addr()).unwrap();
     assert_eq!(conn.api_versions_sent, [3, 1]);
     assert_eq!(fake.finish().unwrap().iter().map(|r| r.version).collect::<Vec<_>>(), [3, 1]);
 
-    let fake = FakeBroker::start(vec![
+    let fake = FakeCluster::scripted(vec![
         Step::reply(|req| {
             response_frame(
                 ApiKey::ApiVersions,
@@ -183,7 +191,7 @@ fn api_versions_fallback_and_failure() {
         Step::Close,
     ]);
     assert!(matches!(
-        RawConnection::connect(fake.addr()),
+        RawConnection::connect(&fake.addr()),
         Err(RawError::Protocol(ProtocolError::ApiVersionsFailed { code: 31 }))
     ));
 }

@@ -11,7 +11,7 @@ use ferrokafka_client::admin::{list_offsets, OffsetSpec};
 use ferrokafka_client::config::{ClientConfig, IsolationLevel};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
+use ferrokafka_tests::fake::{api_versions, metadata, FakeCluster, Request};
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse};
@@ -26,10 +26,10 @@ type Log = Arc<Mutex<Vec<(ApiKey, usize)>>>;
 fn recording_stub(
     topic: &'static str,
     more: impl Fn(&Request) -> Option<Vec<u8>> + Send + Sync + 'static,
-) -> (StubBroker, Log) {
+) -> (FakeCluster, Log) {
     let log: Log = Arc::default();
     let seen = log.clone();
-    let stub = StubBroker::start(move |req| {
+    let stub = FakeCluster::answering(move |req| {
         seen.lock().unwrap().push((req.api, req.connection));
         match req.api {
             ApiKey::ApiVersions => Some(api_versions(req, APIS)),

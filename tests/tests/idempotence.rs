@@ -20,9 +20,9 @@ use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_client::{Api, ClientError};
 use ferrokafka_protocol::records::{DecodeOptions, RecordSet};
+use ferrokafka_tests::fake::{api_versions, metadata, FakeCluster, Request};
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::raw::RawConnection;
-use ferrokafka_tests::stub_broker::{api_versions, metadata, Request, StubBroker};
 use ferrokafka_tests::tansu::Tansu;
 use ferrokafka_tests::unique_topic;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -130,7 +130,7 @@ fn resends_keep_order_and_the_broker_drops_duplicates() {
     let topic = "idem";
     let broker = Arc::new(Mutex::new(Broker::default()));
     let state = broker.clone();
-    let stub = StubBroker::start(move |req| match req.api {
+    let stub = FakeCluster::answering(move |req| match req.api {
         ApiKey::ApiVersions => Some(api_versions(req, APIS)),
         ApiKey::Metadata => Some(metadata(req, &[(topic, 2)])),
         ApiKey::InitProducerId => {
@@ -287,7 +287,7 @@ fn tansu_round_trip() {
 
 #[test]
 fn without_a_producer_id_every_record_fails_clearly() {
-    let stub = StubBroker::start(|req| match req.api {
+    let stub = FakeCluster::answering(|req| match req.api {
         ApiKey::ApiVersions => Some(api_versions(req, APIS)),
         ApiKey::Metadata => Some(metadata(req, &[("idem", 1)])),
         // CLUSTER_AUTHORIZATION_FAILED: no IdempotentWrite permission.
@@ -312,5 +312,5 @@ fn without_a_producer_id_every_record_fails_clearly() {
         assert!(matches!(again, ClientError::ProducerFatal { .. }), "{again}");
         producer.close().await;
     });
-    assert!(!stub.requests().iter().any(|(api, _)| *api == ApiKey::Produce), "nothing is sent without a producer id");
+    assert!(stub.requests_of(ApiKey::Produce).is_empty(), "nothing is sent without a producer id");
 }

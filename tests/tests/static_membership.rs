@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::group::GroupConsumer;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
-use ferrokafka_tests::proxy::{Recorded, RecordingProxy};
+use ferrokafka_tests::fake::{FakeCluster, Request as Recorded};
 use ferrokafka_tests::raw::RawConnection;
 use ferrokafka_tests::unique_topic;
 use kafka_protocol::messages::{
@@ -72,7 +72,7 @@ where
 
 #[test]
 fn static_member_sends_its_instance_id_and_never_leave_group() {
-    let (proxy, tansu) = RecordingProxy::start_with_tansu();
+    let (proxy, tansu) = FakeCluster::proxy_with_tansu();
     let bootstrap = proxy.addr();
     let topic = unique_topic("static");
     RawConnection::connect(tansu.addr()).unwrap().create_topic(&topic, 2).unwrap();

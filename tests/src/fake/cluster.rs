@@ -1,0 +1,237 @@
+//! The fake's own broker: real answers for the APIs a producer and a consumer need
+//! (ApiVersions, Metadata, Produce, Fetch, ListOffsets), over an in-memory log per
+//! partition. Batches are kept as the client sent them, with their base offset
+//! rewritten (the CRC does not cover it), as a broker does.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, ProduceRequest,
+    ProduceResponse,
+};
+
+use super::wire::{api_versions, metadata_response, metadata_topic, Request};
+
+/// The versions the fake serves (within what the client sends).
+pub const VERSIONS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 9),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::ApiVersions, 0, 3),
+];
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const CORRUPT_MESSAGE: i16 = 2;
+const UNSUPPORTED_VERSION: i16 = 35;
+
+/// One partition's log: (base offset, batch) in offset order.
+#[derive(Default)]
+struct Log {
+    batches: Vec<(i64, Bytes)>,
+    next: i64,
+}
+
+/// Topics and their logs.
+#[derive(Default)]
+pub(crate) struct State {
+    topics: Mutex<BTreeMap<String, Vec<Log>>>,
+}
+
+impl State {
+    pub(crate) fn create_topic(&self, name: &str, partitions: i32) {
+        let logs = (0..partitions).map(|_| Log::default()).collect();
+        self.topics.lock().expect("fake state").insert(name.to_owned(), logs);
+    }
+
+    /// The high watermark of a partition (`None`: unknown).
+    pub(crate) fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        let topics = self.topics.lock().expect("fake state");
+        topics.get(topic)?.get(usize::try_from(partition).ok()?).map(|l| l.next)
+    }
+
+    /// The answer to a request the hooks passed on (`None`: an API the fake does not
+    /// serve; the connection is closed, as a broker does).
+    pub(crate) fn handle(&self, req: &Request) -> Option<Vec<u8>> {
+        let supported = VERSIONS.iter().any(|&(k, lo, hi)| k == req.api && (lo..=hi).contains(&req.version));
+        if req.api == ApiKey::ApiVersions {
+            return Some(api_versions(req, VERSIONS));
+        }
+        if !supported {
+            return None;
+        }
+        match req.api {
+            ApiKey::Metadata => Some(self.metadata(req)),
+            ApiKey::Produce => Some(self.produce(req)),
+            ApiKey::Fetch => Some(self.fetch(req)),
+            ApiKey::ListOffsets => Some(self.list_offsets(req)),
+            _ => None,
+        }
+    }
+
+    fn metadata(&self, req: &Request) -> Vec<u8> {
+        let asked: MetadataRequest = req.decode();
+        let topics = self.topics.lock().expect("fake state");
+        let answer = match asked.topics {
+            None => topics.iter().map(|(name, logs)| metadata_topic(name, logs.len() as i32, 0)).collect(),
+            Some(list) => list
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .map(|name| match topics.get(&name) {
+                    Some(logs) => metadata_topic(&name, logs.len() as i32, 0),
+                    None => metadata_topic(&name, 0, UNKNOWN_TOPIC_OR_PARTITION),
+                })
+                .collect(),
+        };
+        req.reply(&metadata_response(req.port, answer))
+    }
+
+    fn produce(&self, req: &Request) -> Vec<u8> {
+        let produce: ProduceRequest = req.decode();
+        let mut topics = self.topics.lock().expect("fake state");
+        let mut responses = Vec::new();
+        for t in produce.topic_data {
+            let logs = topics.get_mut(t.name.0.as_str());
+            let mut parts = Vec::new();
+            let mut logs = logs;
+            for p in t.partition_data {
+                let log = logs.as_deref_mut().and_then(|l| l.get_mut(usize::try_from(p.index).ok()?));
+                let (error, base) = match log {
+                    None => (UNKNOWN_TOPIC_OR_PARTITION, -1),
+                    Some(log) => match append(log, p.records.unwrap_or_default()) {
+                        Some(base) => (0, base),
+                        None => (CORRUPT_MESSAGE, -1),
+                    },
+                };
+                parts.push(
+                    PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_error_code(error)
+                        .with_base_offset(base),
+                );
+            }
+            responses.push(TopicProduceResponse::default().with_name(t.name).with_partition_responses(parts));
+        }
+        req.reply(&ProduceResponse::default().with_responses(responses))
+    }
+
+    fn fetch(&self, req: &Request) -> Vec<u8> {
+        let fetch: FetchRequest = req.decode();
+        let answer = |fetch: &FetchRequest| {
+            let topics = self.topics.lock().expect("fake state");
+            let mut any = false;
+            let responses = fetch
+                .topics
+                .iter()
+                .map(|t| {
+                    let logs = topics.get(t.topic.0.as_str());
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let log = logs.and_then(|l| l.get(usize::try_from(p.partition).ok()?));
+                            let data = PartitionData::default().with_partition_index(p.partition);
+                            let Some(log) = log else {
+                                return data.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+                            };
+                            let data = data.with_high_watermark(log.next).with_last_stable_offset(log.next);
+                            if p.fetch_offset < 0 || p.fetch_offset > log.next {
+                                return data.with_error_code(OFFSET_OUT_OF_RANGE);
+                            }
+                            let records = read(log, p.fetch_offset, p.partition_max_bytes.max(1) as usize);
+                            any |= !records.is_empty();
+                            data.with_records(Some(records))
+                        })
+                        .collect();
+                    FetchableTopicResponse::default().with_topic(t.topic.clone()).with_partitions(partitions)
+                })
+                .collect();
+            (any, FetchResponse::default().with_responses(responses))
+        };
+        // Wait (a little) for data as a broker does, so an idle consumer does not spin.
+        let (any, mut response) = answer(&fetch);
+        if !any && fetch.max_wait_ms > 0 {
+            std::thread::sleep(Duration::from_millis(fetch.max_wait_ms.min(100) as u64));
+            response = answer(&fetch).1;
+        }
+        req.reply(&response)
+    }
+
+    fn list_offsets(&self, req: &Request) -> Vec<u8> {
+        let asked: ListOffsetsRequest = req.decode();
+        let topics = self.topics.lock().expect("fake state");
+        let answer = asked
+            .topics
+            .iter()
+            .map(|t| {
+                let logs = topics.get(t.name.0.as_str());
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                        match logs.and_then(|l| l.get(usize::try_from(p.partition_index).ok()?)) {
+                            None => r.with_error_code(UNKNOWN_TOPIC_OR_PARTITION),
+                            Some(log) => match p.timestamp {
+                                -2 => r.with_offset(0).with_timestamp(-1),
+                                -1 => r.with_offset(log.next).with_timestamp(-1),
+                                _ => r.with_error_code(UNSUPPORTED_VERSION),
+                            },
+                        }
+                    })
+                    .collect();
+                ListOffsetsTopicResponse::default().with_name(t.name.clone()).with_partitions(partitions)
+            })
+            .collect();
+        req.reply(&ListOffsetsResponse::default().with_topics(answer))
+    }
+}
+
+/// Appends the v2 batches of `records`, rewriting each base offset; returns the first
+/// offset, or `None` when the bytes are not whole v2 batches.
+fn append(log: &mut Log, records: Bytes) -> Option<i64> {
+    let first = log.next;
+    let mut rest = records;
+    let mut batches = Vec::new();
+    let mut next = log.next;
+    while !rest.is_empty() {
+        let len = i32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+        let size = 12 + usize::try_from(len).ok()?;
+        if rest.len() < size || size < 61 || rest[16] != 2 {
+            return None;
+        }
+        let last_delta = i32::from_be_bytes(rest[23..27].try_into().ok()?);
+        let mut batch = BytesMut::from(&rest[..size]);
+        batch[..8].copy_from_slice(&next.to_be_bytes());
+        batches.push((next, batch.freeze()));
+        next += i64::from(last_delta) + 1;
+        rest = rest.split_off(size);
+    }
+    log.batches.extend(batches);
+    log.next = next;
+    Some(first)
+}
+
+/// Whole batches from the one holding `offset`, at least one, then up to `max` bytes.
+fn read(log: &Log, offset: i64, max: usize) -> Bytes {
+    let start = log.batches.partition_point(|(base, _)| *base <= offset).saturating_sub(1);
+    let mut out = BytesMut::new();
+    for (base, batch) in &log.batches[start.min(log.batches.len())..] {
+        let last = base + i64::from(i32::from_be_bytes(batch[23..27].try_into().unwrap_or([0; 4])));
+        if last < offset {
+            continue;
+        }
+        if !out.is_empty() && out.len() + batch.len() > max {
+            break;
+        }
+        out.extend_from_slice(batch);
+    }
+    out.freeze()
+}
