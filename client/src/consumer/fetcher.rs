@@ -122,6 +122,37 @@ pub(crate) fn plan_fetches(md: &Metadata, st: &mut State, busy: &HashSet<i32>) -
     (plan, leaderless)
 }
 
+/// What a partition's error code in a Fetch answer means for it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum PartitionVerdict {
+    /// No error: decode the records (maybe none).
+    Data,
+    /// OFFSET_OUT_OF_RANGE with `auto.offset.reset=none`: stop with `OffsetOutOfRange`.
+    OutOfRange,
+    /// OFFSET_OUT_OF_RANGE otherwise: forget the position, reset it per the policy.
+    Reset,
+    /// A retriable error or a stale leader: back off, refresh metadata, fetch again.
+    Retry,
+    /// Anything else stops the partition with the broker's error.
+    Fail(ResponseError),
+}
+
+/// The decision for one partition's answer (no I/O: table-tested in `tasks.rs`).
+pub(crate) fn partition_verdict(code: i16, reset: AutoOffsetReset) -> PartitionVerdict {
+    match ResponseError::try_from_code(code) {
+        None => PartitionVerdict::Data,
+        Some(ResponseError::OffsetOutOfRange) if reset == AutoOffsetReset::None => PartitionVerdict::OutOfRange,
+        Some(ResponseError::OffsetOutOfRange) => PartitionVerdict::Reset,
+        Some(e)
+            if crate::error::code_is_retriable(&e)
+                || matches!(e, ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch) =>
+        {
+            PartitionVerdict::Retry
+        }
+        Some(e) => PartitionVerdict::Fail(e),
+    }
+}
+
 async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<Vec<(TopicPartition, PartitionData)>> {
     let cfg = cluster.config();
     let conn = cluster.broker(leader, ConnKind::Fetch).await?;
@@ -188,31 +219,29 @@ async fn handle(
             if part.epoch != epoch || part.fetch_position != Some(offset) {
                 continue;
             }
-            if let Some(error) = ResponseError::try_from_code(pd.error_code) {
-                match error {
-                    ResponseError::OffsetOutOfRange => match cfg.auto_offset_reset() {
-                        AutoOffsetReset::None => {
-                            part.error = Some(ClientError::OffsetOutOfRange { partition: tp.clone(), offset });
-                            part.stopped = true;
-                        }
-                        _ => {
-                            tracing::info!(%tp, offset, "offset out of range; resetting per auto.offset.reset");
-                            part.position = None;
-                            part.fetch_position = None;
-                            part.epoch += 1;
-                        }
-                    },
-                    e if e.is_retriable()
-                        || matches!(e, ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch) =>
-                    {
-                        backoff = true;
-                    }
-                    e => {
-                        part.error = Some(ClientError::broker(ApiKey::Fetch, e, Subject::Partition(tp.clone())));
-                        part.stopped = true;
-                    }
+            match partition_verdict(pd.error_code, cfg.auto_offset_reset()) {
+                PartitionVerdict::Data => {}
+                PartitionVerdict::OutOfRange => {
+                    part.error = Some(ClientError::OffsetOutOfRange { partition: tp.clone(), offset });
+                    part.stopped = true;
+                    continue;
                 }
-                continue;
+                PartitionVerdict::Reset => {
+                    tracing::info!(%tp, offset, "offset out of range; resetting per auto.offset.reset");
+                    part.position = None;
+                    part.fetch_position = None;
+                    part.epoch += 1;
+                    continue;
+                }
+                PartitionVerdict::Retry => {
+                    backoff = true;
+                    continue;
+                }
+                PartitionVerdict::Fail(e) => {
+                    part.error = Some(ClientError::broker(ApiKey::Fetch, e, Subject::Partition(tp.clone())));
+                    part.stopped = true;
+                    continue;
+                }
             }
             part.high_watermark = pd.high_watermark;
             part.last_stable_offset = pd.last_stable_offset;

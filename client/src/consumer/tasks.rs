@@ -138,3 +138,43 @@ mod plan_tests {
         assert!(!again.contains_key(&1), "t-0 is in flight, t-3 paused, t-4 stopped, t-5 unpositioned");
     }
 }
+
+#[cfg(test)]
+mod verdict_tests {
+    use kafka_protocol::error::ResponseError;
+
+    use super::super::fetcher::{partition_verdict, PartitionVerdict};
+    use crate::config::AutoOffsetReset;
+
+    /// A partition's error code in a Fetch answer → what happens to the partition.
+    #[test]
+    fn each_partition_code_leads_to_its_verdict() {
+        use PartitionVerdict::*;
+        let code = |e: ResponseError| e.code();
+        let table = [
+            (0, AutoOffsetReset::None, Data),
+            (code(ResponseError::OffsetOutOfRange), AutoOffsetReset::None, OutOfRange),
+            (code(ResponseError::OffsetOutOfRange), AutoOffsetReset::Earliest, Reset),
+            (code(ResponseError::OffsetOutOfRange), AutoOffsetReset::Latest, Reset),
+            (code(ResponseError::NotLeaderOrFollower), AutoOffsetReset::Latest, Retry),
+            (code(ResponseError::FencedLeaderEpoch), AutoOffsetReset::Latest, Retry),
+            (code(ResponseError::UnknownTopicOrPartition), AutoOffsetReset::Latest, Retry),
+            (code(ResponseError::LeaderNotAvailable), AutoOffsetReset::Latest, Retry),
+            (code(ResponseError::KafkaStorageError), AutoOffsetReset::Latest, Retry),
+            (
+                code(ResponseError::TopicAuthorizationFailed),
+                AutoOffsetReset::Latest,
+                Fail(ResponseError::TopicAuthorizationFailed),
+            ),
+            (
+                code(ResponseError::UnsupportedCompressionType),
+                AutoOffsetReset::None,
+                Fail(ResponseError::UnsupportedCompressionType),
+            ),
+            (999, AutoOffsetReset::Latest, Fail(ResponseError::Unknown(999))),
+        ];
+        for (code, reset, want) in table {
+            assert_eq!(partition_verdict(code, reset), want, "code {code} with {reset:?}");
+        }
+    }
+}

@@ -114,26 +114,22 @@ impl Membership {
             req.group_instance_id = self.cfg.group_instance_id.clone().map(StrBytes::from_string);
         }
         let resp: JoinGroupResponse = conn.call_at(version, &req, Some(join_timeout(&self.cfg))).await?;
-        match ResponseError::try_from_code(resp.error_code) {
-            None => {}
-            Some(ResponseError::MemberIdRequired) => {
+        match round_step(Phase::Join, resp.error_code) {
+            RoundStep::Proceed => {}
+            RoundStep::AdoptMemberId => {
                 self.lock().member_id = resp.member_id.to_string();
                 return Ok(None);
             }
-            Some(ResponseError::UnknownMemberId) => {
+            RoundStep::ResetMember => {
                 reset_member(&mut self.lock(), &self.cfg);
                 return Ok(None);
             }
-            Some(ResponseError::RebalanceInProgress) => return Ok(None),
-            Some(
-                e @ (ResponseError::NotCoordinator
-                | ResponseError::CoordinatorNotAvailable
-                | ResponseError::CoordinatorLoadInProgress),
-            ) => {
+            RoundStep::Retry => return Ok(None),
+            RoundStep::CoordinatorLost(e) => {
                 self.coordinator_lost();
                 return Err(group_error(ApiKey::JoinGroup, e, group));
             }
-            Some(e) => return Err(group_error(ApiKey::JoinGroup, e, group)),
+            RoundStep::Fail(e) => return Err(group_error(ApiKey::JoinGroup, e, group)),
         }
         let me = resp.member_id.to_string();
         let protocol_name = resp.protocol_name.as_ref().map(|p| p.to_string()).unwrap_or_default();
@@ -163,18 +159,18 @@ impl Membership {
             sync.protocol_name = Some(s(&protocol_name));
         }
         let sresp: SyncGroupResponse = conn.call_at(version, &sync, Some(join_timeout(&self.cfg))).await?;
-        match ResponseError::try_from_code(sresp.error_code) {
-            None => {}
-            Some(ResponseError::RebalanceInProgress) => return Ok(None),
-            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => {
+        match round_step(Phase::Sync, sresp.error_code) {
+            RoundStep::Proceed => {}
+            RoundStep::Retry | RoundStep::AdoptMemberId => return Ok(None),
+            RoundStep::ResetMember => {
                 reset_member(&mut self.lock(), &self.cfg);
                 return Ok(None);
             }
-            Some(e @ (ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)) => {
+            RoundStep::CoordinatorLost(e) => {
                 self.coordinator_lost();
                 return Err(group_error(ApiKey::SyncGroup, e, group));
             }
-            Some(e) => return Err(group_error(ApiKey::SyncGroup, e, group)),
+            RoundStep::Fail(e) => return Err(group_error(ApiKey::SyncGroup, e, group)),
         }
         let assignment = decode_assignment(sresp.assignment)?;
         assignor.on_assignment(&assignment, resp.generation_id);
@@ -207,5 +203,80 @@ impl Membership {
         }
         tracing::debug!(group = %self.cfg.group_id, members = members.len(), "computed assignment as leader");
         Ok(out)
+    }
+}
+
+/// Which answer of a join round.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Phase {
+    Join,
+    Sync,
+}
+
+/// What an answer's error code means for the member (decided without I/O, as the
+/// Java client's JoinGroup and SyncGroup response handlers do).
+#[derive(Debug, PartialEq)]
+pub(crate) enum RoundStep {
+    /// No error: go on with the round.
+    Proceed,
+    /// MEMBER_ID_REQUIRED (KIP-394): join again with the member id the broker gave.
+    AdoptMemberId,
+    /// The member id or generation is no longer valid: forget both and join again.
+    ResetMember,
+    /// The group is rebalancing (or the coordinator is loading): join again.
+    Retry,
+    /// The coordinator moved: find it again, then join.
+    CoordinatorLost(ResponseError),
+    /// Anything else ends the round with the broker's error.
+    Fail(ResponseError),
+}
+
+pub(crate) fn round_step(phase: Phase, code: i16) -> RoundStep {
+    let Some(error) = ResponseError::try_from_code(code) else { return RoundStep::Proceed };
+    match (phase, error) {
+        (Phase::Join, ResponseError::MemberIdRequired) => RoundStep::AdoptMemberId,
+        (_, ResponseError::UnknownMemberId | ResponseError::IllegalGeneration) => RoundStep::ResetMember,
+        (_, ResponseError::RebalanceInProgress | ResponseError::CoordinatorLoadInProgress) => RoundStep::Retry,
+        (_, e @ (ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)) => {
+            RoundStep::CoordinatorLost(e)
+        }
+        (_, e) => RoundStep::Fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_answer_code_leads_to_its_step() {
+        use RoundStep::*;
+        let code = |e: ResponseError| e.code();
+        let table = [
+            (Phase::Join, 0, Proceed),
+            (Phase::Sync, 0, Proceed),
+            (Phase::Join, code(ResponseError::MemberIdRequired), AdoptMemberId),
+            (Phase::Sync, code(ResponseError::MemberIdRequired), Fail(ResponseError::MemberIdRequired)),
+            (Phase::Join, code(ResponseError::UnknownMemberId), ResetMember),
+            (Phase::Sync, code(ResponseError::UnknownMemberId), ResetMember),
+            (Phase::Join, code(ResponseError::IllegalGeneration), ResetMember),
+            (Phase::Sync, code(ResponseError::IllegalGeneration), ResetMember),
+            (Phase::Join, code(ResponseError::RebalanceInProgress), Retry),
+            (Phase::Sync, code(ResponseError::RebalanceInProgress), Retry),
+            (Phase::Join, code(ResponseError::CoordinatorLoadInProgress), Retry),
+            (Phase::Join, code(ResponseError::NotCoordinator), CoordinatorLost(ResponseError::NotCoordinator)),
+            (
+                Phase::Sync,
+                code(ResponseError::CoordinatorNotAvailable),
+                CoordinatorLost(ResponseError::CoordinatorNotAvailable),
+            ),
+            (Phase::Join, code(ResponseError::FencedInstanceId), Fail(ResponseError::FencedInstanceId)),
+            (Phase::Join, code(ResponseError::GroupMaxSizeReached), Fail(ResponseError::GroupMaxSizeReached)),
+            (Phase::Sync, code(ResponseError::GroupAuthorizationFailed), Fail(ResponseError::GroupAuthorizationFailed)),
+            (Phase::Join, 999, Fail(ResponseError::Unknown(999))),
+        ];
+        for (phase, code, want) in table {
+            assert_eq!(round_step(phase, code), want, "{phase:?} code {code}");
+        }
     }
 }
