@@ -162,8 +162,8 @@ impl Mismatch {
 pub(crate) enum Abort {
     /// A range did not start at the stored offset.
     Mismatch(Mismatch),
-    /// The store failed while advancing offsets.
-    Failed(String),
+    /// The store failed while advancing offsets: the error and its chain of causes.
+    Failed(ErrorSnapshot),
 }
 
 impl Abort {
@@ -171,9 +171,7 @@ impl Abort {
     pub(crate) fn error(&self) -> StreamingError {
         match self {
             Abort::Mismatch(m) => m.error(),
-            Abort::Failed(msg) => {
-                StreamingError::store(format!("the transaction was aborted by an earlier error: {msg}"))
-            }
+            Abort::Failed(first) => StreamingError::store(AbortedBy(first.clone())),
         }
     }
 
@@ -183,10 +181,42 @@ impl Abort {
             StreamingError::OffsetMismatch { topic, partition, stored, from } => {
                 Abort::Mismatch(Mismatch { topic: topic.clone(), partition: *partition, stored: *stored, from: *from })
             }
-            other => Abort::Failed(other.to_string()),
+            other => Abort::Failed(ErrorSnapshot::of(other)),
         }
     }
 }
+
+/// A copy of an error and its chain of causes (their messages, level by level), for
+/// an error that must be reported again after the original was returned.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorSnapshot {
+    message: String,
+    source: Option<Box<ErrorSnapshot>>,
+}
+
+impl ErrorSnapshot {
+    pub(crate) fn of(e: &(dyn std::error::Error + 'static)) -> ErrorSnapshot {
+        ErrorSnapshot { message: e.to_string(), source: e.source().map(|s| Box::new(ErrorSnapshot::of(s))) }
+    }
+}
+
+impl std::fmt::Display for ErrorSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorSnapshot {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as _)
+    }
+}
+
+/// The error of a commit after an earlier error aborted the transaction; its source is
+/// that earlier error.
+#[derive(Debug, thiserror::Error)]
+#[error("the transaction was aborted by an earlier error")]
+pub(crate) struct AbortedBy(#[source] ErrorSnapshot);
 
 /// A store error that keeps the whole chain of causes (`what: error: cause: cause…`).
 pub(crate) fn store_error(what: &str, e: &(dyn std::error::Error + 'static)) -> StreamingError {
@@ -234,5 +264,20 @@ mod tests {
         assert!(Mismatch::check(&r, Some(10)).is_ok());
         let e = Mismatch::check(&r, Some(20)).unwrap_err().error();
         assert!(matches!(e, StreamingError::OffsetMismatch { stored: Some(20), from: 10, partition: 1, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_later_commit_reports_the_aborting_error_with_its_causes() {
+        let first = StreamingError::store(Outer(std::io::Error::other("disk full")));
+        let again = Abort::from_error(&first).error();
+        assert!(again.to_string().contains("aborted by an earlier error"), "{again}");
+        let mut chain = Vec::new();
+        let mut source = std::error::Error::source(&again);
+        while let Some(s) = source {
+            chain.push(s.to_string());
+            source = s.source();
+        }
+        assert_eq!(chain.iter().filter(|m| m.as_str() == "disk full").count(), 1, "{chain:?}");
+        assert!(chain.iter().any(|m| m.contains("db error")), "{chain:?}");
     }
 }
