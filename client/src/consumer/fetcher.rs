@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
 use super::decode::{decode_all, Work};
-use super::tasks::FetchTasks;
+use super::tasks::{FetchTasks, Planned};
 use super::{Shared, State};
 use crate::admin::{list_offsets, OffsetSpec};
 use crate::cluster::{Cluster, ConnKind};
@@ -41,11 +41,6 @@ pub(crate) enum Event {
     /// A partition recorded an error in the shared state.
     Error,
 }
-
-/// Partitions of one fetch: (partition, fetch offset, position epoch).
-pub(crate) type Planned = Vec<(TopicPartition, i64, u64)>;
-/// A fetch's answer, partition by partition.
-pub(crate) type Answer = Result<Vec<(TopicPartition, PartitionData)>>;
 
 pub(crate) async fn run(
     cluster: Cluster,

@@ -4,9 +4,15 @@ use std::collections::HashMap;
 
 use tokio::task::JoinSet;
 
-use super::fetcher::{Answer, Planned};
-use crate::error::ClientError;
+use kafka_protocol::messages::fetch_response::PartitionData;
+
+use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
+
+/// Partitions of one fetch: (partition, fetch offset, position epoch).
+pub(crate) type Planned = Vec<(TopicPartition, i64, u64)>;
+/// A fetch's answer, partition by partition.
+pub(crate) type Answer = Result<Vec<(TopicPartition, PartitionData)>>;
 
 /// The fetches in flight, one per leader. Each task's leader and partitions are kept
 /// outside the task, so a task that panics (or is cancelled) still hands them back

@@ -11,6 +11,7 @@
 //!
 //! Every request is recorded ([`FakeCluster::requests`]), in any mode.
 
+mod action;
 mod cluster;
 mod script;
 mod wire;
@@ -23,41 +24,12 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiKey;
 
+pub use action::{Action, Out};
 pub use cluster::VERSIONS;
 pub use script::Step;
 pub use wire::{api_versions, frame, metadata, response_frame, Request};
 
 use crate::tansu::Tansu;
-
-/// What the fake does with one request.
-#[derive(Debug)]
-pub enum Action {
-    /// The default: the in-memory broker answers (or, for a proxy, the real one).
-    Pass,
-    /// Send these bytes (a whole response frame, or anything at all) instead.
-    Reply(Vec<u8>),
-    /// Send these bytes, wait, send more, close…: played in order.
-    Play(Vec<Out>),
-    /// Send nothing and go on reading.
-    Drop,
-    /// Wait, then answer as [`Action::Pass`] would.
-    Delay(Duration),
-    /// Stop reading and answering this connection (it stays open until the fake is dropped).
-    Stall,
-    /// Close the connection.
-    Close,
-}
-
-/// One thing [`Action::Play`] does.
-#[derive(Debug)]
-pub enum Out {
-    /// Send these bytes.
-    Bytes(Vec<u8>),
-    /// Wait.
-    Sleep(Duration),
-    /// Close the connection.
-    Close,
-}
 
 type Hook = dyn Fn(&Request) -> Action + Send + Sync;
 

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::action::{Action, Out};
 use super::wire::Request;
-use super::{Action, Out};
 
 type Reply = Box<dyn FnOnce(&Request) -> Vec<u8> + Send>;
 
