@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine with the Rust
 # toolchain, Python 3 and gcc: kcat, librdkafka-dev and the PostgreSQL server (apt), the
-# kafka-python peer and scramp (pip), and the tansu broker (cargo install, once, outside the
+# kafka-python and confluent-kafka peers and scramp (pip), and the tansu broker (cargo install, once, outside the
 # repository). As root, also the unprivileged system user `ferrokafka` that the offset-store
 # tests run PostgreSQL as (it refuses to run as root).
 # Fails loudly when anything cannot be installed.
@@ -47,7 +47,7 @@ if [ "$(id -u)" = 0 ] && ! getent passwd ferrokafka >/dev/null; then
   useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ferrokafka
 fi
 
-if ! python3 -c 'import kafka, lz4, snappy, zstandard, scramp' 2>/dev/null; then
+if ! python3 -c 'import kafka, lz4, snappy, zstandard, scramp, confluent_kafka' 2>/dev/null; then
   echo "setup: pip install -r tests/requirements.txt"
   python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 fi

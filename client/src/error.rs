@@ -24,6 +24,8 @@ pub enum Subject {
     Partition(TopicPartition),
     /// A consumer group.
     Group(String),
+    /// A transactional id.
+    Transaction(String),
 }
 
 impl std::fmt::Display for Subject {
@@ -33,6 +35,7 @@ impl std::fmt::Display for Subject {
             Subject::Topic(t) => write!(f, " for topic {t}"),
             Subject::Partition(tp) => write!(f, " for {tp}"),
             Subject::Group(g) => write!(f, " for group {g}"),
+            Subject::Transaction(t) => write!(f, " for transactional id {t}"),
         }
     }
 }
@@ -207,6 +210,27 @@ pub enum ClientError {
         #[source]
         cause: Box<ClientError>,
     },
+    /// A transactional call made in a state that does not allow it (`send` outside a
+    /// transaction, `commit_transaction` before `begin_transaction`, any call on a
+    /// producer without `transactional.id`), as the Java client's IllegalStateException.
+    #[error("{operation} is not allowed: {state}")]
+    TransactionState {
+        /// The call.
+        operation: &'static str,
+        /// Why not.
+        state: &'static str,
+    },
+    /// The transaction cannot commit (a record or offset of it failed); call
+    /// `abort_transaction`, then begin a new one. The producer stays usable.
+    #[error("the transaction must be aborted: {cause}")]
+    TransactionAbortable {
+        /// What failed.
+        #[source]
+        cause: Box<ClientError>,
+    },
+    /// The record was not sent: its transaction was aborted first.
+    #[error("the transaction was aborted before this record was sent")]
+    TransactionAborted,
     /// A commit was rejected because the member's generation is stale (the group
     /// rebalanced): the offsets were not stored.
     #[error("offset commit for group {group} (generation {generation}) rejected: {error}; the group is rebalancing")]
@@ -365,6 +389,9 @@ impl ClientError {
             | ClientError::Delivery { .. }
             | ClientError::RecordTooLarge { .. }
             | ClientError::ProducerFatal { .. }
+            | ClientError::TransactionState { .. }
+            | ClientError::TransactionAbortable { .. }
+            | ClientError::TransactionAborted
             | ClientError::CommitFailed { .. }
             | ClientError::NonConsecutive { .. }
             | ClientError::Authentication { .. }

@@ -41,6 +41,10 @@ requests! {
     CreateTopics => CreateTopicsRequest, CreateTopicsResponse;
     DeleteTopics => DeleteTopicsRequest, DeleteTopicsResponse;
     InitProducerId => InitProducerIdRequest, InitProducerIdResponse;
+    AddPartitionsToTxn => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse;
+    AddOffsetsToTxn => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse;
+    EndTxn => EndTxnRequest, EndTxnResponse;
+    TxnOffsetCommit => TxnOffsetCommitRequest, TxnOffsetCommitResponse;
     SaslAuthenticate => SaslAuthenticateRequest, SaslAuthenticateResponse;
     DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
     OffsetDelete => OffsetDeleteRequest, OffsetDeleteResponse;

@@ -54,6 +54,14 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 4),
+    // Transactions (KIP-98, KIP-447). AddPartitionsToTxn v4+ is the broker-to-broker
+    // batch of KIP-890, and EndTxn v5 / TxnOffsetCommit v4+ belong to KIP-890's
+    // "transactions v2" (epoch bumped on every commit): the versions here are the
+    // classic protocol, which Kafka 0.11 through 4.x serve.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];

@@ -29,6 +29,8 @@ pub(crate) const TYPED_KEYS: &[&[&str]] = &[
     &["receive.message.max.bytes"],
     &["max.in.flight.requests.per.connection", "max.in.flight"],
     &["enable.idempotence"],
+    &["transactional.id"],
+    &["transaction.timeout.ms"],
     &["delivery.timeout.ms"],
     &["buffer.memory"],
     &["max.block.ms"],

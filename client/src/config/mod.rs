@@ -34,7 +34,9 @@
 //! | `security.protocol` | | `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL` | `PLAINTEXT` |
 //! | `receive.message.max.bytes` | | 1000..=2³¹−1 | 100000000 |
 //! | `max.in.flight.requests.per.connection` | `max.in.flight` | 1..=2³¹−1 | 5 |
-//! | `enable.idempotence` | | boolean | `false` |
+//! | `enable.idempotence` | | boolean | `false` (`true` with `transactional.id`) |
+//! | `transactional.id` | | any string | none |
+//! | `transaction.timeout.ms` | | 1..=2³¹−1 | 60000 |
 //! | `delivery.timeout.ms` | | 1..=2³¹−1 | 120000 |
 //! | `buffer.memory` | | 1..=2⁶³−1 | 33554432 |
 //! | `max.block.ms` | | 0..=2³¹−1 | 60000 |
@@ -63,7 +65,9 @@
 //! `fetch.max.wait.ms` < `request.timeout.ms`; `delivery.timeout.ms` ≥ `linger.ms` +
 //! `request.timeout.ms` (when `delivery.timeout.ms` is not given, it is raised to
 //! that sum, as the Java client does); `enable.idempotence=true` needs `acks=all`,
-//! `retries` ≥ 1 and `max.in.flight.requests.per.connection` ≤ 5.
+//! `retries` ≥ 1 and `max.in.flight.requests.per.connection` ≤ 5; `transactional.id`
+//! needs idempotence (it turns it on unless `enable.idempotence=false` is given, which
+//! is refused, as in the Java client).
 //!
 //! ```
 //! use ferrokafka_client::config::{AutoOffsetReset, ClientConfig};
@@ -127,6 +131,8 @@ pub struct ClientConfig {
     receive_message_max_bytes: usize,
     max_in_flight_requests_per_connection: usize,
     enable_idempotence: bool,
+    transactional_id: Option<String>,
+    transaction_timeout: Duration,
     delivery_timeout: Duration,
     buffer_memory: usize,
     max_block: Duration,
@@ -261,6 +267,17 @@ impl ClientConfig {
     /// `enable.idempotence`: whether the producer is idempotent.
     pub fn enable_idempotence(&self) -> bool {
         self.enable_idempotence
+    }
+
+    /// `transactional.id`: the producer's transactional id (a transactional producer).
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction stay open
+    /// before it aborts it.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.transaction_timeout
     }
 
     /// `delivery.timeout.ms`: how long a produced record may take, retries included.

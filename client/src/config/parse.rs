@@ -59,6 +59,8 @@ impl ClientConfig {
             return Err(ConfigError::UnknownKey { key, suggestion });
         }
         let delivery_timeout = raw.take("delivery.timeout.ms", millis(1))?;
+        let idempotence = raw.take("enable.idempotence", boolean())?;
+        let transactional_id = raw.take("transactional.id", Box::new(|v| Ok(v.to_owned())))?;
         let mut config = ClientConfig {
             bootstrap_servers: raw
                 .take("bootstrap.servers", Box::new(servers))?
@@ -100,7 +102,11 @@ impl ClientConfig {
             max_in_flight_requests_per_connection: raw
                 .take("max.in.flight.requests.per.connection", int(1, INT_MAX))?
                 .unwrap_or(5),
-            enable_idempotence: raw.take("enable.idempotence", boolean())?.unwrap_or(false),
+            enable_idempotence: idempotence.unwrap_or(transactional_id.is_some()),
+            transaction_timeout: raw
+                .take("transaction.timeout.ms", millis(1))?
+                .unwrap_or(Duration::from_millis(60_000)),
+            transactional_id: transactional_id.clone(),
             delivery_timeout: delivery_timeout.unwrap_or(Duration::from_millis(120_000)),
             buffer_memory: raw.take("buffer.memory", int(1, i64::MAX))?.unwrap_or(33_554_432),
             max_block: raw.take("max.block.ms", millis(0))?.unwrap_or(Duration::from_millis(60_000)),
@@ -112,6 +118,13 @@ impl ClientConfig {
                 .unwrap_or_default(),
             layer_keys: LayerKeys(layer),
         };
+        if transactional_id.is_some() && idempotence == Some(false) {
+            return Err(ConfigError::Conflict {
+                first: "transactional.id".into(),
+                second: "enable.idempotence".into(),
+                reason: "a transactional producer is idempotent: remove enable.idempotence=false".into(),
+            });
+        }
         if delivery_timeout.is_none() {
             config.delivery_timeout = config.delivery_timeout.max(config.linger + config.request_timeout);
         }

@@ -131,12 +131,49 @@ pub(crate) fn lock(state: &Mutex<MemberState>) -> MutexGuard<'_, MemberState> {
 /// Asks any broker which broker coordinates `group_id`, retrying while none is
 /// available yet (bounded by `request.timeout.ms`).
 pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Result<Connection> {
+    find_coordinator_of(cluster, CoordinatorKey::Group(group_id)).await
+}
+
+/// What a coordinator is looked up for (FindCoordinator's key type).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum CoordinatorKey<'a> {
+    /// A consumer group (key type 0).
+    Group(&'a str),
+    /// A transactional id (key type 1).
+    Transaction(&'a str),
+}
+
+/// Finds the coordinator of `key` and connects to it.
+pub(crate) async fn find_coordinator_of(cluster: &Cluster, key: CoordinatorKey<'_>) -> Result<Connection> {
+    let (group_id, key_type) = match key {
+        CoordinatorKey::Group(g) => (g, 0),
+        CoordinatorKey::Transaction(t) => (t, 1),
+    };
+    let subject = || match key {
+        CoordinatorKey::Group(g) => Subject::Group(g.to_owned()),
+        CoordinatorKey::Transaction(t) => Subject::Transaction(t.to_owned()),
+    };
     let deadline = Instant::now() + cluster.config().request_timeout();
     loop {
         let attempt = async {
             let conn = cluster.any_connection().await?;
             let version = conn.version(ApiKey::FindCoordinator)?;
             let mut req = FindCoordinatorRequest::default();
+            if key_type != 0 && version < 1 {
+                return Err(ClientError::Protocol {
+                    broker: Some(conn.addr().to_owned()),
+                    partition: None,
+                    // Only FindCoordinator v1+ has a key type (brokers 0.11+).
+                    source: ferrokafka_protocol::ProtocolError::NoCommonVersion {
+                        api: ApiKey::FindCoordinator,
+                        client: kafka_protocol::protocol::VersionRange { min: 1, max: 4 },
+                        broker: Some(kafka_protocol::protocol::VersionRange { min: 0, max: 0 }),
+                    },
+                });
+            }
+            if version >= 1 {
+                req.key_type = key_type;
+            }
             if version >= 4 {
                 req.coordinator_keys = vec![StrBytes::from_string(group_id.to_owned())];
             } else {
@@ -148,7 +185,7 @@ pub(crate) async fn find_coordinator(cluster: &Cluster, group_id: &str) -> Resul
                 _ => (resp.error_code, resp.node_id.0),
             };
             if let Some(error) = ResponseError::try_from_code(code) {
-                return Err(ClientError::broker(ApiKey::FindCoordinator, error, Subject::Group(group_id.to_owned())));
+                return Err(ClientError::broker(ApiKey::FindCoordinator, error, subject()));
             }
             if !cluster.metadata().brokers.contains_key(&node) {
                 cluster.refresh_metadata().await?;

@@ -9,7 +9,7 @@
 pub mod admin;
 pub mod assignor;
 mod config;
-mod coordinator;
+pub(crate) mod coordinator;
 mod join;
 pub mod offsets;
 
@@ -190,6 +190,13 @@ impl GroupConsumer {
     /// The member's generation (-1 before joining).
     pub fn generation_id(&self) -> i32 {
         self.membership.lock().generation_id
+    }
+
+    /// Java's `groupMetadata()`: who this member is now, for
+    /// [`crate::producer::Producer::send_offsets_to_transaction`] (the coordinator
+    /// refuses offsets from a member of an older generation: a zombie is fenced).
+    pub fn group_metadata(&self) -> CommitIdentity {
+        self.membership.identity()
     }
 
     /// The member id the coordinator gave this member ("" before joining).

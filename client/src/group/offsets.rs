@@ -46,6 +46,19 @@ pub struct CommitIdentity {
     pub group_instance_id: Option<String>,
 }
 
+impl CommitIdentity {
+    /// A client outside the group protocol (an `assign`-mode reader, a stream
+    /// committing to Kafka): generation -1, no member id.
+    pub fn standalone(group_id: impl Into<String>) -> CommitIdentity {
+        CommitIdentity {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
 fn name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_owned()))
 }

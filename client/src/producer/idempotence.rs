@@ -2,7 +2,7 @@
 //! with it and their partition's sequence numbers when first sent.
 
 use bytes::BytesMut;
-use ferrokafka_protocol::records::stamp_producer;
+use ferrokafka_protocol::records::{stamp_producer, stamp_transactional};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tokio::time::Instant;
@@ -57,13 +57,14 @@ async fn init_producer_id(cluster: &Cluster) -> Result<(i64, i16)> {
 
 /// Gives a batch about to be sent for the first time its base sequence (and the
 /// producer id and epoch). A retried batch keeps the sequence it was first sent with.
-pub(crate) fn stamp(q: &mut PartQueue, batch: &mut SealedBatch, (id, epoch): (i64, i16)) -> Result<()> {
+pub(crate) fn stamp(q: &mut PartQueue, batch: &mut SealedBatch, (id, epoch): (i64, i16), txn: bool) -> Result<()> {
     if batch.sequence.is_some() {
         return Ok(());
     }
     let sequence = q.next_sequence;
     let mut data = BytesMut::from(std::mem::take(&mut batch.data));
-    stamp_producer(&mut data, id, epoch, sequence).map_err(|source| ClientError::Protocol {
+    let stamp = if txn { stamp_transactional } else { stamp_producer };
+    stamp(&mut data, id, epoch, sequence).map_err(|source| ClientError::Protocol {
         broker: None,
         partition: None,
         source,

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use kafka_protocol::messages::{
     produce_request::{PartitionProduceData, TopicProduceData},
-    ApiKey, ProduceRequest, TopicName,
+    ApiKey, ProduceRequest, TopicName, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::mpsc;
@@ -111,6 +111,7 @@ async fn enqueue(
     };
     let req = ProduceRequest::default()
         .with_acks(acks)
+        .with_transactional_id(cfg.transactional_id().map(|id| TransactionalId(StrBytes::from_string(id.to_owned()))))
         .with_timeout_ms(i32::try_from(cfg.request_timeout().as_millis()).unwrap_or(i32::MAX))
         .with_topic_data(topics);
     if acks == 0 {

@@ -15,6 +15,8 @@ mod idempotence;
 mod lanes;
 mod partitioner;
 mod sender;
+mod transactions;
+mod txn;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -189,6 +191,8 @@ pub(crate) struct Accumulator {
     /// Why the producer can send no more (idempotent producer after a batch failed
     /// for good, or no producer id): every record fails with it.
     pub(crate) fatal: Option<ClientError>,
+    /// The transactional producer's state (`transactional.id` set).
+    pub(crate) txn: Option<txn::Txn>,
     pub(crate) flushing: usize,
     pub(crate) closed: bool,
 }
@@ -231,10 +235,16 @@ impl Producer {
 
     /// A producer sharing an existing cluster handle. With `enable.idempotence=true` the
     /// sender first asks the cluster for a producer id (InitProducerId); if it cannot
-    /// get one, every record fails with [`ClientError::ProducerFatal`].
+    /// get one, every record fails with [`ClientError::ProducerFatal`]. With
+    /// `transactional.id`, call [`Producer::init_transactions`] first, and send records
+    /// inside [`Producer::begin_transaction`] … [`Producer::commit_transaction`].
     pub fn with_cluster(cluster: Cluster) -> Result<Producer> {
         let shared = Arc::new(Shared::default());
-        shared.lock().idempotent = cluster.config().enable_idempotence();
+        {
+            let mut acc = shared.lock();
+            acc.idempotent = cluster.config().enable_idempotence();
+            acc.txn = cluster.config().transactional_id().map(txn::Txn::new);
+        }
         let task = tokio::spawn(sender::run(cluster.clone(), shared.clone()));
         Ok(Producer { cluster, shared, task: Some(task) })
     }
@@ -258,6 +268,16 @@ impl Producer {
             + record.value.as_ref().map_or(0, Bytes::len)
             + record.headers.iter().map(|(k, v)| 8 + k.len() + v.as_ref().map_or(0, Bytes::len)).sum::<usize>();
         let mut acc = self.room_for(size_hint, &record.topic).await?;
+        if let Some(t) = &acc.txn {
+            if t.phase != txn::Phase::InTransaction {
+                return Err(match (&t.error, t.phase) {
+                    (Some(cause), txn::Phase::Abortable) => {
+                        ClientError::TransactionAbortable { cause: Box::new(cause.clone()) }
+                    }
+                    _ => ClientError::TransactionState { operation: "send", state: t.phase.describe() },
+                });
+            }
+        }
         let partition = match (record.partition, record.key.as_deref()) {
             (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
             (Some(p), _) => {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::idempotence;
 use super::lanes::{Answers, Done, Group, Lanes};
+use super::txn::{self, Phase};
 use super::{Accumulator, SealedBatch, Shared};
 use crate::cluster::Cluster;
 use crate::error::{ClientError, Result, Subject};
@@ -22,7 +23,11 @@ use crate::metadata::{Metadata, TopicPartition};
 type Taken = Vec<(TopicPartition, SealedBatch, Option<i32>)>;
 
 pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
-    if shared.lock().idempotent {
+    let plain_idempotent = {
+        let acc = shared.lock();
+        acc.idempotent && acc.txn.is_none()
+    };
+    if plain_idempotent {
         idempotence::init(&cluster, &shared).await;
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -31,9 +36,13 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
     loop {
         cluster.refresh_if_stale();
         let md = cluster.metadata();
-        let (take, next_deadline, done) = drain(&cluster, &md, &shared);
+        let (take, next_deadline, done, to_add) = drain(&cluster, &md, &shared);
         if done && outstanding == 0 {
             return;
+        }
+        if !to_add.is_empty() {
+            // Partitions join the transaction before their first batch is sent.
+            txn::add_partitions(&cluster, &shared, to_add).await;
         }
         // Per leader, requests holding at most one batch per partition; a partition's
         // batches fill successive requests, so its order is the lane's order.
@@ -93,11 +102,21 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
 /// Takes the sendable batches of every partition, in partition order, with their
 /// leader in `md`. Returns them, the next time a lingering batch or a backoff expires,
 /// and whether the producer is closed and empty.
-fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<Instant>, bool) {
+fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<Instant>, bool, Vec<TopicPartition>) {
     let cfg = cluster.config();
     let linger = cfg.linger();
     let now = Instant::now();
-    let mut acc = shared.lock();
+    let mut guard = shared.lock();
+    let acc: &mut Accumulator = &mut guard;
+    // A transaction being aborted (or that must be) fails what it has not sent; an
+    // open one sends a partition's batches once the partition is in it.
+    let txn_fail = acc.txn.as_ref().and_then(|t| match (t.phase, &t.error) {
+        (Phase::Aborting, _) => Some(ClientError::TransactionAborted),
+        (Phase::Abortable, Some(cause)) => Some(ClientError::TransactionAbortable { cause: Box::new(cause.clone()) }),
+        _ => None,
+    });
+    let mut to_add = Vec::new();
+    let transactional = acc.txn.is_some();
     // Java's rule: with senders blocked on buffer.memory, waiting out linger.ms only
     // keeps them blocked.
     let hurry = acc.flushing > 0 || acc.closed || acc.blocked > 0;
@@ -109,7 +128,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
     let mut failed = Settled::default();
     let mut earliest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
     for (tp, q) in acc.parts.iter_mut() {
-        if let Some(fatal) = &fatal {
+        if let Some(fatal) = fatal.as_ref().or(txn_fail.as_ref()) {
             if let Some(f) = q.seal_open() {
                 failed.add(f.0, f.1);
             }
@@ -117,6 +136,14 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
                 fail(&mut failed, b, fatal.clone());
             }
             continue;
+        }
+        if let Some(t) = &acc.txn {
+            if !t.added.contains(tp) {
+                if q.open.is_some() || !q.ready.is_empty() {
+                    to_add.push(tp.clone());
+                }
+                continue;
+            }
         }
         if q.recovering {
             if q.in_flight > 0 {
@@ -146,7 +173,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
             }
             let Some(mut b) = q.ready.pop_front() else { break };
             if let Some(id) = producer {
-                if let Err(e) = idempotence::stamp(q, &mut b, id) {
+                if let Err(e) = idempotence::stamp(q, &mut b, id, transactional) {
                     fail(
                         &mut failed,
                         b,
@@ -160,9 +187,9 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
             take.push((tp.clone(), b, leader));
         }
     }
-    failed.release(shared, &mut acc);
+    failed.release(shared, acc);
     let done = acc.closed && acc.pending == 0;
-    (take, next, done)
+    (take, next, done, to_add)
 }
 
 async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Result<Answers>) {
@@ -285,8 +312,14 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &Clie
 }
 
 /// An idempotent producer whose batch failed for good stops: later batches of the
-/// partition would leave a gap in its sequence, which the broker refuses.
+/// partition would leave a gap in its sequence, which the broker refuses. A
+/// transactional producer instead makes its transaction abortable (the abort bumps the
+/// epoch, which restarts the sequences), unless it was fenced.
 fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, cause: &ClientError) {
+    if acc.txn.is_some() {
+        txn::batch_failed(acc, cause);
+        return;
+    }
     let fatal = ClientError::ProducerFatal { partition: Some(tp.clone()), cause: Box::new(cause.clone()) };
     tracing::warn!(error = %fatal, "idempotent producer stops");
     acc.fatal = Some(fatal);

@@ -211,6 +211,17 @@ impl RecordBatchBuilder {
 /// batch and recomputes its CRC. The producer stamps a batch when it first sends it,
 /// so a retry carries the same sequence and the broker can drop the duplicate.
 pub fn stamp_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<()> {
+    stamp(batch, producer_id, producer_epoch, base_sequence, false)
+}
+
+/// [`stamp_producer`] for a transactional producer: also sets the batch's
+/// transactional attribute, which makes the broker track it in the producer's open
+/// transaction (hidden from `read_committed` readers until the commit marker).
+pub fn stamp_transactional(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Result<()> {
+    stamp(batch, producer_id, producer_epoch, base_sequence, true)
+}
+
+fn stamp(batch: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32, txn: bool) -> Result<()> {
     let corrupt = |reason| ProtocolError::CorruptBatch { offset: -1, reason };
     if batch.len() < V2_HEADER_LEN {
         return Err(corrupt("batch shorter than a v2 header"));
@@ -221,6 +232,10 @@ pub fn stamp_producer(batch: &mut [u8], producer_id: i64, producer_epoch: i16, b
     batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
     batch[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
     batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    if txn {
+        let attributes = i16::from_be_bytes([batch[21], batch[22]]) | ATTR_TRANSACTIONAL;
+        batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    }
     let crc = crc32c::crc32c(&batch[V2_CRC_START..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     Ok(())

@@ -15,7 +15,7 @@ mod record;
 mod txn;
 
 pub use batch::{Batch, BatchRecords};
-pub use encode::{stamp_producer, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
+pub use encode::{stamp_producer, stamp_transactional, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
 #[cfg(feature = "test-encoders")]
 pub use legacy_encode::{encode_legacy_message, LegacyMessage};
 pub use record::{Header, Headers, HeadersIter, Record, TimestampType};

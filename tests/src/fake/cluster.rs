@@ -1,19 +1,23 @@
 //! The fake's own broker: real answers for the APIs a producer and a consumer need
-//! (ApiVersions, Metadata, Produce, Fetch, ListOffsets), over an in-memory log per
-//! partition. Batches are kept as the client sent them, with their base offset
-//! rewritten (the CRC does not cover it), as a broker does.
+//! (ApiVersions, Metadata, Produce, Fetch, ListOffsets) and a transaction coordinator
+//! ([`super::txn`]: InitProducerId, AddPartitionsToTxn, EndTxn, FindCoordinator), over
+//! an in-memory log per partition. Batches are kept as the client sent them, with their
+//! base offset rewritten (the CRC does not cover it), as a broker does; transaction
+//! markers, the last stable offset and the aborted-transaction index are kept as Kafka
+//! keeps them, which neither tansu 0.6 nor the mock clusters do.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use ferrokafka_protocol::records::{ControlMarker, RecordBatchBuilder};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
     ApiKey, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, ProduceRequest,
-    ProduceResponse,
+    ProduceResponse, ProducerId,
 };
 
 use super::wire::{api_versions, metadata_response, metadata_topic, Request};
@@ -25,6 +29,10 @@ pub const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 1, 12),
     (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::FindCoordinator, 1, 3),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
 ];
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -34,27 +42,61 @@ const UNSUPPORTED_VERSION: i16 = 35;
 
 /// One partition's log: (base offset, batch) in offset order.
 #[derive(Default)]
-struct Log {
+pub(super) struct Log {
     batches: Vec<(i64, Bytes)>,
-    next: i64,
+    pub(super) next: i64,
+    /// Open transactions: producer id → first offset.
+    pub(super) open: BTreeMap<i64, i64>,
+    /// Aborted transactions: (producer id, first offset, marker offset).
+    pub(super) aborted: Vec<(i64, i64, i64)>,
 }
 
-/// Topics and their logs.
+impl Log {
+    /// The last stable offset: the first offset of the oldest open transaction.
+    fn last_stable(&self) -> i64 {
+        self.open.values().copied().min().unwrap_or(self.next)
+    }
+
+    /// Appends a one-record control batch (a COMMIT or ABORT marker for `pid`).
+    pub(super) fn marker(&mut self, pid: i64, epoch: i16, commit: bool) {
+        let mut out = BytesMut::new();
+        let marker = if commit { ControlMarker::Commit } else { ControlMarker::Abort };
+        RecordBatchBuilder::control(&mut out, self.next, pid, epoch, marker, 0).expect("marker batch");
+        let first = self.open.remove(&pid);
+        if let (false, Some(first)) = (commit, first) {
+            self.aborted.push((pid, first, self.next));
+        }
+        self.batches.push((self.next, out.freeze()));
+        self.next += 1;
+    }
+}
+
+/// Topics, their logs, and the transactional producers.
 #[derive(Default)]
 pub(crate) struct State {
-    topics: Mutex<BTreeMap<String, Vec<Log>>>,
+    pub(super) inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+pub(super) struct Inner {
+    pub(super) topics: BTreeMap<String, Vec<Log>>,
+    pub(super) txn: super::txn::Coordinator,
 }
 
 impl State {
     pub(crate) fn create_topic(&self, name: &str, partitions: i32) {
         let logs = (0..partitions).map(|_| Log::default()).collect();
-        self.topics.lock().expect("fake state").insert(name.to_owned(), logs);
+        self.lock().topics.insert(name.to_owned(), logs);
     }
 
     /// The high watermark of a partition (`None`: unknown).
     pub(crate) fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
-        let topics = self.topics.lock().expect("fake state");
-        topics.get(topic)?.get(usize::try_from(partition).ok()?).map(|l| l.next)
+        let inner = self.lock();
+        inner.topics.get(topic)?.get(usize::try_from(partition).ok()?).map(|l| l.next)
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The answer to a request the hooks passed on (`None`: an API the fake does not
@@ -72,13 +114,18 @@ impl State {
             ApiKey::Produce => Some(self.produce(req)),
             ApiKey::Fetch => Some(self.fetch(req)),
             ApiKey::ListOffsets => Some(self.list_offsets(req)),
+            ApiKey::FindCoordinator => Some(super::txn::find_coordinator(req)),
+            ApiKey::InitProducerId => Some(super::txn::init_producer_id(&mut self.lock(), req)),
+            ApiKey::AddPartitionsToTxn => Some(super::txn::add_partitions(&mut self.lock(), req)),
+            ApiKey::EndTxn => Some(super::txn::end_txn(&mut self.lock(), req)),
             _ => None,
         }
     }
 
     fn metadata(&self, req: &Request) -> Vec<u8> {
         let asked: MetadataRequest = req.decode();
-        let topics = self.topics.lock().expect("fake state");
+        let inner = self.lock();
+        let topics = &inner.topics;
         let answer = match asked.topics {
             None => topics.iter().map(|(name, logs)| metadata_topic(name, logs.len() as i32, 0)).collect(),
             Some(list) => list
@@ -95,7 +142,8 @@ impl State {
 
     fn produce(&self, req: &Request) -> Vec<u8> {
         let produce: ProduceRequest = req.decode();
-        let mut topics = self.topics.lock().expect("fake state");
+        let mut guard = self.lock();
+        let Inner { topics, txn } = &mut *guard;
         let mut responses = Vec::new();
         for t in produce.topic_data {
             let logs = topics.get_mut(t.name.0.as_str());
@@ -105,10 +153,21 @@ impl State {
                 let log = logs.as_deref_mut().and_then(|l| l.get_mut(usize::try_from(p.index).ok()?));
                 let (error, base) = match log {
                     None => (UNKNOWN_TOPIC_OR_PARTITION, -1),
-                    Some(log) => match append(log, p.records.unwrap_or_default()) {
-                        Some(base) => (0, base),
-                        None => (CORRUPT_MESSAGE, -1),
-                    },
+                    Some(log) => {
+                        let records = p.records.unwrap_or_default();
+                        match txn.check_produce(&records) {
+                            Err(code) => (code, -1),
+                            Ok(producer) => match append(log, records) {
+                                Some(base) => {
+                                    if let Some(pid) = producer {
+                                        log.open.entry(pid).or_insert(base);
+                                    }
+                                    (0, base)
+                                }
+                                None => (CORRUPT_MESSAGE, -1),
+                            },
+                        }
+                    }
                 };
                 parts.push(
                     PartitionProduceResponse::default()
@@ -124,8 +183,10 @@ impl State {
 
     fn fetch(&self, req: &Request) -> Vec<u8> {
         let fetch: FetchRequest = req.decode();
+        let committed = fetch.isolation_level == 1;
         let answer = |fetch: &FetchRequest| {
-            let topics = self.topics.lock().expect("fake state");
+            let inner = self.lock();
+            let topics = &inner.topics;
             let mut any = false;
             let responses = fetch
                 .topics
@@ -141,13 +202,28 @@ impl State {
                             let Some(log) = log else {
                                 return data.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                             };
-                            let data = data.with_high_watermark(log.next).with_last_stable_offset(log.next);
+                            let stable = log.last_stable();
+                            let data = data.with_high_watermark(log.next).with_last_stable_offset(stable);
                             if p.fetch_offset < 0 || p.fetch_offset > log.next {
                                 return data.with_error_code(OFFSET_OUT_OF_RANGE);
                             }
-                            let records = read(log, p.fetch_offset, p.partition_max_bytes.max(1) as usize);
+                            // read_committed: up to the last stable offset, with the aborted
+                            // transactions of that range.
+                            let end = if committed { stable } else { log.next };
+                            let records = read(log, p.fetch_offset, end, p.partition_max_bytes.max(1) as usize);
                             any |= !records.is_empty();
-                            data.with_records(Some(records))
+                            let aborted = committed.then(|| {
+                                log.aborted
+                                    .iter()
+                                    .filter(|&&(_, first, marker)| marker >= p.fetch_offset && first < end)
+                                    .map(|&(pid, first, _)| {
+                                        AbortedTransaction::default()
+                                            .with_producer_id(ProducerId(pid))
+                                            .with_first_offset(first)
+                                    })
+                                    .collect()
+                            });
+                            data.with_records(Some(records)).with_aborted_transactions(aborted)
                         })
                         .collect();
                     FetchableTopicResponse::default().with_topic(t.topic.clone()).with_partitions(partitions)
@@ -166,7 +242,8 @@ impl State {
 
     fn list_offsets(&self, req: &Request) -> Vec<u8> {
         let asked: ListOffsetsRequest = req.decode();
-        let topics = self.topics.lock().expect("fake state");
+        let inner = self.lock();
+        let topics = &inner.topics;
         let answer = asked
             .topics
             .iter()
@@ -219,14 +296,18 @@ fn append(log: &mut Log, records: Bytes) -> Option<i64> {
     Some(first)
 }
 
-/// Whole batches from the one holding `offset`, at least one, then up to `max` bytes.
-fn read(log: &Log, offset: i64, max: usize) -> Bytes {
+/// Whole batches below `end` from the one holding `offset`, at least one, then up to
+/// `max` bytes.
+fn read(log: &Log, offset: i64, end: i64, max: usize) -> Bytes {
     let start = log.batches.partition_point(|(base, _)| *base <= offset).saturating_sub(1);
     let mut out = BytesMut::new();
     for (base, batch) in &log.batches[start.min(log.batches.len())..] {
         let last = base + i64::from(i32::from_be_bytes(batch[23..27].try_into().unwrap_or([0; 4])));
         if last < offset {
             continue;
+        }
+        if *base >= end {
+            break;
         }
         if !out.is_empty() && out.len() + batch.len() > max {
             break;

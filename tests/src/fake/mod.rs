@@ -14,6 +14,7 @@
 mod action;
 mod cluster;
 mod script;
+mod txn;
 mod wire;
 
 use std::io::Write;
