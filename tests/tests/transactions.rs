@@ -366,3 +366,38 @@ fn calls_out_of_order_are_refused_and_a_failed_record_makes_the_transaction_abor
         p.close().await;
     });
 }
+
+/// A producer process killed (SIGKILL) in the middle of a transaction: its records
+/// stay hidden from read_committed readers while the transaction is open, and the
+/// next producer with the same transactional id aborts it, so they never appear.
+#[test]
+fn a_producer_killed_mid_transaction_leaves_nothing_visible() {
+    use std::io::{BufRead, BufReader};
+    let fake = FakeCluster::start();
+    let topic = unique_topic("killed");
+    fake.create_topic(&topic, PARTITIONS);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_txn_producer"))
+        .args([fake.addr().as_str(), topic.as_str(), "killed-id", "20"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("txn_producer starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "SENT", "the producer wrote its records");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let rt = runtime();
+    let stored = rt.block_on(read_all(&fake.addr(), &topic, "read_uncommitted", Duration::from_secs(2)));
+    assert_eq!(stored.len(), 20, "the killed producer's records are in the log");
+    let hidden = rt.block_on(read_all(&fake.addr(), &topic, "read_committed", Duration::from_secs(2)));
+    assert!(hidden.is_empty(), "an open transaction is not stable: {hidden:?}");
+    rt.block_on(async {
+        let next = transactional(&fake.addr(), "killed-id").await;
+        next.begin_transaction().unwrap();
+        send_all(&next, &topic, &values("next", 4)).await;
+        next.commit_transaction().await.unwrap();
+        next.close().await;
+    });
+    let read = rt.block_on(read_all(&fake.addr(), &topic, "read_committed", Duration::from_secs(2)));
+    assert_eq!(sorted(read), sorted(values("next", 4)), "the killed producer's transaction was aborted");
+}
