@@ -21,6 +21,7 @@ use ferrokafka_streaming::store::postgres::tokio_postgres::{self, NoTls};
 use ferrokafka_streaming::store::redb::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use ferrokafka_streaming::store::{RedbStore, TransactionalStore};
 use ferrokafka_streaming::TopicPartition;
+use ferrokafka_tests::fake::FakeCluster;
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::postgres::Postgres;
 use ferrokafka_tests::stunnel::{TlsBroker, TlsOptions};
@@ -451,6 +452,14 @@ fn store_runs(name: &str, extra: &[(&str, &str)]) -> (String, String, String) {
     let b = mock.bootstrap().to_owned();
     let topic = unique_topic("ex-store");
     mock.create_topic(&topic, 2);
+    let (group, out3) = store_runs_on(&b, &topic, name, extra);
+    (topic, group, out3)
+}
+
+/// Three runs of a store example on the broker at `b`: 20 records per partition, 10
+/// more, then nothing new; each run must resume where the store says.
+fn store_runs_on(b: &str, topic: &str, name: &str, extra: &[(&str, &str)]) -> (String, String) {
+    let (b, topic) = (b.to_owned(), topic.to_owned());
     let rt = runtime();
     rt.block_on(produce(plain(&b), &topic, 2, 0, 20, false));
     let group = unique_topic("g");
@@ -468,7 +477,7 @@ fn store_runs(name: &str, extra: &[(&str, &str)]) -> (String, String, String) {
     assert_eq!(chained(all), spans(&[(&topic, 0, 20, 30), (&topic, 1, 20, 30)]), "resumes from the store:\n{out2}");
     let out3 = run(name, &[&env[..], &[("FERROKAFKA_BATCHES", "2")]].concat());
     assert!(batches(&out3).iter().all(|b| b.records == 0), "nothing new:\n{out3}");
-    (topic, group, out3)
+    (group, out3)
 }
 
 /// The `stored: VALUE COUNT` lines.
@@ -541,6 +550,53 @@ fn postgres_store_example_counts_every_record_once() {
             .collect();
         assert_eq!(offsets, BTreeMap::from([(0, 30), (1, 30)]));
     });
+}
+
+/// Kafka as the store: the output records and offsets of each batch in one transaction,
+/// on the fake cluster (the test broker that keeps Kafka's transaction index).
+#[test]
+fn kafka_eos_example_outputs_every_count_once() {
+    let fake = FakeCluster::start();
+    let topic = unique_topic("ex-eos");
+    let output = unique_topic("ex-eos-out");
+    fake.create_topic(&topic, 2);
+    fake.create_topic(&output, 1);
+    let tid = unique_topic("ex-eos-tid");
+    let (group, _) = store_runs_on(
+        &fake.addr(),
+        &topic,
+        "kafka_eos",
+        &[("FERROKAFKA_OUTPUT", &output), ("FERROKAFKA_TRANSACTIONAL_ID", &tid)],
+    );
+    let rt = runtime();
+    let (counts, offsets) = rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([
+            ("bootstrap.servers", fake.addr().as_str()),
+            ("isolation.level", "read_committed"),
+        ])
+        .unwrap();
+        let mut c = ferrokafka_client::consumer::Consumer::new(cfg.clone()).await.unwrap();
+        let tp = TopicPartition::new(&*output, 0);
+        c.assign([tp.clone()]);
+        c.seek(&tp, 0).unwrap();
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        let mut idle = Instant::now();
+        while idle.elapsed() < Duration::from_secs(2) {
+            for r in &c.poll(Duration::from_millis(200)).await.unwrap() {
+                let r = r.unwrap();
+                let key = String::from_utf8(r.record.key.clone().unwrap().to_vec()).unwrap();
+                let n: i64 = std::str::from_utf8(r.record.value.as_deref().unwrap()).unwrap().parse().unwrap();
+                *counts.entry(key).or_default() += n;
+                idle = Instant::now();
+            }
+        }
+        let cluster = ferrokafka_client::cluster::Cluster::connect(cfg).await.unwrap();
+        let tps = [TopicPartition::new(&*topic, 0), TopicPartition::new(&*topic, 1)];
+        let offsets = ferrokafka_client::group::admin::stable_committed_offsets(&cluster, &group, &tps).await.unwrap();
+        (counts, offsets.into_iter().map(|(tp, o)| (tp, o.offset)).collect::<BTreeMap<_, _>>())
+    });
+    assert_eq!(counts, once_each(&topic), "every record counted exactly once in the committed output");
+    assert_eq!(offsets, BTreeMap::from([(TopicPartition::new(&*topic, 0), 30), (TopicPartition::new(&*topic, 1), 30)]));
 }
 
 #[test]

@@ -170,6 +170,30 @@ pub async fn committed_offsets(cluster: &Cluster, group: &str) -> Result<BTreeMa
     Ok(found.into_iter().filter_map(|(tp, om)| om.map(|om| (tp, om))).collect())
 }
 
+/// The committed offsets of `partitions` in `group`, as they are once no transaction
+/// holds offsets of them (KIP-447's stable offsets: a transactional writer's offsets
+/// count only when its transaction commits). Partitions without one are left out.
+pub async fn stable_committed_offsets(
+    cluster: &Cluster,
+    group: &str,
+    partitions: &[TopicPartition],
+) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+    if partitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let conn = find_coordinator(cluster, group).await?;
+    let cfg = cluster.config();
+    let found = super::offsets::fetch_committed_stable(
+        &conn,
+        group,
+        partitions,
+        cluster.retry_backoff(),
+        cfg.request_timeout(),
+    )
+    .await?;
+    Ok(found.into_iter().filter_map(|(tp, om)| om.map(|om| (tp, om))).collect())
+}
+
 /// Committed offsets, end offsets and lag of every partition of the topics a group committed for.
 pub async fn group_lag(cluster: &Cluster, group: &str) -> Result<Vec<PartitionLag>> {
     let committed = committed_offsets(cluster, group).await?;

@@ -136,6 +136,41 @@ pub async fn fetch_committed(
     group_id: &str,
     partitions: &[TopicPartition],
 ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>> {
+    fetch(conn, group_id, partitions, false).await
+}
+
+/// [`fetch_committed`] asking for stable offsets (KIP-447, OffsetFetch v7+): while a
+/// transaction holds offsets of a partition the broker answers UNSTABLE_OFFSET_COMMIT,
+/// and this waits (`retry.backoff.ms` apart, up to `request.timeout.ms`) for the
+/// transaction to end, so the offsets returned are never about to change. On older
+/// brokers it is [`fetch_committed`].
+pub async fn fetch_committed_stable(
+    conn: &Connection,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    backoff: std::time::Duration,
+    timeout: std::time::Duration,
+) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match fetch(conn, group_id, partitions, true).await {
+            Err(ClientError::Broker { error, .. })
+                if error.response() == ResponseError::UnstableOffsetCommit
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(backoff).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn fetch(
+    conn: &Connection,
+    group_id: &str,
+    partitions: &[TopicPartition],
+    stable: bool,
+) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>> {
     let version = conn.version(ApiKey::OffsetFetch)?;
     let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
     for tp in partitions {
@@ -150,7 +185,8 @@ pub async fn fetch_committed(
     }
     let req = OffsetFetchRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group_id.to_owned())))
-        .with_topics(Some(topics));
+        .with_topics(Some(topics))
+        .with_require_stable(stable && version >= 7);
     let resp: OffsetFetchResponse = conn.call_at(version, &req, None).await?;
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::OffsetFetch, error, Subject::Request));

@@ -7,9 +7,12 @@
 //! `from_offset`; anything else (a repeated batch, a skipped range) aborts the transaction with
 //! [`StreamingError::OffsetMismatch`], so no result is ever counted twice or lost.
 //!
-//! Two stores are provided:
+//! Three stores are provided:
 //! - [`RedbStore`] (embedded, the default): one local file, via the pure-Rust `redb` database.
 //! - [`PostgresStore`]: a PostgreSQL table, via the pure-Rust `tokio-postgres` client.
+//! - [`KafkaStore`]: Kafka itself: results written to output topics and the input
+//!   offsets committed to the consumer group in one Kafka transaction (exactly once for
+//!   `read_committed` readers of the output).
 //!
 //! Applications write their results through the concrete transaction: [`RedbTransaction::redb`]
 //! gives the `redb::WriteTransaction`, [`PostgresTransaction::sql`] a client whose statements
@@ -39,6 +42,7 @@
 //! # }
 //! ```
 
+pub mod kafka;
 pub mod postgres;
 pub mod redb;
 
@@ -48,6 +52,7 @@ use std::future::Future;
 use crate::error::{Result, StreamingError};
 use crate::offset_range::{OffsetRange, TopicPartition};
 
+pub use self::kafka::{KafkaStore, KafkaTransaction};
 pub use self::postgres::{PostgresStore, PostgresTransaction};
 pub use self::redb::{RedbStore, RedbTransaction};
 

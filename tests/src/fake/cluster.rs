@@ -33,6 +33,9 @@ pub const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::AddPartitionsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::OffsetFetch, 1, 7),
 ];
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -118,6 +121,9 @@ impl State {
             ApiKey::InitProducerId => Some(super::txn::init_producer_id(&mut self.lock(), req)),
             ApiKey::AddPartitionsToTxn => Some(super::txn::add_partitions(&mut self.lock(), req)),
             ApiKey::EndTxn => Some(super::txn::end_txn(&mut self.lock(), req)),
+            ApiKey::AddOffsetsToTxn => Some(super::txn::add_offsets(&mut self.lock(), req)),
+            ApiKey::TxnOffsetCommit => Some(super::txn::txn_offset_commit(&mut self.lock(), req)),
+            ApiKey::OffsetFetch => Some(super::txn::offset_fetch(&self.lock(), req)),
             _ => None,
         }
     }

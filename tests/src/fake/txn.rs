@@ -1,16 +1,24 @@
 //! The fake broker's transaction coordinator: producer ids and epochs per
 //! transactional id (a new epoch fences the old one and aborts its open transaction),
 //! the partitions of each open transaction, and EndTxn writing COMMIT/ABORT markers.
-//! It is also its own group coordinator for FindCoordinator (offsets are not served).
+//! It is also the group coordinator for offsets committed in transactions
+//! (AddOffsetsToTxn, TxnOffsetCommit, applied by a COMMIT; OffsetFetch reads them, with
+//! UNSTABLE_OFFSET_COMMIT while a transaction holds offsets of the partition and the
+//! reader asks for stable offsets). Plain OffsetCommit and groups are not served.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
+use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, BrokerId, EndTxnRequest, EndTxnResponse,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, BrokerId,
+    EndTxnRequest, EndTxnResponse, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProducerId, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -20,6 +28,7 @@ use super::wire::Request;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_TXN_STATE: i16 = 48;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 /// One transactional id's producer.
 struct Producer {
@@ -27,12 +36,16 @@ struct Producer {
     epoch: i16,
     /// Partitions of the open transaction.
     partitions: BTreeSet<(String, i32)>,
+    /// Offsets committed in the open transaction: (group, topic, partition) → offset.
+    offsets: BTreeMap<(String, String, i32), i64>,
 }
 
 #[derive(Default)]
 pub(super) struct Coordinator {
     by_id: HashMap<String, Producer>,
     next_pid: i64,
+    /// Committed offsets: (group, topic, partition) → offset.
+    committed: BTreeMap<(String, String, i32), i64>,
 }
 
 impl Coordinator {
@@ -77,7 +90,9 @@ pub(super) fn init_producer_id(inner: &mut Inner, req: &Request) -> Vec<u8> {
                 pid: next_pid,
                 epoch: -1,
                 partitions: BTreeSet::new(),
+                offsets: BTreeMap::new(),
             });
+            p.offsets.clear();
             if p.pid == next_pid {
                 coord.next_pid = next_pid;
             }
@@ -137,6 +152,13 @@ pub(super) fn end_txn(inner: &mut Inner, req: &Request) -> Vec<u8> {
         return req.reply(&EndTxnResponse::default().with_error_code(INVALID_PRODUCER_EPOCH));
     }
     let (pid, epoch) = (p.pid, p.epoch);
+    let offsets = std::mem::take(&mut p.offsets);
+    if end.committed {
+        inner.txn.committed.extend(offsets);
+    }
+    let Some(p) = inner.txn.by_id.get_mut(end.transactional_id.0.as_str()) else {
+        return req.reply(&EndTxnResponse::default());
+    };
     for (topic, partition) in std::mem::take(&mut p.partitions) {
         if let Some(log) = log_of(&mut inner.topics, &topic, partition) {
             log.marker(pid, epoch, end.committed);
@@ -151,4 +173,78 @@ fn log_of<'a>(
     partition: i32,
 ) -> Option<&'a mut super::cluster::Log> {
     topics.get_mut(topic)?.get_mut(usize::try_from(partition).ok()?)
+}
+
+/// AddOffsetsToTxn: the group's offsets join the transaction (checked for the epoch).
+pub(super) fn add_offsets(inner: &mut Inner, req: &Request) -> Vec<u8> {
+    let add: AddOffsetsToTxnRequest = req.decode();
+    let current = inner.txn.by_id.get(add.transactional_id.0.as_str()).map(|p| (p.pid, p.epoch));
+    let code = if current == Some((add.producer_id.0, add.producer_epoch)) { 0 } else { INVALID_PRODUCER_EPOCH };
+    req.reply(&AddOffsetsToTxnResponse::default().with_error_code(code))
+}
+
+/// TxnOffsetCommit: offsets held by the transaction until EndTxn.
+pub(super) fn txn_offset_commit(inner: &mut Inner, req: &Request) -> Vec<u8> {
+    let commit: TxnOffsetCommitRequest = req.decode();
+    let group = commit.group_id.0.to_string();
+    let producer = inner.txn.by_id.get_mut(commit.transactional_id.0.as_str());
+    let code = match producer {
+        Some(p) if (p.pid, p.epoch) == (commit.producer_id.0, commit.producer_epoch) => {
+            for t in &commit.topics {
+                for part in &t.partitions {
+                    p.offsets
+                        .insert((group.clone(), t.name.0.to_string(), part.partition_index), part.committed_offset);
+                }
+            }
+            0
+        }
+        _ => INVALID_PRODUCER_EPOCH,
+    };
+    let topics = commit
+        .topics
+        .iter()
+        .map(|t| {
+            let parts = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(parts)
+        })
+        .collect();
+    req.reply(&TxnOffsetCommitResponse::default().with_topics(topics))
+}
+
+/// OffsetFetch (v1-7, listed partitions): committed offsets, -1 where none;
+/// UNSTABLE_OFFSET_COMMIT for a partition an open transaction holds offsets of, when
+/// the reader asks for stable offsets (v7).
+pub(super) fn offset_fetch(inner: &Inner, req: &Request) -> Vec<u8> {
+    let fetch: OffsetFetchRequest = req.decode();
+    let group = fetch.group_id.0.to_string();
+    let topics = fetch
+        .topics
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            let parts = t
+                .partition_indexes
+                .iter()
+                .map(|&partition| {
+                    let key = (group.clone(), t.name.0.to_string(), partition);
+                    let pending = inner.txn.by_id.values().any(|p| p.offsets.contains_key(&key));
+                    let r = OffsetFetchResponsePartition::default().with_partition_index(partition);
+                    if pending && fetch.require_stable {
+                        return r.with_committed_offset(-1).with_error_code(UNSTABLE_OFFSET_COMMIT);
+                    }
+                    r.with_committed_offset(inner.txn.committed.get(&key).copied().unwrap_or(-1))
+                })
+                .collect();
+            OffsetFetchResponseTopic::default().with_name(t.name.clone()).with_partitions(parts)
+        })
+        .collect();
+    req.reply(&OffsetFetchResponse::default().with_topics(topics))
 }
