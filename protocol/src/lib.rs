@@ -9,8 +9,9 @@
 //!   decoded zero-copy from `Bytes`; encoding of v2 batches.
 //! - [`compression`]: gzip, snappy, lz4 and zstd in pure Rust, with a size limit.
 //!
-//! Message bodies are the generated types of the `kafka-protocol` crate,
-//! re-exported as [`messages`].
+//! Message bodies are the generated types of the `kafka-protocol` crate (the patched
+//! copy in `vendor/`); crates that build messages depend on it directly, and
+//! [`Request`] ties each request type to its API key and response.
 //!
 //! ```
 //! use bytes::Bytes;

@@ -1,6 +1,6 @@
 //! One in-process fake Kafka cluster for the tests (franz-go's kfake is the model): a
 //! single-broker server on 127.0.0.1 that answers the APIs a producer and a consumer
-//! use from an in-memory log ([`cluster`]), with a hook that sees every request first
+//! use from an in-memory log (`cluster.rs`, and `txn.rs`: a transaction coordinator), with a hook that sees every request first
 //! and may answer it itself, drop it, delay it, stall the connection or close it.
 //!
 //! The same server runs in two other modes:
