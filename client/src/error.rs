@@ -198,13 +198,14 @@ pub enum ClientError {
         /// `buffer.memory`.
         buffer_memory: usize,
     },
-    /// The idempotent producer can send no more: it got no producer id, or a batch
-    /// of `partition` failed for good, after which later records of the partition could
-    /// not keep their sequence. Create a new producer.
+    /// The idempotent or transactional producer can send no more: it got no producer id
+    /// (or no new epoch after a failed batch), it was fenced by a newer producer with
+    /// its transactional id, it is not authorized, or a batch could not be stamped.
+    /// Create a new producer.
     #[error("the producer can no longer send{}: {cause}",
-        partition.as_ref().map(|p| format!(" (a batch for {p} failed for good; later records could not keep their order)")).unwrap_or_default())]
+        partition.as_ref().map(|p| format!(" (a batch for {p} could not be sent)")).unwrap_or_default())]
     ProducerFatal {
-        /// The partition whose batch failed (`None`: no producer id).
+        /// The partition whose batch failed (`None`: the producer as a whole).
         partition: Option<TopicPartition>,
         /// What failed.
         #[source]

@@ -86,6 +86,14 @@
  *   rack BROKERID RACK                  rack shown in Metadata; -1 = all
  *   wmarks TOPIC PARTITION LO HI
  *       Low/high watermarks the follower reports (-1 = use the leader's)
+ *   topic_delete TOPIC                  (librdkafka >= 2.15 only) delete a
+ *       topic; clients see UNKNOWN_TOPIC_OR_PARTITION from then on
+ *   track start|stop|clear              (>= 2.15) request tracking: start or
+ *       stop recording every request the brokers receive, or forget them
+ *   requests [APIKEY]                   (>= 2.15) -> "OK <n> <key>=<count>...":
+ *       how many requests were tracked, and per ApiKey (or only APIKEY's)
+ *   cgrp_consumer SESSION_MS HEARTBEAT_MS  (>= 2.15) KIP-848 groups:
+ *       group.consumer.session.timeout.ms and .heartbeat.interval.ms
  *   apiversion APIKEY MIN MAX
  *       Narrow the advertised version range of an ApiKey. MIN MAX = -1 -1
  *       turns the API off. MAX may not exceed what the 2.0.2 mock
@@ -122,18 +130,31 @@
 #define MAX_COUNT      100000
 #define MAX_MS         3600000
 #define MAX_ARGS       8
-#define REPLY_MAX      512
+#define REPLY_MAX      4096
 
 static rd_kafka_mock_cluster_t *mcluster;
 static int broker_cnt = 1;
 
-/* ApiKeys the 2.0.2 mock has handlers for, with the highest version each
- * handler implements (rdkafka_mock_handlers.c at v2.0.2). */
+/* ApiKeys the mock has handlers for, with the highest version each handler
+ * implements: librdkafka 2.16's mock (its ApiVersions answer), else 2.0.2's
+ * (rdkafka_mock_handlers.c at v2.0.2). */
 static const struct {
         int16_t key;
         const char *name;
         int16_t max_version;
 } api_keys[] = {
+#if RD_KAFKA_VERSION >= 0x020f0000
+    {0, "Produce", 10},          {1, "Fetch", 16},
+    {2, "ListOffsets", 7},       {3, "Metadata", 13},
+    {8, "OffsetCommit", 9},      {9, "OffsetFetch", 6},
+    {10, "FindCoordinator", 3},  {11, "JoinGroup", 6},
+    {12, "Heartbeat", 5},        {13, "LeaveGroup", 4},
+    {14, "SyncGroup", 4},        {18, "ApiVersions", 2},
+    {22, "InitProducerId", 4},   {23, "OffsetForLeaderEpoch", 2},
+    {24, "AddPartitionsToTxn", 1}, {25, "AddOffsetsToTxn", 1},
+    {26, "EndTxn", 1},           {28, "TxnOffsetCommit", 3},
+    {68, "ConsumerGroupHeartbeat", 1},
+#else
     {0, "Produce", 7},           {1, "Fetch", 11},
     {2, "ListOffsets", 5},       {3, "Metadata", 2},
     {8, "OffsetCommit", 7},      {9, "OffsetFetch", 5},
@@ -143,6 +164,7 @@ static const struct {
     {22, "InitProducerId", 4},   {24, "AddPartitionsToTxn", 1},
     {25, "AddOffsetsToTxn", 1},  {26, "EndTxn", 1},
     {28, "TxnOffsetCommit", 2},
+#endif
 };
 #define API_KEYS_CNT ((int)(sizeof(api_keys) / sizeof(api_keys[0])))
 
@@ -425,6 +447,63 @@ static int run_command(int argc, char **argv, char *reply) {
                                       mcluster, argv[1], (int32_t)v,
                                       (int64_t)lo, (int64_t)hi));
 
+#if RD_KAFKA_VERSION >= 0x020f0000
+        } else if (!strcmp(cmd, "topic_delete")) {
+                EXPECT_ARGS(2, 2, "topic_delete TOPIC");
+                reply_kerr(reply, rd_kafka_mock_topic_delete(mcluster, argv[1]));
+
+        } else if (!strcmp(cmd, "track")) {
+                EXPECT_ARGS(2, 2, "track start|stop|clear");
+                if (!strcmp(argv[1], "start"))
+                        rd_kafka_mock_start_request_tracking(mcluster);
+                else if (!strcmp(argv[1], "stop"))
+                        rd_kafka_mock_stop_request_tracking(mcluster);
+                else if (!strcmp(argv[1], "clear"))
+                        rd_kafka_mock_clear_requests(mcluster);
+                else
+                        BAD("track action", argv[1]);
+
+        } else if (!strcmp(cmd, "requests")) {
+                static size_t per_key[INT16_MAX + 1];
+                rd_kafka_mock_request_t **reqs;
+                size_t cnt, i, total = 0;
+                int only = -1, n;
+                EXPECT_ARGS(1, 2, "requests [APIKEY]");
+                if (argc == 2) {
+                        if (parse_apikey(argv[1], &apikey) == -1)
+                                BAD("api key", argv[1]);
+                        only = apikey;
+                }
+                memset(per_key, 0, sizeof(per_key));
+                reqs = rd_kafka_mock_get_requests(mcluster, &cnt);
+                for (i = 0; i < cnt; i++) {
+                        int16_t k = rd_kafka_mock_request_api_key(reqs[i]);
+                        if (k >= 0 && (only == -1 || k == only)) {
+                                per_key[k]++;
+                                total++;
+                        }
+                }
+                rd_kafka_mock_request_destroy_array(reqs, cnt);
+                n = snprintf(reply, REPLY_MAX, "OK %zu", total);
+                for (i = 0; i <= INT16_MAX && n < REPLY_MAX - 32; i++)
+                        if (per_key[i])
+                                n += snprintf(reply + n, (size_t)(REPLY_MAX - n),
+                                              " %zu=%zu", i, per_key[i]);
+
+        } else if (!strcmp(cmd, "cgrp_consumer")) {
+                EXPECT_ARGS(3, 3, "cgrp_consumer SESSION_MS HEARTBEAT_MS");
+                if (parse_long(argv[1], 1, MAX_MS, &v) == -1)
+                        BAD("session timeout", argv[1]);
+                if (parse_long(argv[2], 1, MAX_MS, &v2) == -1)
+                        BAD("heartbeat interval", argv[2]);
+                rd_kafka_mock_set_group_consumer_session_timeout_ms(mcluster, (int)v);
+                rd_kafka_mock_set_group_consumer_heartbeat_interval_ms(mcluster, (int)v2);
+#else
+        } else if (!strcmp(cmd, "topic_delete") || !strcmp(cmd, "track") ||
+                   !strcmp(cmd, "requests") || !strcmp(cmd, "cgrp_consumer")) {
+                reply_err(reply, "'%s' needs librdkafka >= 2.15's mock "
+                                 "(FERROKAFKA_MOCK=2.16)", cmd);
+#endif
         } else if (!strcmp(cmd, "apiversion")) {
                 long minv, maxv;
                 int i, found = -1;

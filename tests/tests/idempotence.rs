@@ -314,3 +314,75 @@ fn without_a_producer_id_every_record_fails_clearly() {
     });
     assert!(stub.requests_of(ApiKey::Produce).is_empty(), "nothing is sent without a producer id");
 }
+
+/// KIP-360: a batch refused for good (MESSAGE_TOO_LARGE) fails its records, and the
+/// producer then asks for the next epoch of its id (InitProducerId v3+ with the current
+/// id and epoch) and goes on with every sequence restarted at 0, instead of stopping.
+#[test]
+fn a_batch_failing_for_good_bumps_the_epoch_and_the_producer_goes_on() {
+    #[derive(Default)]
+    struct Seen {
+        /// (producer id, epoch) each InitProducerId asked with.
+        inits: Vec<(i64, i16)>,
+        /// (epoch, base sequence, records) of each Produce batch.
+        batches: Vec<(i16, i32, usize)>,
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let log = seen.clone();
+    let stub = FakeCluster::answering(move |req| match req.api {
+        ApiKey::ApiVersions => Some(api_versions(req, APIS)),
+        ApiKey::Metadata => Some(metadata(req, &[("bump", 1)])),
+        ApiKey::InitProducerId => {
+            let ask: kafka_protocol::messages::InitProducerIdRequest = req.decode();
+            let mut s = log.lock().unwrap();
+            s.inits.push((ask.producer_id.0, ask.producer_epoch));
+            let epoch = s.inits.len() as i16 - 1;
+            Some(
+                req.reply(
+                    &InitProducerIdResponse::default().with_producer_id(ProducerId(77)).with_producer_epoch(epoch),
+                ),
+            )
+        }
+        ApiKey::Produce => {
+            let produce: ProduceRequest = req.decode();
+            let mut s = log.lock().unwrap();
+            let mut topics = Vec::new();
+            for t in &produce.topic_data {
+                let mut answers = Vec::new();
+                for p in &t.partition_data {
+                    let batch =
+                        RecordSet::new(p.records.clone().unwrap(), DecodeOptions::default()).next().unwrap().unwrap();
+                    s.batches.push((batch.producer_epoch, batch.base_sequence, batch.records().count()));
+                    // The first batch is refused for good; the rest are stored.
+                    let (code, offset) = if s.batches.len() == 1 { (10, -1) } else { (0, s.batches.len() as i64) };
+                    answers.push(
+                        PartitionProduceResponse::default()
+                            .with_index(p.index)
+                            .with_error_code(code)
+                            .with_base_offset(offset),
+                    );
+                }
+                topics
+                    .push(TopicProduceResponse::default().with_name(t.name.clone()).with_partition_responses(answers));
+            }
+            Some(req.reply(&ProduceResponse::default().with_responses(topics)))
+        }
+        _ => None,
+    });
+    runtime().block_on(async {
+        let producer = Producer::new(config(&stub.addr(), &[("linger.ms", "0")])).await.unwrap();
+        let first = producer.send(ProducerRecord::new("bump", "too big")).await.unwrap();
+        let err = tokio::time::timeout(Duration::from_secs(30), first).await.unwrap().unwrap_err();
+        assert_eq!(err.code().map(|c| c.name()), Some("MESSAGE_TOO_LARGE"), "{err}");
+        for v in ["after-1", "after-2"] {
+            let f = producer.send(ProducerRecord::new("bump", v)).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(30), f).await.unwrap().expect("the producer goes on");
+        }
+        producer.close().await;
+    });
+    let s = seen.lock().unwrap();
+    assert_eq!(s.inits, [(-1, -1), (77, 0)], "the second InitProducerId asks for the next epoch of id 77");
+    assert_eq!(s.batches[0], (0, 0, 1), "the refused batch: epoch 0, sequence 0");
+    assert_eq!(s.batches[1], (1, 0, 1), "after the bump: epoch 1, sequences restart at 0");
+    assert_eq!(s.batches.last().map(|b| (b.0, b.1)), Some((1, 1)), "and go on from there");
+}

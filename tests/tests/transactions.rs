@@ -310,11 +310,16 @@ fn coordinator_errors_are_retried_and_the_transaction_commits_on_the_mock() {
     mock.must("error EndTxn COORDINATOR_NOT_AVAILABLE 1");
     mock.must("error EndTxn CONCURRENT_TRANSACTIONS 1");
     let bootstrap = mock.bootstrap().to_owned();
+    let tid = unique_topic("tid");
+    mock.must(&format!("coordinator transaction {tid} 1"));
     let rt = runtime();
     rt.block_on(async {
-        let p = transactional(&bootstrap, &unique_topic("tid")).await;
+        let p = transactional(&bootstrap, &tid).await;
         p.begin_transaction().unwrap();
         send_all(&p, &topic, &values("v", 10)).await;
+        // The coordinator moves mid-transaction: the old one answers NOT_COORDINATOR.
+        mock.must(&format!("coordinator transaction {tid} 3"));
+        mock.must("broker_error 1 EndTxn NOT_COORDINATOR 1");
         p.commit_transaction().await.unwrap();
         // A fatal answer: the id is not authorized.
         mock.must("error EndTxn TRANSACTIONAL_ID_AUTHORIZATION_FAILED 1");
@@ -400,4 +405,30 @@ fn a_producer_killed_mid_transaction_leaves_nothing_visible() {
     });
     let read = rt.block_on(read_all(&fake.addr(), &topic, "read_committed", Duration::from_secs(2)));
     assert_eq!(sorted(read), sorted(values("next", 4)), "the killed producer's transaction was aborted");
+}
+
+/// `transaction.timeout.ms` is what the coordinator is asked for (InitProducerId), and
+/// the transactional id travels with every Produce request of the transaction.
+#[test]
+fn the_transaction_timeout_and_id_are_sent() {
+    let fake = FakeCluster::start();
+    let topic = unique_topic("timeout");
+    fake.create_topic(&topic, PARTITIONS);
+    runtime().block_on(async {
+        let cfg = config(&fake.addr(), &[("transactional.id", "timeout-id"), ("transaction.timeout.ms", "12345")]);
+        let p = Producer::new(cfg).await.unwrap();
+        p.init_transactions().await.unwrap();
+        p.begin_transaction().unwrap();
+        send_all(&p, &topic, &values("t", 3)).await;
+        p.commit_transaction().await.unwrap();
+        p.close().await;
+    });
+    let inits = fake.requests_of(kafka_protocol::messages::ApiKey::InitProducerId);
+    let init: kafka_protocol::messages::InitProducerIdRequest = inits[0].decode();
+    assert_eq!(init.transaction_timeout_ms, 12345);
+    assert_eq!(init.transactional_id.map(|t| t.0.to_string()).as_deref(), Some("timeout-id"));
+    for r in fake.requests_of(kafka_protocol::messages::ApiKey::Produce) {
+        let produce: kafka_protocol::messages::ProduceRequest = r.decode();
+        assert_eq!(produce.transactional_id.map(|t| t.0.to_string()).as_deref(), Some("timeout-id"));
+    }
 }

@@ -41,14 +41,58 @@ pub(crate) async fn init(cluster: &Cluster, shared: &Shared) {
     shared.wake.notify_one();
 }
 
+/// KIP-360: after a batch failed for good, and with nothing in flight, asks for a new
+/// epoch of the same producer id (InitProducerId v3+ with the current id and epoch; an
+/// older broker gives a new id), then restarts every partition's sequence at 0 and
+/// re-stamps the batches not yet acknowledged. As in the Java client, a batch whose
+/// earlier attempt may have been stored (its answer was lost) is sent again under the
+/// new epoch, which the broker cannot recognize as a duplicate.
+pub(crate) async fn bump_epoch(cluster: &Cluster, shared: &Shared) {
+    let current = shared.lock().producer;
+    let deadline = Instant::now() + cluster.config().delivery_timeout();
+    let cause = loop {
+        match request_producer_id(cluster, current).await {
+            Ok(id) => {
+                tracing::debug!(producer_id = id.0, epoch = id.1, "producer epoch bumped");
+                let mut acc = shared.lock();
+                acc.producer = Some(id);
+                acc.bump_epoch = false;
+                for q in acc.parts.values_mut() {
+                    q.next_sequence = 0;
+                    for b in q.ready.iter_mut() {
+                        b.sequence = None;
+                    }
+                }
+                drop(acc);
+                shared.wake.notify_one();
+                return;
+            }
+            Err(e) if e.is_retriable() && Instant::now() < deadline && !shared.lock().closed => {
+                tokio::time::sleep(cluster.retry_backoff()).await;
+            }
+            Err(e) => break e,
+        }
+    };
+    tracing::warn!(error = %cause, "no new producer epoch: the producer stops");
+    shared.lock().fatal = Some(ClientError::ProducerFatal { partition: None, cause: Box::new(cause) });
+    shared.wake.notify_one();
+}
+
 async fn init_producer_id(cluster: &Cluster) -> Result<(i64, i16)> {
+    request_producer_id(cluster, None).await
+}
+
+async fn request_producer_id(cluster: &Cluster, current: Option<(i64, i16)>) -> Result<(i64, i16)> {
     let conn = cluster.any_connection().await?;
+    let version = conn.version(ApiKey::InitProducerId)?;
+    // KIP-360 (v3+): the current id and epoch ask for the next epoch of the same id.
+    let (id, epoch) = current.filter(|_| version >= 3).unwrap_or((-1, -1));
     let req = InitProducerIdRequest::default()
         .with_transactional_id(None)
         .with_transaction_timeout_ms(i32::MAX)
-        .with_producer_id(ProducerId(-1))
-        .with_producer_epoch(-1);
-    let resp: InitProducerIdResponse = conn.call(&req).await?;
+        .with_producer_id(ProducerId(id))
+        .with_producer_epoch(epoch);
+    let resp: InitProducerIdResponse = conn.call_at(version, &req, None).await?;
     match ResponseError::try_from_code(resp.error_code) {
         None => Ok((resp.producer_id.0, resp.producer_epoch)),
         Some(error) => Err(ClientError::broker(ApiKey::InitProducerId, error, Subject::Request)),

@@ -8,7 +8,9 @@
 //! producer id from the cluster and numbers each partition's records; up to
 //! `max.in.flight.requests.per.connection` (at most 5) batches per partition are in
 //! flight, a failed batch and everything sent after it are resent in order with the
-//! same sequence numbers, and the broker drops what it already stored.
+//! same sequence numbers, and the broker drops what it already stored. A batch that
+//! fails for good fails its records; the producer then bumps its epoch (KIP-360) and
+//! goes on with fresh sequences. With `transactional.id`, see [`Producer::init_transactions`].
 
 mod delivery;
 mod idempotence;
@@ -191,6 +193,8 @@ pub(crate) struct Accumulator {
     /// Why the producer can send no more (idempotent producer after a batch failed
     /// for good, or no producer id): every record fails with it.
     pub(crate) fatal: Option<ClientError>,
+    /// A batch failed for good: the epoch is bumped (KIP-360) once nothing is in flight.
+    pub(crate) bump_epoch: bool,
     /// The transactional producer's state (`transactional.id` set).
     pub(crate) txn: Option<txn::Txn>,
     pub(crate) flushing: usize,

@@ -36,9 +36,15 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
     loop {
         cluster.refresh_if_stale();
         let md = cluster.metadata();
-        let (take, next_deadline, done, to_add) = drain(&cluster, &md, &shared);
+        let Drained { take, next: next_deadline, done, to_add, bump } = drain(&cluster, &md, &shared);
         if done && outstanding == 0 {
             return;
+        }
+        if bump && outstanding == 0 {
+            // KIP-360: a batch failed for good; with nothing in flight any more, a new
+            // epoch restarts every partition's sequence and sending goes on.
+            idempotence::bump_epoch(&cluster, &shared).await;
+            continue;
         }
         if !to_add.is_empty() {
             // Partitions join the transaction before their first batch is sent.
@@ -99,10 +105,23 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
     }
 }
 
+/// What one drain found.
+struct Drained {
+    /// The batches to send now.
+    take: Taken,
+    /// When a lingering batch or a backoff expires.
+    next: Option<Instant>,
+    /// The producer is closed and empty.
+    done: bool,
+    /// Partitions to add to the transaction before their batches are sent.
+    to_add: Vec<TopicPartition>,
+    /// The epoch must be bumped (KIP-360) before anything more is sent.
+    bump: bool,
+}
+
 /// Takes the sendable batches of every partition, in partition order, with their
-/// leader in `md`. Returns them, the next time a lingering batch or a backoff expires,
-/// and whether the producer is closed and empty.
-fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<Instant>, bool, Vec<TopicPartition>) {
+/// leader in `md`.
+fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
     let cfg = cluster.config();
     let linger = cfg.linger();
     let now = Instant::now();
@@ -122,7 +141,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
     let hurry = acc.flushing > 0 || acc.closed || acc.blocked > 0;
     let limit = if acc.idempotent { cfg.max_in_flight_requests_per_connection().min(5) } else { 1 };
     let (producer, fatal) = (acc.producer, acc.fatal.clone());
-    let waiting_for_id = acc.idempotent && producer.is_none() && fatal.is_none();
+    let waiting_for_id = acc.idempotent && (producer.is_none() || acc.bump_epoch) && fatal.is_none();
     let mut take = Vec::new();
     let mut next: Option<Instant> = None;
     let mut failed = Settled::default();
@@ -189,7 +208,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> (Taken, Option<In
     }
     failed.release(shared, acc);
     let done = acc.closed && acc.pending == 0;
-    (take, next, done, to_add)
+    Drained { take, next, done, to_add, bump: acc.bump_epoch && acc.fatal.is_none() }
 }
 
 async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Result<Answers>) {
@@ -311,13 +330,20 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &Clie
     shared.wake.notify_one();
 }
 
-/// An idempotent producer whose batch failed for good stops: later batches of the
-/// partition would leave a gap in its sequence, which the broker refuses. A
-/// transactional producer instead makes its transaction abortable (the abort bumps the
-/// epoch, which restarts the sequences), unless it was fenced.
+/// A batch of an idempotent producer failed for good: later batches of the partition
+/// would leave a gap in its sequence, which the broker refuses. The producer bumps its
+/// epoch (KIP-360) once nothing is in flight, which restarts every sequence; a
+/// transactional producer makes its transaction abortable instead (its abort bumps
+/// the epoch). Fencing and authorization errors stop the producer for good.
 fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, cause: &ClientError) {
     if acc.txn.is_some() {
         txn::batch_failed(acc, cause);
+        return;
+    }
+    let code = cause.code().map(|c| c.response());
+    if !code.is_some_and(|e| txn::txn_error_kind(e) == txn::TxnErrorKind::Fatal) {
+        tracing::debug!(%tp, error = %cause, "batch failed for good: bumping the producer epoch");
+        acc.bump_epoch = true;
         return;
     }
     let fatal = ClientError::ProducerFatal { partition: Some(tp.clone()), cause: Box::new(cause.clone()) };
