@@ -50,6 +50,10 @@ pub(crate) fn fetch_request<'a>(
     if version >= 4 {
         req.isolation_level = cfg.isolation_level().as_i8();
     }
+    if version >= 11 {
+        // KIP-392: the broker may answer with a replica in this rack to read from.
+        req.rack_id = StrBytes::from_string(cfg.client_rack().unwrap_or_default().to_owned());
+    }
     req
 }
 

@@ -53,7 +53,11 @@
  *       is picked at random among them.)
  *   leader TOPIC PARTITION BROKERID     BROKERID -1 = no leader
  *   follower TOPIC PARTITION BROKERID   preferred read replica (KIP-392);
- *                                       the broker does not have to exist
+ *                                       the broker does not have to exist;
+ *                                       -1: none. The mock's leader names it
+ *                                       (and sends no data) whether it is up
+ *                                       or behind, where Kafka names only live,
+ *                                       caught-up replicas
  *       (leader/follower create TOPIC with PARTITION+1 partitions if it does
  *       not exist yet)
  *   down BROKERID | up BROKERID         BROKERID -1 = all brokers. "down"
@@ -92,6 +96,8 @@
  *       stop recording every request the brokers receive, or forget them
  *   requests [APIKEY]                   (>= 2.15) -> "OK <n> <key>=<count>...":
  *       how many requests were tracked, and per ApiKey (or only APIKEY's)
+ *   broker_requests APIKEY              (>= 2.15) -> "OK <n> <broker>=<count>...":
+ *       how many tracked requests of APIKEY each broker received
  *   cgrp_consumer SESSION_MS HEARTBEAT_MS  (>= 2.15) KIP-848 groups:
  *       group.consumer.session.timeout.ms and .heartbeat.interval.ms
  *   apiversion APIKEY MIN MAX
@@ -490,6 +496,31 @@ static int run_command(int argc, char **argv, char *reply) {
                                 n += snprintf(reply + n, (size_t)(REPLY_MAX - n),
                                               " %zu=%zu", i, per_key[i]);
 
+        } else if (!strcmp(cmd, "broker_requests")) {
+                size_t per_broker[MAX_BROKERS + 1];
+                rd_kafka_mock_request_t **reqs;
+                size_t cnt, i, total = 0;
+                int n;
+                EXPECT_ARGS(2, 2, "broker_requests APIKEY");
+                if (parse_apikey(argv[1], &apikey) == -1)
+                        BAD("api key", argv[1]);
+                memset(per_broker, 0, sizeof(per_broker));
+                reqs = rd_kafka_mock_get_requests(mcluster, &cnt);
+                for (i = 0; i < cnt; i++) {
+                        int32_t id = rd_kafka_mock_request_id(reqs[i]);
+                        if (rd_kafka_mock_request_api_key(reqs[i]) == apikey &&
+                            id >= 1 && id <= MAX_BROKERS) {
+                                per_broker[id]++;
+                                total++;
+                        }
+                }
+                rd_kafka_mock_request_destroy_array(reqs, cnt);
+                n = snprintf(reply, REPLY_MAX, "OK %zu", total);
+                for (i = 1; i <= MAX_BROKERS && n < REPLY_MAX - 32; i++)
+                        if (per_broker[i])
+                                n += snprintf(reply + n, (size_t)(REPLY_MAX - n),
+                                              " %zu=%zu", i, per_broker[i]);
+
         } else if (!strcmp(cmd, "cgrp_consumer")) {
                 EXPECT_ARGS(3, 3, "cgrp_consumer SESSION_MS HEARTBEAT_MS");
                 if (parse_long(argv[1], 1, MAX_MS, &v) == -1)
@@ -500,7 +531,8 @@ static int run_command(int argc, char **argv, char *reply) {
                 rd_kafka_mock_set_group_consumer_heartbeat_interval_ms(mcluster, (int)v2);
 #else
         } else if (!strcmp(cmd, "topic_delete") || !strcmp(cmd, "track") ||
-                   !strcmp(cmd, "requests") || !strcmp(cmd, "cgrp_consumer")) {
+                   !strcmp(cmd, "requests") || !strcmp(cmd, "broker_requests") ||
+                   !strcmp(cmd, "cgrp_consumer")) {
                 reply_err(reply, "'%s' needs librdkafka >= 2.15's mock "
                                  "(FERROKAFKA_MOCK=2.16)", cmd);
 #endif

@@ -6,6 +6,7 @@
 pub(crate) const TYPED_KEYS: &[&[&str]] = &[
     &["bootstrap.servers", "metadata.broker.list"],
     &["client.id"],
+    &["client.rack"],
     &["request.timeout.ms"],
     &["socket.connection.setup.timeout.ms"],
     &["fetch.min.bytes"],

@@ -12,6 +12,7 @@
 //! |---|---|---|---|
 //! | `bootstrap.servers` | `metadata.broker.list` | `host:port` or `[ipv6]:port`, comma or space separated | required |
 //! | `client.id` | | any string | `ferrokafka` |
+//! | `client.rack` | | any string | none |
 //! | `request.timeout.ms` | | 1..=2³¹−1 | 30000 |
 //! | `socket.connection.setup.timeout.ms` | | 1..=2³¹−1 | 10000 |
 //! | `fetch.min.bytes` | | 0..=2³¹−1 | 1 |
@@ -108,6 +109,7 @@ pub use values::{Acks, AutoOffsetReset, IsolationLevel, Partitioner, SecurityPro
 pub struct ClientConfig {
     bootstrap_servers: Vec<String>,
     client_id: String,
+    client_rack: Option<String>,
     request_timeout: Duration,
     connection_setup_timeout: Duration,
     fetch_min_bytes: usize,
@@ -147,6 +149,12 @@ impl ClientConfig {
     /// `bootstrap.servers`: the `host:port` entries, in the order given.
     pub fn bootstrap_servers(&self) -> &[String] {
         &self.bootstrap_servers
+    }
+
+    /// `client.rack` (KIP-392): the rack (zone) this client runs in, sent with every
+    /// Fetch so the broker can name a replica in the same rack to read from.
+    pub fn client_rack(&self) -> Option<&str> {
+        self.client_rack.as_deref()
     }
 
     /// `client.id`, sent in every request header.

@@ -66,6 +66,7 @@ impl ClientConfig {
                 .take("bootstrap.servers", Box::new(servers))?
                 .ok_or_else(|| ConfigError::Missing { key: "bootstrap.servers".into() })?,
             client_id: raw.take("client.id", Box::new(|v| Ok(v.to_owned())))?.unwrap_or_else(|| "ferrokafka".into()),
+            client_rack: raw.take("client.rack", Box::new(|v| Ok(v.to_owned())))?.filter(|r| !r.is_empty()),
             request_timeout: raw.take("request.timeout.ms", millis(1))?.unwrap_or(Duration::from_millis(30_000)),
             connection_setup_timeout: raw
                 .take("socket.connection.setup.timeout.ms", millis(1))?
@@ -344,7 +345,7 @@ mod tests {
     fn every_typed_key_is_parsed() {
         for row in keys::TYPED_KEYS {
             for &key in *row {
-                if matches!(key, "client.id" | "bootstrap.servers" | "transactional.id") {
+                if matches!(key, "client.id" | "client.rack" | "bootstrap.servers" | "transactional.id") {
                     continue;
                 }
                 let err = ClientConfig::from_pairs([("bootstrap.servers", "h:1"), (key, "x")]).unwrap_err();

@@ -64,7 +64,7 @@ pub(crate) async fn run(
                 tracing::debug!(error = %e, "offset reset failed; retrying");
                 retry_at = Some(Instant::now() + cluster.retry_backoff());
             }
-            let (plan, leaderless) = plan_fetches(&cluster.metadata(), &mut shared.lock(), &busy);
+            let (plan, leaderless) = plan_fetches(&cluster.metadata(), &mut shared.lock(), &busy, Instant::now());
             if leaderless {
                 retry_at = Some(Instant::now() + cluster.retry_backoff());
                 cluster.request_refresh();
@@ -84,7 +84,7 @@ pub(crate) async fn run(
             Some((leader, parts, result)) = inflight.next(), if !inflight.is_empty() => {
                 // Freed whatever the task did, a panic included.
                 busy.remove(&leader);
-                if handle(&cluster, &shared, &tx, &budget, budget_total, parts, result).await {
+                if handle(&cluster, &shared, &tx, &budget, budget_total, (leader, parts), result).await {
                     retry_at = Some(Instant::now() + cluster.retry_backoff());
                 }
             }
@@ -94,16 +94,34 @@ pub(crate) async fn run(
     }
 }
 
-/// Picks, per leader without a fetch in flight, the partitions ready to fetch (and
-/// marks them in flight). Returns the plan and whether some partition has no known
-/// leader. Decided without sockets; unit-tested.
-pub(crate) fn plan_fetches(md: &Metadata, st: &mut State, busy: &HashSet<i32>) -> (HashMap<i32, Planned>, bool) {
+/// Picks, per broker without a fetch in flight, the partitions ready to fetch (and
+/// marks them in flight): from the partition's preferred read replica while it is
+/// known and not expired (KIP-392), else from its leader. Returns the plan and whether
+/// some partition has no known leader. Decided without sockets; unit-tested.
+pub(crate) fn plan_fetches(
+    md: &Metadata,
+    st: &mut State,
+    busy: &HashSet<i32>,
+    now: Instant,
+) -> (HashMap<i32, Planned>, bool) {
     let mut plan: HashMap<i32, Planned> = HashMap::new();
     let mut leaderless = false;
     for (tp, p) in st.parts.iter_mut() {
         let Some(offset) = p.fetch_position else { continue };
         if p.paused || p.stopped || p.in_flight {
             continue;
+        }
+        if let Some((replica, until)) = p.read_replica {
+            let usable = until > now && md.brokers.contains_key(&replica);
+            if !usable {
+                p.read_replica = None;
+            } else if !busy.contains(&replica) {
+                p.in_flight = true;
+                plan.entry(replica).or_default().push((tp.clone(), offset, p.epoch));
+                continue;
+            } else {
+                continue;
+            }
         }
         match md.leader(tp) {
             Some(b) if !busy.contains(&b.id) => {
@@ -130,6 +148,13 @@ pub(crate) enum PartitionVerdict {
     Retry,
     /// Anything else stops the partition with the broker's error.
     Fail(ResponseError),
+}
+
+/// Whether an answer from a follower sends the partition back to its leader instead of
+/// applying `verdict`: any error does (OFFSET_OUT_OF_RANGE included: a follower behind
+/// the leader is no reason to reset the position); data does not.
+pub(crate) fn follower_refusal(verdict: &PartitionVerdict, from_follower: bool) -> bool {
+    from_follower && *verdict != PartitionVerdict::Data
 }
 
 /// The decision for one partition's answer (no I/O: table-tested in `tasks.rs`).
@@ -175,17 +200,24 @@ async fn handle(
     tx: &mpsc::Sender<Event>,
     budget: &Semaphore,
     budget_total: usize,
-    planned: Planned,
+    (node, planned): (i32, Planned),
     result: Result<Vec<(TopicPartition, PartitionData)>>,
 ) -> bool {
+    let md = cluster.metadata();
+    // Fetched from a follower (KIP-392), not from the partition's leader.
+    let from_follower = |tp: &TopicPartition| md.leader(tp).is_some_and(|l| l.id != node);
     let data = match result {
         Ok(d) => d,
         Err(e) => {
-            tracing::debug!(error = %e, "fetch failed");
+            tracing::debug!(error = %e, node, "fetch failed");
             let mut st = shared.lock();
             for (tp, _, _) in &planned {
                 if let Some(p) = st.parts.get_mut(tp) {
                     p.in_flight = false;
+                    // A follower that fails sends its partitions back to the leader.
+                    if p.read_replica.is_some_and(|(r, _)| r == node) {
+                        p.read_replica = None;
+                    }
                 }
             }
             if e.needs_metadata_refresh() {
@@ -214,7 +246,31 @@ async fn handle(
             if part.epoch != epoch || part.fetch_position != Some(offset) {
                 continue;
             }
-            match partition_verdict(pd.error_code, cfg.auto_offset_reset()) {
+            let replica = pd.preferred_read_replica.0;
+            if replica >= 0 && replica != node {
+                // The leader names a replica to read from (and sends no data).
+                tracing::debug!(%tp, replica, "fetching from the preferred read replica");
+                part.read_replica = Some((replica, Instant::now() + cfg.metadata_max_age()));
+                if !md.brokers.contains_key(&replica) {
+                    // A broker our metadata does not know (yet): learn it, meanwhile
+                    // back off instead of asking the leader again at once.
+                    cluster.request_refresh();
+                    backoff = true;
+                }
+                if pd.records.as_ref().is_none_or(|r| r.is_empty()) {
+                    continue;
+                }
+            }
+            let verdict = partition_verdict(pd.error_code, cfg.auto_offset_reset());
+            if follower_refusal(&verdict, from_follower(&tp)) {
+                // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be
+                // behind the leader), is not the partition's: back to the leader.
+                tracing::debug!(%tp, node, error = pd.error_code, "follower refused; fetching from the leader");
+                part.read_replica = None;
+                backoff = true;
+                continue;
+            }
+            match verdict {
                 PartitionVerdict::Data => {}
                 PartitionVerdict::OutOfRange => {
                     part.error = Some(ClientError::OffsetOutOfRange { partition: tp.clone(), offset });

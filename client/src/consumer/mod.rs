@@ -46,6 +46,9 @@ pub(crate) struct PartState {
     pub(crate) error: Option<ClientError>,
     /// Set with `error`: nothing is fetched until the next seek.
     pub(crate) stopped: bool,
+    /// The replica the leader told us to read from (KIP-392) and until when
+    /// (`metadata.max.age.ms`); any error there sends the partition back to its leader.
+    pub(crate) read_replica: Option<(i32, tokio::time::Instant)>,
 }
 
 impl PartState {
@@ -61,6 +64,7 @@ impl PartState {
             log_start_offset: -1,
             error: None,
             stopped: false,
+            read_replica: None,
         }
     }
 }

@@ -133,15 +133,61 @@ mod plan_tests {
         add(4, Some(4), &|s| s.stopped = true);
         add(5, None, &|_| {}); // no position yet
         let busy = HashSet::from([2]);
-        let (plan, leaderless) = plan_fetches(&metadata(), &mut st, &busy);
+        let now = tokio::time::Instant::now();
+        let (plan, leaderless) = plan_fetches(&metadata(), &mut st, &busy, now);
         assert_eq!(plan, HashMap::from([(1, vec![(tp(0), 5, 3)])]));
         assert!(leaderless);
         assert!(st.parts[&tp(0)].in_flight, "planned partitions are in flight");
         assert!(!st.parts[&tp(1)].in_flight && !st.parts[&tp(3)].in_flight);
         // In flight now: the next round plans nothing for it.
-        let (again, _) = plan_fetches(&metadata(), &mut st, &HashSet::new());
+        let (again, _) = plan_fetches(&metadata(), &mut st, &HashSet::new(), now);
         assert_eq!(again.get(&2), Some(&vec![(tp(1), 9, 3)]));
         assert!(!again.contains_key(&1), "t-0 is in flight, t-3 paused, t-4 stopped, t-5 unpositioned");
+    }
+}
+
+#[cfg(test)]
+mod replica_tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::super::fetcher::plan_fetches;
+    use super::super::{PartState, State};
+    use crate::metadata::{BrokerInfo, Metadata, PartitionInfo, TopicInfo, TopicPartition};
+
+    /// KIP-392: a partition is fetched from its preferred read replica while that is
+    /// known and not expired, else from its leader (and the stale replica is forgotten).
+    #[test]
+    fn the_read_replica_is_used_until_it_expires_or_leaves_the_cluster() {
+        let broker = |id| (id, BrokerInfo { id, host: "h".into(), port: 9092, rack: None });
+        let part = |id| PartitionInfo { id, leader: 1, leader_epoch: 0, replicas: vec![], isr: vec![], error_code: 0 };
+        let name: Arc<str> = Arc::from("t");
+        let topic =
+            TopicInfo { name: name.clone(), error_code: 0, is_internal: false, partitions: (0..4).map(part).collect() };
+        let md = Metadata {
+            brokers: HashMap::from([broker(1), broker(2)]),
+            topics: HashMap::from([(name, topic)]),
+            ..Metadata::empty()
+        };
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut st = State::default();
+        let tp = |p| TopicPartition::new("t", p);
+        for (p, replica) in [(0, Some((2, later))), (1, Some((2, now))), (2, Some((9, later))), (3, None)] {
+            let mut s = PartState::new(Some(0));
+            s.read_replica = replica;
+            st.parts.insert(tp(p), s);
+        }
+        let (plan, _) = plan_fetches(&md, &mut st, &HashSet::new(), now);
+        assert_eq!(plan[&2].iter().map(|p| p.0.clone()).collect::<Vec<_>>(), [tp(0)], "a live replica in the cluster");
+        let mut at_leader: Vec<_> = plan[&1].iter().map(|p| p.0.partition).collect();
+        at_leader.sort_unstable();
+        assert_eq!(at_leader, [1, 2, 3], "expired, unknown broker, none: the leader");
+        assert!(st.parts[&tp(1)].read_replica.is_none() && st.parts[&tp(2)].read_replica.is_none(), "forgotten");
+        assert!(st.parts[&tp(0)].read_replica.is_some());
     }
 }
 
@@ -149,7 +195,7 @@ mod plan_tests {
 mod verdict_tests {
     use kafka_protocol::error::ResponseError;
 
-    use super::super::fetcher::{partition_verdict, PartitionVerdict};
+    use super::super::fetcher::{follower_refusal, partition_verdict, PartitionVerdict};
     use crate::config::AutoOffsetReset;
 
     /// A partition's error code in a Fetch answer → what happens to the partition.
@@ -182,5 +228,12 @@ mod verdict_tests {
         for (code, reset, want) in table {
             assert_eq!(partition_verdict(code, reset), want, "code {code} with {reset:?}");
         }
+        // From a follower, every error goes back to the leader; nothing resets there.
+        for reset in [AutoOffsetReset::None, AutoOffsetReset::Earliest] {
+            let oor = partition_verdict(code(ResponseError::OffsetOutOfRange), reset);
+            assert!(follower_refusal(&oor, true) && !follower_refusal(&oor, false));
+        }
+        assert!(follower_refusal(&Retry, true) && follower_refusal(&Fail(ResponseError::Unknown(1)), true));
+        assert!(!follower_refusal(&Data, true) && !follower_refusal(&Data, false));
     }
 }

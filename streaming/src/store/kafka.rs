@@ -13,7 +13,8 @@
 //!
 //! // One transactional.id per writer: a restarted writer with the same id fences the
 //! // old one (a zombie) and aborts its open transaction.
-//! let config = ClientConfig::from_pairs([("bootstrap.servers", "localhost:9092"), ("transactional.id", "wordcount-0")])?;
+//! let pairs = [("bootstrap.servers", "localhost:9092"), ("transactional.id", "wordcount-0")];
+//! let config = ClientConfig::from_pairs(pairs).map_err(ferrokafka_client::ClientError::from)?;
 //! let store = KafkaStore::connect(config).await?;
 //! let from_offsets = store.load_offsets("my-group").await?; // give them to `Assign`
 //! # let _ = from_offsets;
