@@ -156,3 +156,39 @@ pub fn kpy_consume(bootstrap: &str, topic: &str, partition: i32, count: usize) -
         serde_json::from_str(&out).map_err(|e| format!("kafka-python output {out:?}: {e}"))?;
     Ok(rows.into_iter().map(|(partition, offset, key, value)| PeerRecord { partition, offset, key, value }).collect())
 }
+
+const CK_READ_COMMITTED: &str = r#"
+import sys, json, time
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "ck-" + sys.argv[2],
+              "isolation.level": "read_committed", "enable.auto.commit": False})
+c.assign([TopicPartition(sys.argv[2], p, 0) for p in range(int(sys.argv[3]))])
+out, last = [], time.time()
+while time.time() - last < 5:
+    m = c.poll(0.2)
+    if m is None or m.error():
+        continue
+    out.append(m.value().decode()); last = time.time()
+c.close()
+json.dump(out, sys.stdout)
+"#;
+
+/// Every value of `topic` (partitions 0..`partitions`, from offset 0) that
+/// confluent-kafka (librdkafka 2.16) reads with `isolation.level=read_committed`,
+/// until 5 s pass without a record.
+pub fn ck_read_committed(bootstrap: &str, topic: &str, partitions: i32) -> Result<Vec<String>, String> {
+    let out = run(
+        Command::new("timeout").args([
+            "60",
+            "python3",
+            "-c",
+            CK_READ_COMMITTED,
+            bootstrap,
+            topic,
+            &partitions.to_string(),
+        ]),
+        b"",
+        "confluent-kafka consumer",
+    )?;
+    serde_json::from_str(&out).map_err(|e| format!("confluent-kafka output {out:?}: {e}"))
+}

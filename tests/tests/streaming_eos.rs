@@ -181,32 +181,7 @@ fn every_input_record_is_output_exactly_once_across_crashes() {
     assert_eq!(got, want);
     let everything = rt.block_on(read_output(&b, "read_uncommitted"));
     assert!(everything.len() > want.len(), "the crashed transactions did write outputs, which were aborted");
-    let mut peer = confluent_read_committed(&b);
+    let mut peer = ferrokafka_tests::peers::ck_read_committed(&b, OUTPUT, PARTITIONS).unwrap();
     peer.sort();
     assert_eq!(peer, want, "confluent-kafka reads the same");
-}
-
-/// confluent-kafka (librdkafka 2.16) reading the output in read_committed.
-fn confluent_read_committed(bootstrap: &str) -> Vec<String> {
-    const SCRIPT: &str = r#"
-import sys, json, time
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "ck-eos",
-              "isolation.level": "read_committed", "enable.auto.commit": False})
-c.assign([TopicPartition(sys.argv[2], p, 0) for p in range(int(sys.argv[3]))])
-out, last = [], time.time()
-while time.time() - last < 5:
-    m = c.poll(0.2)
-    if m is None or m.error():
-        continue
-    out.append(m.value().decode()); last = time.time()
-c.close()
-json.dump(out, sys.stdout)
-"#;
-    let out = std::process::Command::new("timeout")
-        .args(["60", "python3", "-c", SCRIPT, bootstrap, OUTPUT, &PARTITIONS.to_string()])
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "confluent-kafka consumer: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }

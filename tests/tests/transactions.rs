@@ -80,29 +80,20 @@ async fn read_all_with(bootstrap: &str, topic: &str, extra: &[(&str, &str)], idl
     out
 }
 
-/// confluent-kafka (librdkafka 2.16) in read_committed: every value it reads within 10 s.
+/// confluent-kafka (librdkafka 2.16) in read_committed.
 fn confluent_read_committed(bootstrap: &str, topic: &str) -> Vec<String> {
-    const SCRIPT: &str = r#"
-import sys, json, time
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "ck-" + sys.argv[2],
-              "isolation.level": "read_committed", "enable.auto.commit": False})
-c.assign([TopicPartition(sys.argv[2], p, 0) for p in range(int(sys.argv[3]))])
-out, last = [], time.time()
-while time.time() - last < 6:
-    m = c.poll(0.2)
-    if m is None or m.error():
-        continue
-    out.append(m.value().decode()); last = time.time()
-c.close()
-json.dump(out, sys.stdout)
-"#;
-    let out = Command::new("timeout")
-        .args(["60", "python3", "-c", SCRIPT, bootstrap, topic, &PARTITIONS.to_string()])
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "confluent-kafka consumer: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    ferrokafka_tests::peers::ck_read_committed(bootstrap, topic, PARTITIONS).unwrap()
+}
+
+/// tansu with a fresh topic of PARTITIONS partitions.
+fn tansu_with_topic(prefix: &str) -> (Tansu, String) {
+    let tansu = Tansu::start();
+    let topic = unique_topic(prefix);
+    runtime().block_on(async {
+        let cluster = Cluster::connect(config(tansu.addr(), &[])).await.unwrap();
+        topics::create_topic(&cluster, &topic, PARTITIONS, 1).await.unwrap();
+    });
+    (tansu, topic)
 }
 
 fn sorted(v: Vec<String>) -> BTreeSet<String> {
@@ -111,12 +102,9 @@ fn sorted(v: Vec<String>) -> BTreeSet<String> {
 
 #[test]
 fn committed_and_aborted_transactions_read_as_confluent_kafka_reads_them_on_tansu() {
-    let tansu = Tansu::start();
-    let topic = unique_topic("txn");
+    let (tansu, topic) = tansu_with_topic("txn");
     let rt = runtime();
     rt.block_on(async {
-        let cluster = Cluster::connect(config(tansu.addr(), &[])).await.unwrap();
-        topics::create_topic(&cluster, &topic, PARTITIONS, 1).await.unwrap();
         let p = transactional(tansu.addr(), &unique_topic("tid")).await;
         p.begin_transaction().unwrap();
         send_all(&p, &topic, &values("commit1", 10)).await;
@@ -142,12 +130,9 @@ fn committed_and_aborted_transactions_read_as_confluent_kafka_reads_them_on_tans
 
 #[test]
 fn an_open_transaction_is_hidden_until_it_commits_on_tansu() {
-    let tansu = Tansu::start();
-    let topic = unique_topic("open");
+    let (tansu, topic) = tansu_with_topic("open");
     let rt = runtime();
     rt.block_on(async {
-        let cluster = Cluster::connect(config(tansu.addr(), &[])).await.unwrap();
-        topics::create_topic(&cluster, &topic, PARTITIONS, 1).await.unwrap();
         let p = transactional(tansu.addr(), &unique_topic("tid")).await;
         p.begin_transaction().unwrap();
         send_all(&p, &topic, &values("open", 8)).await;
@@ -202,13 +187,7 @@ fn zombie_is_fenced(bootstrap: &str, topic: &str, filters_aborted: bool) {
 
 #[test]
 fn a_zombie_producer_is_fenced_on_tansu() {
-    let tansu = Tansu::start();
-    let topic = unique_topic("zombie");
-    let rt = runtime();
-    rt.block_on(async {
-        let cluster = Cluster::connect(config(tansu.addr(), &[])).await.unwrap();
-        topics::create_topic(&cluster, &topic, PARTITIONS, 1).await.unwrap();
-    });
+    let (tansu, topic) = tansu_with_topic("zombie");
     zombie_is_fenced(tansu.addr(), &topic, false);
 }
 
@@ -289,12 +268,7 @@ fn offsets_follow_the_transaction(bootstrap: &str, topic: &str) {
 
 #[test]
 fn offsets_commit_and_abort_with_the_transaction_on_tansu() {
-    let tansu = Tansu::start();
-    let topic = unique_topic("offsets");
-    runtime().block_on(async {
-        let cluster = Cluster::connect(config(tansu.addr(), &[])).await.unwrap();
-        topics::create_topic(&cluster, &topic, PARTITIONS, 1).await.unwrap();
-    });
+    let (tansu, topic) = tansu_with_topic("offsets");
     offsets_follow_the_transaction(tansu.addr(), &topic);
 }
 

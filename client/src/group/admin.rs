@@ -155,19 +155,24 @@ pub async fn describe_group(cluster: &Cluster, group: &str) -> Result<GroupDescr
 /// topic list: tansu 0.6 answers the null-list form of OffsetFetch v7 with a
 /// malformed (null) array.
 pub async fn committed_offsets(cluster: &Cluster, group: &str) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
-    let md = cluster.describe(None).await?;
-    let tps: Vec<TopicPartition> = md
-        .topics
-        .values()
-        .filter(|t| t.error_code == 0 && !t.is_internal)
-        .flat_map(|t| t.partitions.iter().map(move |p| TopicPartition { topic: t.name.clone(), partition: p.id }))
-        .collect();
+    let tps = every_partition(cluster).await?;
     if tps.is_empty() {
         return Ok(BTreeMap::new());
     }
     let conn = find_coordinator(cluster, group).await?;
     let found = fetch_committed(&conn, group, &tps).await?;
     Ok(found.into_iter().filter_map(|(tp, om)| om.map(|om| (tp, om))).collect())
+}
+
+/// Every partition of every topic the cluster has (internal topics left out).
+pub async fn every_partition(cluster: &Cluster) -> Result<Vec<TopicPartition>> {
+    let md = cluster.describe(None).await?;
+    Ok(md
+        .topics
+        .values()
+        .filter(|t| t.error_code == 0 && !t.is_internal)
+        .flat_map(|t| t.partitions.iter().map(move |p| TopicPartition { topic: t.name.clone(), partition: p.id }))
+        .collect())
 }
 
 /// The committed offsets of `partitions` in `group`, as they are once no transaction

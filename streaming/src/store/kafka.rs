@@ -96,13 +96,7 @@ impl TransactionalStore for KafkaStore {
     /// The group's committed offsets of every topic, once stable: offsets a transaction
     /// still holds are waited for (KIP-447), never returned half-committed.
     async fn load_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
-        let md = self.cluster().describe(None).await?;
-        let tps: Vec<TopicPartition> = md
-            .topics
-            .values()
-            .filter(|t| t.error_code == 0 && !t.is_internal)
-            .flat_map(|t| t.partitions.iter().map(move |p| TopicPartition { topic: t.name.clone(), partition: p.id }))
-            .collect();
+        let tps = admin::every_partition(self.cluster()).await?;
         let stored = admin::stable_committed_offsets(self.cluster(), group, &tps).await?;
         Ok(stored.into_iter().map(|(tp, om)| (tp, om.offset)).collect())
     }
