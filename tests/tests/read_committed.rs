@@ -1,11 +1,11 @@
-//! `isolation.level=read_committed` end to end over the network. Neither broker here
-//! can serve it for real: tansu 0.6 has no transactions, and librdkafka 2.0.2's mock
-//! writes no transaction markers, lists no aborted transactions and reports the last
-//! stable offset equal to the high watermark. So a stub broker serves a partition as a
-//! Kafka broker stores and answers it (aborted, committed and still-open transactions,
-//! their markers, `last_stable_offset` below the high watermark, the aborted list only
-//! for read_committed fetches), and the consumer must read each isolation level
-//! correctly. (The mock run with a real COMMIT marker is in streaming_compacted.rs.)
+//! `isolation.level=read_committed` end to end over the network, on a log written by
+//! hand: a stub broker serves a partition as a Kafka broker stores and answers it
+//! (aborted, committed and still-open transactions, their markers,
+//! `last_stable_offset` below the high watermark, the aborted list only for
+//! read_committed fetches), and the consumer must read each isolation level correctly.
+//! Records our own transactional producer wrote are read back in transactions.rs (on
+//! the fake cluster, tansu and the mocks; what each keeps is in DESIGN.md's broker
+//! quirks), and the mock run with a real COMMIT marker is in streaming_compacted.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
