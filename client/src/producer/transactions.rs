@@ -10,7 +10,6 @@ use kafka_protocol::messages::{
     TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use tokio::time::Instant;
 
 use super::txn::{self, Next, Phase};
 use super::Producer;
@@ -57,7 +56,7 @@ impl Producer {
     ) -> Result<()> {
         self.transition("send_offsets_to_transaction", &[Phase::InTransaction], None)?;
         let (cluster, shared) = (&self.cluster, &*self.shared);
-        let deadline = Instant::now() + cluster.config().max_block();
+        let mut budget = txn::Budget::new(cluster.config().max_block());
         if !shared.lock().txn.as_ref().is_some_and(|t| t.offsets_added) {
             loop {
                 let attempt = async {
@@ -71,7 +70,7 @@ impl Producer {
                     let resp: AddOffsetsToTxnResponse = conn.call(&req).await?;
                     Ok(resp.error_code)
                 };
-                match txn::decide(cluster, shared, ApiKey::AddOffsetsToTxn, attempt.await, deadline).await? {
+                match txn::decide(cluster, shared, ApiKey::AddOffsetsToTxn, attempt.await, &mut budget).await? {
                     Next::Again => continue,
                     Next::Done => break,
                 }
@@ -88,7 +87,7 @@ impl Producer {
                 let resp: TxnOffsetCommitResponse = conn.call_at(version, &req, None).await?;
                 Ok(txn::worst_code(resp.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code))))
             };
-            match txn::decide(cluster, shared, ApiKey::TxnOffsetCommit, attempt.await, deadline).await? {
+            match txn::decide(cluster, shared, ApiKey::TxnOffsetCommit, attempt.await, &mut budget).await? {
                 Next::Again => continue,
                 Next::Done => return Ok(()),
             }

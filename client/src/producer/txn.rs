@@ -166,6 +166,19 @@ pub(crate) async fn coordinator(cluster: &Cluster, shared: &Shared) -> Result<(C
     Ok((conn, id))
 }
 
+/// How long a transactional call keeps retrying, and how many attempts it made.
+pub(crate) struct Budget {
+    deadline: Instant,
+    attempts: u32,
+}
+
+impl Budget {
+    /// Retries allowed for `within` from now.
+    pub(crate) fn new(within: std::time::Duration) -> Budget {
+        Budget { deadline: Instant::now() + within, attempts: 0 }
+    }
+}
+
 /// What to do after one attempt of a transactional call.
 pub(crate) enum Next {
     Done,
@@ -173,15 +186,16 @@ pub(crate) enum Next {
 }
 
 /// Decides on one attempt's outcome (a transport error or the answer's error code):
-/// done, again (after dropping the coordinator and/or a backoff, within `deadline`),
+/// done, again (after dropping the coordinator and/or a backoff, within the budget),
 /// or an error, recorded in the producer's state when abortable or fatal.
 pub(crate) async fn decide(
     cluster: &Cluster,
     shared: &Shared,
     api: ApiKey,
     outcome: Result<i16>,
-    deadline: Instant,
+    budget: &mut Budget,
 ) -> Result<Next> {
+    budget.attempts += 1;
     let txn_id = shared.lock().txn.as_ref().map(|t| t.id.clone()).unwrap_or_default();
     let error = match outcome {
         Ok(0) => return Ok(Next::Done),
@@ -212,10 +226,10 @@ pub(crate) async fn decide(
         Err(e) => return Err(e),
     };
     let (err, refind) = error;
-    if Instant::now() >= deadline {
+    if Instant::now() >= budget.deadline {
         return Err(ClientError::RetriesExhausted {
             api: crate::codes::Api::of(api),
-            attempts: 0,
+            attempts: budget.attempts,
             last: Some(Box::new(err)),
         });
     }
@@ -232,7 +246,7 @@ pub(crate) async fn decide(
 /// InitProducerId for the transactional id: a new epoch, which fences older producers
 /// of the id and aborts their open transaction. Every partition's sequence restarts.
 pub(crate) async fn init_producer_id(cluster: &Cluster, shared: &Shared) -> Result<()> {
-    let deadline = Instant::now() + cluster.config().max_block();
+    let mut budget = Budget::new(cluster.config().max_block());
     let timeout = i32::try_from(cluster.config().transaction_timeout().as_millis()).unwrap_or(i32::MAX);
     loop {
         let (conn, id) = coordinator(cluster, shared).await?;
@@ -243,7 +257,7 @@ pub(crate) async fn init_producer_id(cluster: &Cluster, shared: &Shared) -> Resu
             .with_producer_epoch(-1);
         let resp = conn.call(&req).await;
         let code = resp.as_ref().map(|r: &InitProducerIdResponse| r.error_code).map_err(Clone::clone);
-        match decide(cluster, shared, ApiKey::InitProducerId, code, deadline).await? {
+        match decide(cluster, shared, ApiKey::InitProducerId, code, &mut budget).await? {
             Next::Again => continue,
             Next::Done => {}
         }
@@ -263,7 +277,7 @@ pub(crate) async fn init_producer_id(cluster: &Cluster, shared: &Shared) -> Resu
 /// `delivery.timeout.ms`; on failure the transaction turns abortable (or the producer
 /// fatal) and the sender fails the partitions' batches.
 pub(crate) async fn add_partitions(cluster: &Cluster, shared: &Shared, parts: Vec<TopicPartition>) {
-    let deadline = Instant::now() + cluster.config().delivery_timeout();
+    let mut budget = Budget::new(cluster.config().delivery_timeout());
     loop {
         let attempt = async {
             let (conn, id) = coordinator(cluster, shared).await?;
@@ -277,7 +291,7 @@ pub(crate) async fn add_partitions(cluster: &Cluster, shared: &Shared, parts: Ve
             ))
         };
         let outcome: Result<i16> = attempt.await;
-        match decide(cluster, shared, ApiKey::AddPartitionsToTxn, outcome, deadline).await {
+        match decide(cluster, shared, ApiKey::AddPartitionsToTxn, outcome, &mut budget).await {
             Ok(Next::Again) => continue,
             Ok(Next::Done) => {
                 if let Some(txn) = shared.lock().txn.as_mut() {
@@ -337,7 +351,7 @@ pub(crate) fn worst_code(codes: impl Iterator<Item = i16>) -> i16 {
 
 /// EndTxn: commits or aborts the open transaction on the coordinator.
 pub(crate) async fn end_txn(cluster: &Cluster, shared: &Shared, commit: bool) -> Result<()> {
-    let deadline = Instant::now() + cluster.config().max_block();
+    let mut budget = Budget::new(cluster.config().max_block());
     loop {
         let attempt = async {
             let (conn, id) = coordinator(cluster, shared).await?;
@@ -350,7 +364,7 @@ pub(crate) async fn end_txn(cluster: &Cluster, shared: &Shared, commit: bool) ->
             let resp: EndTxnResponse = conn.call(&req).await?;
             Ok(resp.error_code)
         };
-        match decide(cluster, shared, ApiKey::EndTxn, attempt.await, deadline).await? {
+        match decide(cluster, shared, ApiKey::EndTxn, attempt.await, &mut budget).await? {
             Next::Again => continue,
             Next::Done => return Ok(()),
         }
