@@ -65,6 +65,8 @@ apis! {
     INIT_PRODUCER_ID = InitProducerId;
     /// SaslAuthenticate (36).
     SASL_AUTHENTICATE = SaslAuthenticate;
+    /// ConsumerGroupHeartbeat (68, KIP-848).
+    CONSUMER_GROUP_HEARTBEAT = ConsumerGroupHeartbeat;
 }
 
 impl Api {

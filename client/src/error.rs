@@ -341,6 +341,19 @@ pub enum ClientError {
         /// What was wrong.
         reason: String,
     },
+    /// `group.protocol=consumer` (KIP-848) was asked for, and the group coordinator
+    /// does not serve ConsumerGroupHeartbeat (brokers before Kafka 4.0, or 3.7–3.9
+    /// without the new coordinator turned on).
+    #[error(
+        "group {group}: the coordinator {broker} does not support group.protocol=consumer \
+         (KIP-848, Kafka 4.0+); use group.protocol=classic"
+    )]
+    GroupProtocolUnsupported {
+        /// The group.
+        group: String,
+        /// The coordinator's address.
+        broker: String,
+    },
     /// Resetting a group's offsets needs the group to be empty.
     #[error("group {group} has {members} active member(s) (state {state}); stop them before resetting offsets")]
     GroupNotEmpty {
@@ -402,6 +415,7 @@ impl ClientError {
             | ClientError::NotSubscribed
             | ClientError::Assignor { .. }
             | ClientError::GroupNotEmpty { .. }
+            | ClientError::GroupProtocolUnsupported { .. }
             | ClientError::TaskFailed { .. }
             | ClientError::Closed => false,
         }

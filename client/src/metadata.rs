@@ -29,6 +29,18 @@ impl fmt::Display for TopicPartition {
     }
 }
 
+/// A topic's id (KIP-516), as Metadata v10+ reports it. Displayed as Kafka prints a
+/// `Uuid`: 22 characters of URL-safe base64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicId(pub [u8; 16]);
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine;
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
 /// A broker as announced in metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerInfo {
@@ -75,6 +87,8 @@ pub struct TopicInfo {
     pub error_code: i16,
     /// Whether the topic is internal (`__consumer_offsets`, `__transaction_state`).
     pub is_internal: bool,
+    /// The topic's id, when the broker reports one (Metadata v10+).
+    pub topic_id: Option<TopicId>,
     /// Partitions, sorted by id.
     pub partitions: Vec<PartitionInfo>,
 }
@@ -139,8 +153,15 @@ impl Metadata {
                 })
                 .collect();
             partitions.sort_by_key(|p| p.id);
-            let info =
-                TopicInfo { name: name.clone(), error_code: t.error_code, is_internal: t.is_internal, partitions };
+            let id = *t.topic_id.as_bytes();
+            let topic_id = (id != [0; 16]).then_some(TopicId(id));
+            let info = TopicInfo {
+                name: name.clone(),
+                error_code: t.error_code,
+                is_internal: t.is_internal,
+                topic_id,
+                partitions,
+            };
             topics.insert(name, info);
         }
         Metadata {
@@ -160,6 +181,11 @@ impl Metadata {
     /// The current leader of a partition, if it has one and it is a known broker.
     pub fn leader(&self, tp: &TopicPartition) -> Option<&BrokerInfo> {
         self.partition(tp).filter(|p| p.leader >= 0).and_then(|p| self.brokers.get(&p.leader))
+    }
+
+    /// The topic with id `id`, if this snapshot has it.
+    pub fn topic_by_id(&self, id: TopicId) -> Option<&TopicInfo> {
+        self.topics.values().find(|t| t.topic_id == Some(id))
     }
 
     /// Number of partitions of `topic`, if known.

@@ -48,4 +48,5 @@ requests! {
     SaslAuthenticate => SaslAuthenticateRequest, SaslAuthenticateResponse;
     DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
     OffsetDelete => OffsetDeleteRequest, OffsetDeleteResponse;
+    ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse;
 }

@@ -32,7 +32,9 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     // here uses the leader epoch those versions add. v3 is served by 0.11 to 4.x.
     (ApiKey::ListOffsets, 1, 3),
     (ApiKey::Metadata, 0, 12),
-    (ApiKey::OffsetCommit, 2, 8),
+    // v9 is what a KIP-848 member must commit with (Kafka 4.0 refuses older versions
+    // from consumer-protocol members); its layout is v8's.
+    (ApiKey::OffsetCommit, 2, 9),
     (ApiKey::OffsetFetch, 1, 7),
     (ApiKey::FindCoordinator, 0, 4),
     // v6+ (flexible) and SyncGroup v4+ are left out: librdkafka 2.16's mock cluster
@@ -48,6 +50,10 @@ const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     // carries; the member batch of v3 (KIP-345) is not used.
     (ApiKey::LeaveGroup, 0, 2),
     (ApiKey::SyncGroup, 0, 3),
+    // KIP-848 (group.protocol=consumer). v1 only: the client makes its member id
+    // (KIP-1082) and may subscribe by regex; v0 was the early-access form of Kafka
+    // 3.7–3.9. Kafka 4.0+ and librdkafka 2.16's mock serve v1.
+    (ApiKey::ConsumerGroupHeartbeat, 1, 1),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 4),
     (ApiKey::ApiVersions, 0, API_VERSIONS_MAX),

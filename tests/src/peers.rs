@@ -192,3 +192,97 @@ pub fn ck_read_committed(bootstrap: &str, topic: &str, partitions: i32) -> Resul
     )?;
     serde_json::from_str(&out).map_err(|e| format!("confluent-kafka output {out:?}: {e}"))
 }
+
+const CK_GROUP_MEMBER: &str = r#"
+import json, sys, time
+from confluent_kafka import Consumer
+bootstrap, group, topic = sys.argv[1:4]
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
+              "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe([topic])
+last = None
+while True:
+    m = c.poll(0.2)
+    if m is not None and m.error():
+        print("ERROR " + str(m.error()), flush=True)
+    now = sorted(tp.partition for tp in c.assignment())
+    if now != last:
+        print("ASSIGNED " + json.dumps(now), flush=True)
+        last = now
+    if sys.stdin in __import__("select").select([sys.stdin], [], [], 0)[0]:
+        break
+c.close()
+print("CLOSED", flush=True)
+"#;
+
+/// A confluent-kafka (librdkafka 2.16) consumer in a `group.protocol=consumer` group,
+/// running in its own process; it reports each change of its assignment.
+pub struct CkGroupMember {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    assigned: Vec<i32>,
+}
+
+impl CkGroupMember {
+    /// Starts the member on `topic` in `group`.
+    pub fn start(bootstrap: &str, group: &str, topic: &str) -> Result<CkGroupMember, String> {
+        let mut child = Command::new("python3")
+            .args(["-c", CK_GROUP_MEMBER, bootstrap, group, topic])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot run python3 with confluent-kafka: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(CkGroupMember { child, lines, assigned: Vec::new() })
+    }
+
+    /// Its latest reported assignment (partition numbers); fails on a reported error.
+    pub fn assigned(&mut self) -> Result<Vec<i32>, String> {
+        while let Ok(line) = self.lines.try_recv() {
+            if let Some(json) = line.strip_prefix("ASSIGNED ") {
+                self.assigned = serde_json::from_str(json).map_err(|e| format!("{line}: {e}"))?;
+            } else if line.starts_with("ERROR") {
+                return Err(format!("confluent-kafka member: {line}"));
+            }
+        }
+        Ok(self.assigned.clone())
+    }
+
+    /// Closes the consumer (it leaves the group) and waits for the process.
+    pub fn close(mut self) -> Result<(), String> {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"q\n");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_millis(200)) {
+                Ok(line) if line == "CLOSED" => break,
+                Ok(_) => {}
+                Err(_) if std::time::Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    return Err("confluent-kafka member did not close within 30 s".into());
+                }
+                Err(_) => {}
+            }
+        }
+        self.child.wait().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+impl Drop for CkGroupMember {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,8 +2,9 @@
 //! (two members, as two processes would be) share a topic through the group protocol,
 //! store each batch's results and offsets together in one redb store, and read starting
 //! offsets from it whenever partitions move. One joins while the other runs, then leaves;
-//! the store holds every record exactly once. On tansu, one record per produced batch so
-//! that its ListOffsets(latest) is exact (see DESIGN.md).
+//! the store holds every record exactly once. On tansu with the classic protocol, and on
+//! librdkafka 2.16's mock with KIP-848's (`group.protocol=consumer`). On tansu, one record
+//! per produced batch so that its ListOffsets(latest) is exact (see DESIGN.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,17 +37,27 @@ struct Member {
     task: JoinHandle<()>,
 }
 
-fn member(bootstrap: &str, topic: &str, group: &str, store: Arc<RedbStore>) -> Member {
-    let params = KafkaParams::new([
+/// Which group protocol the members speak.
+#[derive(Clone, Copy)]
+enum Protocol {
+    Classic,
+    /// KIP-848: the broker's session timeout and heartbeat interval apply.
+    Consumer,
+}
+
+fn member(bootstrap: &str, topic: &str, group: &str, store: Arc<RedbStore>, protocol: Protocol) -> Member {
+    let mut pairs = vec![
         ("bootstrap.servers", bootstrap),
         ("group.id", group),
         ("auto.offset.reset", "earliest"),
         ("enable.auto.commit", "false"),
         ("fetch.max.wait.ms", "100"),
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "300"),
-    ])
-    .unwrap();
+    ];
+    match protocol {
+        Protocol::Classic => pairs.extend([("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "300")]),
+        Protocol::Consumer => pairs.push(("group.protocol", "consumer")),
+    }
+    let params = KafkaParams::new(pairs).unwrap();
     let strategy = Subscribe::new([topic], params, Default::default())
         .unwrap()
         .scale_out()
@@ -114,6 +125,24 @@ fn members_share_a_topic_with_offsets_in_the_store() {
     let b = broker.addr().to_owned();
     let topic = unique_topic("scale-store");
     ferrokafka_tests::raw::RawConnection::connect(&b).unwrap().create_topic(&topic, PARTITIONS).unwrap();
+    scale_out(&b, &topic, Protocol::Classic);
+}
+
+#[test]
+fn members_share_a_topic_over_the_kip_848_protocol() {
+    if ferrokafka_tests::mock::mock_version() != "2.16" {
+        eprintln!("KIP-848 groups need librdkafka 2.16's mock (FERROKAFKA_MOCK=2.16; scripts/test.sh runs it)");
+        return;
+    }
+    let mut mock = ferrokafka_tests::mock::MockCluster::start(3);
+    mock.must("cgrp_consumer 6000 300");
+    let topic = unique_topic("scale-848");
+    mock.create_topic(&topic, PARTITIONS as u32);
+    scale_out(mock.bootstrap(), &topic, Protocol::Consumer);
+}
+
+fn scale_out(b: &str, topic: &str, protocol: Protocol) {
+    let (b, topic) = (b.to_owned(), topic.to_owned());
     let dir = std::env::temp_dir().join(unique_topic("scale-store"));
     std::fs::create_dir_all(&dir).unwrap();
     let store = Arc::new(RedbStore::open(dir.join("store.redb")).unwrap());
@@ -144,9 +173,9 @@ fn members_share_a_topic_with_offsets_in_the_store() {
             expected
         };
         let total = produce_round(40).await;
-        let a = member(&b, &topic, &group, store.clone());
+        let a = member(&b, &topic, &group, store.clone(), protocol);
         wait_until("A stores the first 40 records", || stored(&store) == total).await;
-        let second = member(&b, &topic, &group, store.clone());
+        let second = member(&b, &topic, &group, store.clone(), protocol);
         tokio::time::sleep(Duration::from_secs(2)).await; // B joins; A rebalances
         let total = produce_round(40).await;
         wait_until("A and B store the second 40", || stored(&store) == total).await;

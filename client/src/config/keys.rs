@@ -52,6 +52,8 @@ const LAYER_KEYS: &[&str] = &[
     "heartbeat.interval.ms",
     "max.poll.interval.ms",
     "partition.assignment.strategy",
+    "group.protocol",
+    "group.remote.assignor",
     "key.deserializer",
     "value.deserializer",
     "key.serializer",

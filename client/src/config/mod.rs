@@ -56,7 +56,7 @@
 //! [`ClientConfig::layer_keys`]: `group.id`, `group.instance.id`,
 //! `enable.auto.commit`, `auto.commit.interval.ms`, `session.timeout.ms`,
 //! `heartbeat.interval.ms`, `max.poll.interval.ms`, `partition.assignment.strategy`,
-//! `key.deserializer`, `value.deserializer`, `key.serializer`, `value.serializer`,
+//! `group.protocol`, `group.remote.assignor`, `key.deserializer`, `value.deserializer`, `key.serializer`, `value.serializer`,
 //! `enable.ssl.certificate.verification`, and every `ssl.*` and `sasl.*` key. Any
 //! other key is a [`ConfigError::UnknownKey`].
 //!

@@ -105,6 +105,7 @@ mod plan_tests {
             name: name.clone(),
             error_code: 0,
             is_internal: false,
+            topic_id: None,
             partitions: vec![part(0, 1), part(1, 2), part(2, -1), part(3, 1), part(4, 1), part(5, 1)],
         };
         Metadata {
@@ -165,8 +166,13 @@ mod replica_tests {
         let broker = |id| (id, BrokerInfo { id, host: "h".into(), port: 9092, rack: None });
         let part = |id| PartitionInfo { id, leader: 1, leader_epoch: 0, replicas: vec![], isr: vec![], error_code: 0 };
         let name: Arc<str> = Arc::from("t");
-        let topic =
-            TopicInfo { name: name.clone(), error_code: 0, is_internal: false, partitions: (0..4).map(part).collect() };
+        let topic = TopicInfo {
+            name: name.clone(),
+            error_code: 0,
+            is_internal: false,
+            topic_id: None,
+            partitions: (0..4).map(part).collect(),
+        };
         let md = Metadata {
             brokers: HashMap::from([broker(1), broker(2)]),
             topics: HashMap::from([(name, topic)]),

@@ -4,6 +4,15 @@ use std::time::Duration;
 
 use crate::config::{ClientConfig, ConfigError};
 
+/// `group.protocol`: which rebalance protocol the member speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup with client-side assignors (the default, every broker).
+    Classic,
+    /// KIP-848 (Kafka 4.0+): ConsumerGroupHeartbeat, assignment computed by the broker.
+    Consumer,
+}
+
 /// Validated consumer-group settings.
 #[derive(Debug, Clone)]
 pub struct GroupConfig {
@@ -23,6 +32,38 @@ pub struct GroupConfig {
     pub max_poll_interval: Duration,
     /// `partition.assignment.strategy` as given (parsed by the assignor module).
     pub assignment_strategy: Option<String>,
+    /// `group.protocol`: `classic` (default) or `consumer` (KIP-848).
+    pub protocol: GroupProtocol,
+    /// `group.remote.assignor`: the broker-side assignor (`uniform`, `range`) a
+    /// `consumer`-protocol member asks for; the broker's default when unset.
+    pub remote_assignor: Option<String>,
+}
+
+/// Keys Java's `ConsumerConfig` refuses under each protocol (its
+/// `checkUnsupportedConfigsPostProcess`): the consumer protocol's timeouts and
+/// assignment are the broker's.
+const CLASSIC_ONLY: &[&str] = &["partition.assignment.strategy", "heartbeat.interval.ms", "session.timeout.ms"];
+const CONSUMER_ONLY: &[&str] = &["group.remote.assignor"];
+
+fn protocol(config: &ClientConfig) -> Result<GroupProtocol, ConfigError> {
+    let protocol = match config.layer_value("group.protocol").map(|v| v.trim().to_ascii_lowercase()) {
+        None => GroupProtocol::Classic,
+        Some(v) if v == "classic" => GroupProtocol::Classic,
+        Some(v) if v == "consumer" => GroupProtocol::Consumer,
+        Some(v) => return Err(ConfigError::invalid_value("group.protocol", &v, "classic or consumer")),
+    };
+    let (refused, name) = match protocol {
+        GroupProtocol::Classic => (CONSUMER_ONLY, "classic"),
+        GroupProtocol::Consumer => (CLASSIC_ONLY, "consumer"),
+    };
+    if let Some(key) = refused.iter().find(|k| config.layer_value(k).is_some()) {
+        return Err(ConfigError::Conflict {
+            first: (*key).into(),
+            second: "group.protocol".into(),
+            reason: format!("{key} cannot be set when group.protocol={name} (as in the Java client)"),
+        });
+    }
+    Ok(protocol)
 }
 
 fn ms(config: &ClientConfig, key: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
@@ -57,6 +98,11 @@ impl GroupConfig {
             Some(v) if v == "false" => false,
             Some(v) => return Err(ConfigError::invalid_value("enable.auto.commit", &v, "true or false")),
         };
+        let protocol = protocol(config)?;
+        let remote_assignor = match config.layer_value("group.remote.assignor").map(str::trim) {
+            Some("") => return Err(ConfigError::invalid_value("group.remote.assignor", "", "an assignor name")),
+            other => other.map(str::to_owned),
+        };
         let session_timeout = ms(config, "session.timeout.ms", 45_000, 1)?;
         let heartbeat_interval = ms(config, "heartbeat.interval.ms", 3_000, 1)?;
         let max_poll_interval = ms(config, "max.poll.interval.ms", 300_000, 1)?;
@@ -76,6 +122,8 @@ impl GroupConfig {
             heartbeat_interval,
             max_poll_interval,
             assignment_strategy: config.layer_value("partition.assignment.strategy").map(str::to_owned),
+            protocol,
+            remote_assignor,
         })
     }
 }
@@ -105,5 +153,23 @@ mod tests {
             Err(ConfigError::Conflict { .. })
         ));
         assert!(cfg(&[("group.id", "g"), ("max.poll.interval.ms", "-5")]).is_err());
+    }
+
+    #[test]
+    fn group_protocol_and_the_keys_each_protocol_refuses() {
+        assert_eq!(cfg(&[("group.id", "g")]).unwrap().protocol, GroupProtocol::Classic);
+        let next = cfg(&[("group.id", "g"), ("group.protocol", "CONSUMER"), ("group.remote.assignor", "uniform")]);
+        let next = next.unwrap();
+        assert_eq!((next.protocol, next.remote_assignor.as_deref()), (GroupProtocol::Consumer, Some("uniform")));
+        assert!(cfg(&[("group.id", "g"), ("group.protocol", "next")])
+            .unwrap_err()
+            .to_string()
+            .contains("group.protocol"));
+        for key in CLASSIC_ONLY {
+            let e = cfg(&[("group.id", "g"), ("group.protocol", "consumer"), (key, "range")]).unwrap_err();
+            assert!(matches!(&e, ConfigError::Conflict { first, .. } if first == key), "{key}: {e}");
+        }
+        let e = cfg(&[("group.id", "g"), ("group.remote.assignor", "uniform")]).unwrap_err();
+        assert!(matches!(&e, ConfigError::Conflict { first, .. } if first == "group.remote.assignor"), "{e}");
     }
 }

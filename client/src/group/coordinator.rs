@@ -13,7 +13,8 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::config::GroupConfig;
+use super::config::{GroupConfig, GroupProtocol};
+use super::kip848::{self, NextState, Signals};
 use super::offsets::CommitIdentity;
 use crate::cluster::{Cluster, ConnKind};
 use crate::conn::Connection;
@@ -36,6 +37,8 @@ pub(crate) struct MemberState {
     /// An error the application must see (fenced static member, authorization, …).
     pub(crate) fatal: Option<ClientError>,
     pub(crate) last_poll: Instant,
+    /// The consumer protocol's part (KIP-848); unused by classic members.
+    pub(crate) next: NextState,
 }
 
 /// Membership shared by the consumer and its heartbeat task.
@@ -44,6 +47,7 @@ pub(crate) struct Membership {
     pub(crate) cluster: Cluster,
     pub(crate) cfg: GroupConfig,
     state: Arc<Mutex<MemberState>>,
+    pub(crate) signals: Arc<Signals>,
     heartbeat: JoinHandle<()>,
 }
 
@@ -59,8 +63,10 @@ fn gid(s: &str) -> GroupId {
 
 impl Membership {
     pub(crate) fn new(cluster: Cluster, cfg: GroupConfig) -> Membership {
+        let consumer_protocol = cfg.protocol == GroupProtocol::Consumer;
         let state = Arc::new(Mutex::new(MemberState {
-            member_id: String::new(),
+            // KIP-1082: a consumer-protocol member makes its own id, kept for its life.
+            member_id: if consumer_protocol { kip848::new_member_id() } else { String::new() },
             generation_id: -1,
             protocol_name: None,
             coordinator: None,
@@ -69,9 +75,15 @@ impl Membership {
             lost: false,
             fatal: None,
             last_poll: Instant::now(),
+            next: NextState::default(),
         }));
-        let heartbeat = tokio::spawn(heartbeat_loop(cluster.clone(), cfg.clone(), state.clone()));
-        Membership { cluster, cfg, state, heartbeat }
+        let signals = Arc::new(Signals::default());
+        let heartbeat = if consumer_protocol {
+            tokio::spawn(kip848::heartbeat_loop(cluster.clone(), cfg.clone(), state.clone(), signals.clone()))
+        } else {
+            tokio::spawn(heartbeat_loop(cluster.clone(), cfg.clone(), state.clone()))
+        };
+        Membership { cluster, cfg, state, signals, heartbeat }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, MemberState> {
@@ -104,8 +116,22 @@ impl Membership {
         self.lock().coordinator = None;
     }
 
-    /// Sends LeaveGroup (dynamic members only) and resets the member id.
+    /// Sends LeaveGroup (dynamic members only) and resets the member id. A
+    /// consumer-protocol member leaves with a heartbeat (a static one for a restart:
+    /// its partitions wait for it until the session times out).
     pub(crate) async fn leave(&self) -> Result<()> {
+        if self.cfg.protocol == GroupProtocol::Consumer {
+            self.heartbeat.abort();
+            if self.lock().generation_id <= kip848::JOIN {
+                return Ok(());
+            }
+            let conn = self.coordinator().await?;
+            kip848::send_leave(&conn, &self.cfg, &self.state).await?;
+            let mut st = self.lock();
+            st.generation_id = kip848::JOIN;
+            st.joined = false;
+            return Ok(());
+        }
         let (member_id, joined) = {
             let st = self.lock();
             (st.member_id.clone(), st.joined)
@@ -347,6 +373,7 @@ mod tests {
             lost: false,
             fatal: None,
             last_poll: Instant::now(),
+            next: NextState::default(),
         }
     }
 

@@ -11,7 +11,9 @@ pub mod assignor;
 mod config;
 pub(crate) mod coordinator;
 mod join;
+mod kip848;
 pub mod offsets;
+mod reconcile;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -22,7 +24,7 @@ use std::time::Duration;
 use regex::Regex;
 use tokio::time::Instant;
 
-pub use self::config::GroupConfig;
+pub use self::config::{GroupConfig, GroupProtocol};
 pub use offsets::{CommitIdentity, OffsetAndMetadata};
 
 use self::assignor::{assignors_from_config, Assignor, RebalanceProtocol};
@@ -213,14 +215,14 @@ impl GroupConsumer {
     /// the explicit "join and wait for assignment" step a stream takes before its first batch.
     pub async fn join(&mut self) -> Result<Vec<TopicPartition>> {
         self.membership.lock().last_poll = Instant::now();
-        self.ensure_membership().await?;
+        self.ensure_membership(true).await?;
         Ok(self.assigned.clone())
     }
 
     /// Rebalances if needed, then waits up to `timeout` for records.
     pub async fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         self.membership.lock().last_poll = Instant::now();
-        self.ensure_membership().await?;
+        self.ensure_membership(false).await?;
         self.maybe_auto_commit().await;
         self.consumer.poll(timeout).await
     }
@@ -324,9 +326,14 @@ impl GroupConsumer {
         Ok(())
     }
 
-    async fn ensure_membership(&mut self) -> Result<()> {
+    /// Joins or rebalances as needed. A KIP-848 member waits for its first assignment
+    /// only when `wait_for_assignment` (`join`); `poll` goes on and fetches what it has.
+    async fn ensure_membership(&mut self, wait_for_assignment: bool) -> Result<()> {
         if self.subscription.is_none() {
             return Err(ClientError::NotSubscribed);
+        }
+        if self.membership.cfg.protocol == GroupProtocol::Consumer {
+            return self.reconcile(wait_for_assignment).await;
         }
         self.check_pattern().await?;
         loop {
@@ -427,6 +434,11 @@ async fn commit_with_retries(membership: &Membership, offsets: &[(TopicPartition
             Err(e @ ClientError::CommitFailed { .. }) => {
                 membership.lock().rejoin = true;
                 return Err(e);
+            }
+            // KIP-848: the member's epoch moved on since the identity was read; the
+            // next attempt reads the current one (as the Java client retries).
+            Err(e) if e.code().is_some_and(|c| c.code() == kip848::STALE_MEMBER_EPOCH) && attempt < 5 => {
+                tokio::time::sleep(membership.cluster.retry_backoff()).await;
             }
             Err(e) if e.is_retriable() && attempt < 5 => {
                 if e.needs_metadata_refresh() {
