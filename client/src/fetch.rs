@@ -3,7 +3,7 @@
 
 use ferrokafka_protocol::records::AbortedTransaction;
 use kafka_protocol::messages::{
-    fetch_request::{FetchPartition, FetchTopic},
+    fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
     fetch_response::PartitionData,
     BrokerId, FetchRequest, TopicName,
 };
@@ -55,6 +55,27 @@ pub(crate) fn fetch_request<'a>(
         req.rack_id = StrBytes::from_string(cfg.client_rack().unwrap_or_default().to_owned());
     }
     req
+}
+
+/// Puts a fetch session's id, epoch and forgotten partitions on `req` (v7+; KIP-227).
+pub(crate) fn with_session(req: &mut FetchRequest, version: i16, session: &crate::fetch_session::SessionRequest) {
+    if version < 7 {
+        return;
+    }
+    req.session_id = session.session_id;
+    req.session_epoch = session.epoch;
+    let mut forgotten: Vec<ForgottenTopic> = Vec::new();
+    for tp in &session.forgotten {
+        match forgotten.iter_mut().find(|t| t.topic.0.as_str() == &*tp.topic) {
+            Some(t) => t.partitions.push(tp.partition),
+            None => forgotten.push(
+                ForgottenTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(tp.topic.to_string())))
+                    .with_partitions(vec![tp.partition]),
+            ),
+        }
+    }
+    req.forgotten_topics_data = forgotten;
 }
 
 /// The aborted transactions a partition's answer lists (for `read_committed`).

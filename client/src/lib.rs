@@ -49,6 +49,7 @@ pub(crate) mod conn;
 pub mod consumer;
 mod error;
 mod fetch;
+mod fetch_session;
 pub mod group;
 pub mod metadata;
 pub mod producer;

@@ -18,7 +18,8 @@ use crate::cluster::{Cluster, ConnKind};
 use crate::config::AutoOffsetReset;
 use crate::error::Subject;
 use crate::error::{ClientError, Result};
-use crate::fetch::{aborted_transactions, fetch_request};
+use crate::fetch::{aborted_transactions, fetch_request, with_session};
+use crate::fetch_session::FetchSession;
 use crate::metadata::{Metadata, TopicPartition};
 
 /// Decoded data of one partition from one fetch.
@@ -50,6 +51,9 @@ pub(crate) async fn run(
     budget_total: usize,
 ) {
     let mut inflight = FetchTasks::default();
+    // One incremental fetch session per broker (KIP-227); one fetch in flight per
+    // broker, so each task takes its broker's session and hands it back.
+    let sessions: Arc<std::sync::Mutex<HashMap<i32, FetchSession>>> = Arc::default();
     let mut busy: HashSet<i32> = HashSet::new();
     let mut retry_at: Option<Instant> = None;
     loop {
@@ -71,10 +75,10 @@ pub(crate) async fn run(
             }
             for (leader, parts) in plan {
                 busy.insert(leader);
-                let c = cluster.clone();
+                let (c, sessions) = (cluster.clone(), sessions.clone());
                 let tps = parts.iter().map(|(tp, _, _)| tp.clone()).collect();
                 inflight.spawn(leader, tps, async move {
-                    let answer = fetch_from(&c, leader, &parts).await;
+                    let answer = fetch_from(&c, leader, &parts, &sessions).await;
                     (parts, answer)
                 });
             }
@@ -173,13 +177,36 @@ pub(crate) fn partition_verdict(code: i16, reset: AutoOffsetReset) -> PartitionV
     }
 }
 
-async fn fetch_from(cluster: &Cluster, leader: i32, parts: &Planned) -> Result<Vec<(TopicPartition, PartitionData)>> {
+async fn fetch_from(
+    cluster: &Cluster,
+    leader: i32,
+    parts: &Planned,
+    sessions: &std::sync::Mutex<HashMap<i32, FetchSession>>,
+) -> Result<Vec<(TopicPartition, PartitionData)>> {
     let cfg = cluster.config();
     let conn = cluster.broker(leader, ConnKind::Fetch).await?;
     let version = conn.version(ApiKey::Fetch)?;
     let min_bytes = i32::try_from(cfg.fetch_min_bytes()).unwrap_or(i32::MAX);
-    let req = fetch_request(cfg, version, min_bytes, parts.iter().map(|(tp, offset, _)| (tp, *offset)));
-    let resp: FetchResponse = conn.call_at(version, &req, Some(cfg.fetch_max_wait())).await?;
+    let wanted: Vec<(TopicPartition, i64)> = parts.iter().map(|(tp, offset, _)| (tp.clone(), *offset)).collect();
+    let lock = || sessions.lock().unwrap_or_else(|p| p.into_inner());
+    let sent = (version >= 7).then(|| lock().entry(leader).or_default().request(&wanted));
+    let named = sent.as_ref().map_or(&wanted, |s| &s.partitions);
+    let mut req = fetch_request(cfg, version, min_bytes, named.iter().map(|(tp, offset)| (tp, *offset)));
+    if let Some(s) = &sent {
+        with_session(&mut req, version, s);
+    }
+    let resp: FetchResponse = match conn.call_at(version, &req, Some(cfg.fetch_max_wait())).await {
+        Ok(r) => r,
+        Err(e) => {
+            lock().entry(leader).or_default().failed();
+            return Err(e);
+        }
+    };
+    if let Some(sent) = sent {
+        // A session error (evicted, wrong epoch) starts a new session; it goes back as
+        // a retriable fetch failure, and the next fetch is full. No position moved.
+        lock().entry(leader).or_default().answered(sent, resp.error_code, resp.session_id);
+    }
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::Fetch, error, Subject::Request));
     }

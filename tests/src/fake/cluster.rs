@@ -8,16 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::records::{ControlMarker, RecordBatchBuilder};
-use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, ProduceRequest,
-    ProduceResponse, ProducerId,
+    ApiKey, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, ProduceRequest, ProduceResponse,
 };
 
 use super::wire::{api_versions, metadata_response, metadata_topic, Request};
@@ -38,8 +35,8 @@ pub const VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetFetch, 1, 7),
 ];
 
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const OFFSET_OUT_OF_RANGE: i16 = 1;
+pub(super) const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub(super) const OFFSET_OUT_OF_RANGE: i16 = 1;
 const CORRUPT_MESSAGE: i16 = 2;
 const UNSUPPORTED_VERSION: i16 = 35;
 
@@ -56,7 +53,7 @@ pub(super) struct Log {
 
 impl Log {
     /// The last stable offset: the first offset of the oldest open transaction.
-    fn last_stable(&self) -> i64 {
+    pub(super) fn last_stable(&self) -> i64 {
         self.open.values().copied().min().unwrap_or(self.next)
     }
 
@@ -84,6 +81,7 @@ pub(crate) struct State {
 pub(super) struct Inner {
     pub(super) topics: BTreeMap<String, Vec<Log>>,
     pub(super) txn: super::txn::Coordinator,
+    pub(super) sessions: super::fetch::Sessions,
 }
 
 impl State {
@@ -115,7 +113,7 @@ impl State {
         match req.api {
             ApiKey::Metadata => Some(self.metadata(req)),
             ApiKey::Produce => Some(self.produce(req)),
-            ApiKey::Fetch => Some(self.fetch(req)),
+            ApiKey::Fetch => Some(super::fetch::fetch(self, req)),
             ApiKey::ListOffsets => Some(self.list_offsets(req)),
             ApiKey::FindCoordinator => Some(super::txn::find_coordinator(req)),
             ApiKey::InitProducerId => Some(super::txn::init_producer_id(&mut self.lock(), req)),
@@ -149,7 +147,7 @@ impl State {
     fn produce(&self, req: &Request) -> Vec<u8> {
         let produce: ProduceRequest = req.decode();
         let mut guard = self.lock();
-        let Inner { topics, txn } = &mut *guard;
+        let Inner { topics, txn, .. } = &mut *guard;
         let mut responses = Vec::new();
         for t in produce.topic_data {
             let logs = topics.get_mut(t.name.0.as_str());
@@ -185,65 +183,6 @@ impl State {
             responses.push(TopicProduceResponse::default().with_name(t.name).with_partition_responses(parts));
         }
         req.reply(&ProduceResponse::default().with_responses(responses))
-    }
-
-    fn fetch(&self, req: &Request) -> Vec<u8> {
-        let fetch: FetchRequest = req.decode();
-        let committed = fetch.isolation_level == 1;
-        let answer = |fetch: &FetchRequest| {
-            let inner = self.lock();
-            let topics = &inner.topics;
-            let mut any = false;
-            let responses = fetch
-                .topics
-                .iter()
-                .map(|t| {
-                    let logs = topics.get(t.topic.0.as_str());
-                    let partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let log = logs.and_then(|l| l.get(usize::try_from(p.partition).ok()?));
-                            let data = PartitionData::default().with_partition_index(p.partition);
-                            let Some(log) = log else {
-                                return data.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
-                            };
-                            let stable = log.last_stable();
-                            let data = data.with_high_watermark(log.next).with_last_stable_offset(stable);
-                            if p.fetch_offset < 0 || p.fetch_offset > log.next {
-                                return data.with_error_code(OFFSET_OUT_OF_RANGE);
-                            }
-                            // read_committed: up to the last stable offset, with the aborted
-                            // transactions of that range.
-                            let end = if committed { stable } else { log.next };
-                            let records = read(log, p.fetch_offset, end, p.partition_max_bytes.max(1) as usize);
-                            any |= !records.is_empty();
-                            let aborted = committed.then(|| {
-                                log.aborted
-                                    .iter()
-                                    .filter(|&&(_, first, marker)| marker >= p.fetch_offset && first < end)
-                                    .map(|&(pid, first, _)| {
-                                        AbortedTransaction::default()
-                                            .with_producer_id(ProducerId(pid))
-                                            .with_first_offset(first)
-                                    })
-                                    .collect()
-                            });
-                            data.with_records(Some(records)).with_aborted_transactions(aborted)
-                        })
-                        .collect();
-                    FetchableTopicResponse::default().with_topic(t.topic.clone()).with_partitions(partitions)
-                })
-                .collect();
-            (any, FetchResponse::default().with_responses(responses))
-        };
-        // Wait (a little) for data as a broker does, so an idle consumer does not spin.
-        let (any, mut response) = answer(&fetch);
-        if !any && fetch.max_wait_ms > 0 {
-            std::thread::sleep(Duration::from_millis(fetch.max_wait_ms.min(100) as u64));
-            response = answer(&fetch).1;
-        }
-        req.reply(&response)
     }
 
     fn list_offsets(&self, req: &Request) -> Vec<u8> {
@@ -304,7 +243,7 @@ fn append(log: &mut Log, records: Bytes) -> Option<i64> {
 
 /// Whole batches below `end` from the one holding `offset`, at least one, then up to
 /// `max` bytes.
-fn read(log: &Log, offset: i64, end: i64, max: usize) -> Bytes {
+pub(super) fn read(log: &Log, offset: i64, end: i64, max: usize) -> Bytes {
     let start = log.batches.partition_point(|(base, _)| *base <= offset).saturating_sub(1);
     let mut out = BytesMut::new();
     for (base, batch) in &log.batches[start.min(log.batches.len())..] {

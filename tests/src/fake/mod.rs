@@ -13,6 +13,7 @@
 
 mod action;
 mod cluster;
+mod fetch;
 mod script;
 mod txn;
 mod wire;
@@ -135,6 +136,18 @@ impl FakeCluster {
     /// Creates a topic in the in-memory cluster.
     pub fn create_topic(&self, name: &str, partitions: i32) {
         self.shared.state.create_topic(name, partitions);
+    }
+
+    /// Forgets every incremental fetch session (KIP-227), as a broker evicting them:
+    /// the next incremental Fetch of each gets FETCH_SESSION_ID_NOT_FOUND.
+    pub fn evict_fetch_sessions(&self) {
+        self.shared.state.lock().sessions.evict();
+    }
+
+    /// Turns incremental fetch sessions on (the default) or off (every Fetch answered
+    /// with session id 0, as a broker with no session slots).
+    pub fn fetch_sessions(&self, on: bool) {
+        self.shared.state.lock().sessions.set_enabled(on);
     }
 
     /// A partition's high watermark in the in-memory cluster.
