@@ -22,6 +22,9 @@ pub struct ExecutorPool {
     executors: Vec<Executor>,
     caches: BTreeMap<Executor, Arc<ConsumerCache>>,
     cluster: ferrokafka_client::cluster::Cluster,
+    /// One cluster handle per executor rack, with `client.rack` set to it (KIP-392):
+    /// an executor in a rack reads from a replica there when the leader names one.
+    rack_clusters: BTreeMap<String, ferrokafka_client::cluster::Cluster>,
     group: String,
     read: ReadOptions,
     budget: Arc<MemoryBudget>,
@@ -54,7 +57,7 @@ impl Keep {
 impl ExecutorPool {
     /// `n` executors on this host (ids `0..n`, host `localhost`).
     pub fn local_executors(n: usize) -> Vec<Executor> {
-        (0..n.max(1)).map(|i| Executor { id: i.to_string(), host: "localhost".into() }).collect()
+        (0..n.max(1)).map(|i| Executor::new(i.to_string(), "localhost")).collect()
     }
 
     /// Connects the executors' cluster handle with the executor kafkaParams.
@@ -71,13 +74,19 @@ impl ExecutorPool {
         exec.validate_for_executors()?;
         let group = exec.group_id()?.to_owned();
         let cluster = ferrokafka_client::cluster::Cluster::connect(exec.driver_config()?).await?;
+        let mut rack_clusters = BTreeMap::new();
+        let racks: std::collections::BTreeSet<&String> = executors.iter().filter_map(|e| e.rack.as_ref()).collect();
+        for rack in racks {
+            let config = exec.with_rack(rack).driver_config()?;
+            rack_clusters.insert(rack.clone(), ferrokafka_client::cluster::Cluster::connect(config).await?);
+        }
         let caches: BTreeMap<Executor, Arc<ConsumerCache>> =
             executors.iter().map(|e| (e.clone(), ConsumerCache::new(cache))).collect();
         let budget = MemoryBudget::new(read.memory_budget);
         let weak: Vec<_> = caches.values().map(Arc::downgrade).collect();
         budget.on_pressure(move || weak.iter().filter_map(std::sync::Weak::upgrade).for_each(|c| c.clear()));
         let deserializers = params.deserializers()?;
-        Ok(Arc::new(ExecutorPool { executors, caches, cluster, group, read, budget, deserializers }))
+        Ok(Arc::new(ExecutorPool { executors, caches, cluster, rack_clusters, group, read, budget, deserializers }))
     }
 
     /// The executors.
@@ -115,7 +124,8 @@ impl ExecutorPool {
             specs.push((ExactRange::new(tp, r.from_offset, r.until_offset)?, rest));
             keys.push(key);
         }
-        let readers = resume_ranges(&self.cluster, specs, self.read.range_options(), self.budget.clone());
+        let cluster = executor.rack.as_ref().and_then(|r| self.rack_clusters.get(r)).unwrap_or(&self.cluster);
+        let readers = resume_ranges(cluster, specs, self.read.range_options(), self.budget.clone());
         Ok(readers
             .into_iter()
             .zip(keys)
@@ -357,14 +367,36 @@ impl Batch {
 }
 
 /// Places ranges on executors with a location strategy.
+/// The racks holding a replica of each range's partition, as `md` knows them (brokers
+/// without a rack and unknown partitions are left out).
+pub(crate) fn replica_racks(
+    md: &ferrokafka_client::metadata::Metadata,
+    ranges: &[OffsetRange],
+) -> HashMap<TopicPartition, Vec<String>> {
+    let mut out = HashMap::new();
+    for r in ranges {
+        let tp = r.topic_partition();
+        let Some(p) = md.partition(&tp) else { continue };
+        let mut racks: Vec<String> =
+            p.replicas.iter().filter_map(|id| md.brokers.get(id).and_then(|b| b.rack.clone())).collect();
+        racks.sort();
+        racks.dedup();
+        if !racks.is_empty() {
+            out.insert(tp, racks);
+        }
+    }
+    out
+}
+
 pub(crate) fn place(
     location: &dyn LocationStrategy,
     ranges: &[OffsetRange],
     pool: &ExecutorPool,
     leaders: &HashMap<TopicPartition, String>,
+    racks: &HashMap<TopicPartition, Vec<String>>,
 ) -> Result<Vec<Executor>> {
     let tps: Vec<TopicPartition> = ranges.iter().map(OffsetRange::topic_partition).collect();
-    let placed = location.place(&tps, pool.executors(), leaders)?;
+    let placed = location.place_near(&tps, pool.executors(), leaders, racks)?;
     tps.iter()
         .map(|tp| {
             placed
@@ -388,6 +420,7 @@ pub fn create_batch(
     for r in &ranges {
         r.validate()?;
     }
-    let placement = place(location, &ranges, &pool, &HashMap::new())?;
+    let racks = replica_racks(&pool.cluster.metadata(), &ranges);
+    let placement = place(location, &ranges, &pool, &HashMap::new(), &racks)?;
     Ok(Batch::new(0, ranges, placement, pool))
 }

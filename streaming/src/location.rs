@@ -28,23 +28,36 @@ use crate::offset_range::TopicPartition;
 
 mod balanced;
 #[cfg(test)]
+mod rack_tests;
+#[cfg(test)]
 mod tests;
 
 /// An executor: where a batch's partitions run (id + host, like Spark's
-/// `ExecutorCacheTaskLocation`). Two executors with the same id on different hosts are
-/// different executors.
+/// `ExecutorCacheTaskLocation`), and optionally the rack (zone) it runs in. Two executors
+/// with the same id on different hosts are different executors.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Executor {
     /// Executor id, unique within the application.
     pub id: String,
     /// Host the executor runs on.
     pub host: String,
+    /// The rack (availability zone) it runs in, as brokers name theirs (`broker.rack`).
+    /// An executor with a rack reads with `client.rack` set to it (KIP-392: from a
+    /// replica in its rack), and the strategies prefer it for partitions with a replica
+    /// there (see [`PreferConsistent`]).
+    pub rack: Option<String>,
 }
 
 impl Executor {
-    /// An executor with this id on this host.
+    /// An executor with this id on this host (no rack).
     pub fn new(id: impl Into<String>, host: impl Into<String>) -> Executor {
-        Executor { id: id.into(), host: host.into() }
+        Executor { id: id.into(), host: host.into(), rack: None }
+    }
+
+    /// The same executor, in `rack`.
+    pub fn with_rack(mut self, rack: impl Into<String>) -> Executor {
+        self.rack = Some(rack.into());
+        self
     }
 }
 
@@ -69,6 +82,20 @@ pub trait LocationStrategy: Send + Sync + fmt::Debug {
         leaders: &HashMap<TopicPartition, String>,
     ) -> Result<BTreeMap<TopicPartition, Executor>>;
 
+    /// [`place`](Self::place), also told the racks holding a replica of each partition
+    /// (`racks`: partition → racks, missing when unknown). Strategies that can use it
+    /// prefer executors in those racks; the default ignores it.
+    fn place_near(
+        &self,
+        partitions: &[TopicPartition],
+        executors: &[Executor],
+        leaders: &HashMap<TopicPartition, String>,
+        racks: &HashMap<TopicPartition, Vec<String>>,
+    ) -> Result<BTreeMap<TopicPartition, Executor>> {
+        let _ = racks;
+        self.place(partitions, executors, leaders)
+    }
+
     /// Whether the strategy may be used for batch reads of explicit ranges (PreferBrokers may
     /// not: there is no driver consumer). Default true.
     fn allowed_for_batch_reads(&self) -> bool {
@@ -88,6 +115,15 @@ impl<L: LocationStrategy + ?Sized> LocationStrategy for Box<L> {
     ) -> Result<BTreeMap<TopicPartition, Executor>> {
         (**self).place(partitions, executors, leaders)
     }
+    fn place_near(
+        &self,
+        partitions: &[TopicPartition],
+        executors: &[Executor],
+        leaders: &HashMap<TopicPartition, String>,
+        racks: &HashMap<TopicPartition, Vec<String>>,
+    ) -> Result<BTreeMap<TopicPartition, Executor>> {
+        (**self).place_near(partitions, executors, leaders, racks)
+    }
     fn allowed_for_batch_reads(&self) -> bool {
         (**self).allowed_for_batch_reads()
     }
@@ -106,6 +142,14 @@ impl<L: LocationStrategy + ?Sized> LocationStrategy for Box<L> {
 /// executors it ranks higher and an executor prefers partitions that rank it higher (then by
 /// hash weight), so no partition is kept from a better-ranked executor except by partitions
 /// that rank that executor at least as high.
+///
+/// **Racks.** When executors carry a rack ([`Executor::with_rack`]) and the stream knows
+/// which racks hold each partition's replicas, a partition ranks the executors in those
+/// racks above all others (by the same hash within each group). The balance is kept:
+/// capacities do not change, so a partition leaves its racks only when their executors
+/// are full. With fetching from followers (each executor reads with `client.rack` set to
+/// its rack), reads then stay inside a zone wherever the balance allows — the cross-zone
+/// traffic cloud providers bill. Without racks the placement is exactly the one above.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PreferConsistent;
 
@@ -114,10 +158,20 @@ impl LocationStrategy for PreferConsistent {
         &self,
         partitions: &[TopicPartition],
         executors: &[Executor],
+        leaders: &HashMap<TopicPartition, String>,
+    ) -> Result<BTreeMap<TopicPartition, Executor>> {
+        self.place_near(partitions, executors, leaders, &HashMap::new())
+    }
+
+    fn place_near(
+        &self,
+        partitions: &[TopicPartition],
+        executors: &[Executor],
         _leaders: &HashMap<TopicPartition, String>,
+        racks: &HashMap<TopicPartition, Vec<String>>,
     ) -> Result<BTreeMap<TopicPartition, Executor>> {
         require_executors(self.name(), executors)?;
-        Ok(place_by_host(partitions, executors, |_| None))
+        Ok(place_by_host(partitions, executors, |_| None, racks))
     }
 
     fn name(&self) -> &str {
@@ -131,7 +185,8 @@ impl LocationStrategy for PreferConsistent {
 /// Partitions led from one host are spread over that host's executors with the balanced,
 /// stable placement of [`PreferConsistent`] (balanced among those executors). Partitions
 /// whose leader is unknown, or on a host without executors, are placed like
-/// [`PreferConsistent`] over all executors (balanced among themselves). Hosts compare
+/// [`PreferConsistent`] over all executors (balanced among themselves), preferring
+/// executors in a rack that holds a replica as [`PreferConsistent`] does. Hosts compare
 /// ASCII-case-insensitively. Not allowed for batch reads of explicit ranges, which have no
 /// driver consumer to look leaders up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -144,8 +199,18 @@ impl LocationStrategy for PreferBrokers {
         executors: &[Executor],
         leaders: &HashMap<TopicPartition, String>,
     ) -> Result<BTreeMap<TopicPartition, Executor>> {
+        self.place_near(partitions, executors, leaders, &HashMap::new())
+    }
+
+    fn place_near(
+        &self,
+        partitions: &[TopicPartition],
+        executors: &[Executor],
+        leaders: &HashMap<TopicPartition, String>,
+        racks: &HashMap<TopicPartition, Vec<String>>,
+    ) -> Result<BTreeMap<TopicPartition, Executor>> {
         require_executors(self.name(), executors)?;
-        Ok(place_by_host(partitions, executors, |tp| leaders.get(tp).map(String::as_str)))
+        Ok(place_by_host(partitions, executors, |tp| leaders.get(tp).map(String::as_str), racks))
     }
 
     fn allowed_for_batch_reads(&self) -> bool {
@@ -189,7 +254,7 @@ impl LocationStrategy for PreferFixed {
         _leaders: &HashMap<TopicPartition, String>,
     ) -> Result<BTreeMap<TopicPartition, Executor>> {
         require_executors(self.name(), executors)?;
-        Ok(place_by_host(partitions, executors, |tp| self.map.get(tp).map(String::as_str)))
+        Ok(place_by_host(partitions, executors, |tp| self.map.get(tp).map(String::as_str), &HashMap::new()))
     }
 
     fn name(&self) -> &str {
@@ -205,11 +270,13 @@ fn require_executors(name: &str, executors: &[Executor]) -> Result<()> {
 }
 
 /// Places each partition whose preferred host (`preferred`) has executors on those
-/// executors, everything else over all executors; each group with the balanced placement.
+/// executors, everything else over all executors; each group with the balanced placement,
+/// ranking executors in a rack of the partition's replicas (`racks`) first.
 pub(crate) fn place_by_host<'a>(
     partitions: &[TopicPartition],
     executors: &[Executor],
     preferred: impl Fn(&TopicPartition) -> Option<&'a str>,
+    racks: &HashMap<TopicPartition, Vec<String>>,
 ) -> BTreeMap<TopicPartition, Executor> {
     let mut by_host: BTreeMap<String, Vec<&Executor>> = BTreeMap::new();
     for e in executors {
@@ -224,10 +291,10 @@ pub(crate) fn place_by_host<'a>(
         }
     }
     let all: Vec<&Executor> = executors.iter().collect();
-    let mut placed = balanced::place(&anywhere, &all);
+    let mut placed = balanced::place(&anywhere, &all, racks);
     for (host, tps) in on_host {
         if let Some(execs) = by_host.get(host) {
-            placed.extend(balanced::place(&tps, execs));
+            placed.extend(balanced::place(&tps, execs, racks));
         }
     }
     placed

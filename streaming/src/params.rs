@@ -111,6 +111,13 @@ impl KafkaParams {
         Ok(KafkaParams { map })
     }
 
+    /// The same params with `client.rack` set to `rack` (an executor in that rack).
+    pub(crate) fn with_rack(&self, rack: &str) -> KafkaParams {
+        let mut map = self.map.clone();
+        map.insert("client.rack".into(), rack.to_owned());
+        KafkaParams { map }
+    }
+
     /// Rejects executor params that would break exact ranges (Spark's KafkaRDD checks).
     pub fn validate_for_executors(&self) -> Result<()> {
         if self.get("enable.auto.commit").map(str::trim) != Some("false") {

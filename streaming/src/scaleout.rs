@@ -95,7 +95,7 @@ pub(crate) fn decode(data: &[u8]) -> Result<Vec<Executor>, String> {
     if count > r.0.len() / 4 {
         return Err(format!("{count} executors cannot fit in {} bytes", r.0.len()));
     }
-    (0..count).map(|_| Ok(Executor { id: r.string()?, host: r.string()? })).collect()
+    (0..count).map(|_| Ok(Executor::new(r.string()?, r.string()?))).collect()
 }
 
 impl Assignor for ExecutorAssignor {
@@ -140,7 +140,7 @@ impl Assignor for ExecutorAssignor {
         for (topic, execs) in by_topic {
             let count = partitions_per_topic.get(topic).copied().unwrap_or(0);
             let tps: Vec<TopicPartition> = (0..count).map(|p| TopicPartition::new(topic, p)).collect();
-            for (tp, e) in place_by_host(&tps, &execs, |_| None) {
+            for (tp, e) in place_by_host(&tps, &execs, |_| None, &std::collections::HashMap::new()) {
                 if let Some(a) = owner.get(&e.id).and_then(|m| out.get_mut(m)) {
                     a.partitions.push(tp);
                 }

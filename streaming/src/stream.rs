@@ -265,7 +265,8 @@ impl DirectStream {
             .iter()
             .filter_map(|r| md.leader(&r.topic_partition()).map(|b| (r.topic_partition(), b.host.clone())))
             .collect();
-        let placement = place(self.location.as_ref(), &ranges, &self.pool, &leaders)?;
+        let racks = crate::batch::replica_racks(&md, &ranges);
+        let placement = place(self.location.as_ref(), &ranges, &self.pool, &leaders, &racks)?;
         let batch = Batch::new(time, ranges, placement, self.pool.clone());
         tracing::info!(time, records = batch.record_count_hint(), "batch\n{}", batch.description());
         Ok(batch)

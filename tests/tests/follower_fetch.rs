@@ -122,3 +122,137 @@ fn reads_from_the_preferred_replica_and_falls_back_to_the_leader() {
     rt.block_on(read_to(&mut c, &mut got, 260));
     rt.block_on(c.close());
 }
+
+/// The exact-range reader (batch reads, the stream's executors) reads from the preferred
+/// replica too, and goes back to the leader when the follower is down or behind; every
+/// range is read exactly.
+#[test]
+fn range_reads_use_the_preferred_replica_and_fall_back_to_the_leader() {
+    use ferrokafka_client::cluster::Cluster;
+    use ferrokafka_client::range::RangeReader;
+
+    let mut mock = MockCluster::start(3);
+    let topic = unique_topic("follower-range");
+    mock.must(&format!("topic {topic} 1 3"));
+    mock.must(&format!("leader {topic} 0 1"));
+    mock.must("rack -1 zone-a");
+    let b = mock.bootstrap().to_owned();
+    let tracking = mock_version() == "2.16";
+    let rt = runtime();
+    rt.block_on(produce(&b, &topic, 0, 150));
+    mock.must(&format!("follower {topic} 0 2"));
+    if tracking {
+        mock.must("track start");
+    }
+    let cfg = ClientConfig::from_pairs([
+        ("bootstrap.servers", b.as_str()),
+        ("client.rack", "zone-a"),
+        ("fetch.max.wait.ms", "100"),
+        ("retry.backoff.ms", "50"),
+        ("request.timeout.ms", "3000"),
+        ("reconnect.backoff.max.ms", "200"),
+    ])
+    .unwrap();
+    let cluster = rt.block_on(Cluster::connect(cfg)).unwrap();
+    let tp = TopicPartition::new(&*topic, 0);
+    let reading = |from: i64, until: i64| {
+        let (cluster, tp) = (cluster.clone(), tp.clone());
+        rt.spawn(async move {
+            let r = RangeReader::new(cluster, tp, from, until, Duration::from_secs(20)).unwrap();
+            let records = r.read_all().await.unwrap();
+            records.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect::<Vec<_>>()
+        })
+    };
+    let read = |from: i64, until: i64| -> Vec<String> { rt.block_on(reading(from, until)).unwrap() };
+    let want = |from: usize, until: usize| -> Vec<String> { (from..until).map(|i| format!("v{i}")).collect() };
+    assert_eq!(read(0, 50), want(0, 50));
+    assert_eq!(read(50, 100), want(50, 100));
+    if tracking {
+        let by_broker = fetches_by_broker(&mut mock);
+        assert!(by_broker.iter().any(|&(b, n)| b == 2 && n > 0), "the follower served range fetches: {by_broker:?}");
+    }
+    // The follower down (and no longer named): the leader serves the range.
+    mock.must("down 2");
+    mock.must(&format!("follower {topic} 0 -1"));
+    assert_eq!(read(100, 120), want(100, 120));
+    mock.must("up 2");
+    mock.must(&format!("follower {topic} 0 2"));
+    // The follower behind the range's end: at its end the mock's follower answers
+    // OFFSET_OUT_OF_RANGE, which sends the range back to the leader (which, on the mock,
+    // names the follower again until it has caught up), never RangeUnavailable. (A Kafka
+    // follower answers such a fetch empty instead; the reader then also goes back to the
+    // leader rather than wait for the follower: `handle` in client/src/range/reader.rs.
+    // No test broker answers that way.)
+    mock.must(&format!("wmarks {topic} 0 0 130"));
+    // Held behind longer than the reader's catch-up wait (2 s): a follower's short log
+    // must not end the range as unavailable.
+    let reader = reading(120, 150);
+    std::thread::sleep(Duration::from_secs(3));
+    mock.must(&format!("wmarks {topic} 0 -1 -1"));
+    assert_eq!(rt.block_on(reader).unwrap(), want(120, 150));
+}
+
+/// A batch read whose executor has a rack reads through a cluster handle with
+/// `client.rack` set to it: its Fetch requests carry the rack (checked on the fake
+/// cluster's recording: an executor without a rack sends none), and on the mock the
+/// preferred replica serves them (2.16's request tracking shows the follower). The mock
+/// names its follower whatever rack a client gives, so the rack itself is checked on the
+/// fake. Every record is read exactly.
+#[test]
+fn executors_with_a_rack_read_from_the_replica_in_their_rack() {
+    use ferrokafka_streaming::{create_batch, Executor, ExecutorPool, KafkaParams, OffsetRange, PreferConsistent};
+    use ferrokafka_tests::fake::FakeCluster;
+    use kafka_protocol::messages::{ApiKey, FetchRequest};
+
+    let rt = runtime();
+    let read = |bootstrap: &str, topic: &str, executor: Executor, n: usize| -> Vec<String> {
+        let params = KafkaParams::new([
+            ("bootstrap.servers", bootstrap),
+            ("group.id", "follower-exec"),
+            ("fetch.max.wait.ms", "100"),
+        ])
+        .unwrap();
+        rt.block_on(async {
+            let pool =
+                ExecutorPool::new(&params, vec![executor], Default::default(), Default::default()).await.unwrap();
+            let range = OffsetRange::new(topic, 0, 0, n as i64).unwrap();
+            let parts = create_batch(vec![range], &PreferConsistent, pool).unwrap().collect().await.unwrap();
+            parts[0].records.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect()
+        })
+    };
+    let want = |n: usize| -> Vec<String> { (0..n).map(|i| format!("v{i}")).collect() };
+
+    // The rack on the wire, per executor.
+    let fake = FakeCluster::start();
+    fake.create_topic("racks", 1);
+    rt.block_on(produce(&fake.addr(), "racks", 0, 20));
+    let racks_sent = |fake: &FakeCluster, from: usize| -> Vec<String> {
+        let fetches = fake.requests_of(ApiKey::Fetch);
+        fetches[from..].iter().map(|r| r.decode::<FetchRequest>().rack_id.to_string()).collect()
+    };
+    assert_eq!(read(&fake.addr(), "racks", Executor::new("0", "localhost"), 20), want(20));
+    let mark = fake.requests_of(ApiKey::Fetch).len();
+    assert!(racks_sent(&fake, 0).iter().all(String::is_empty), "no rack without one");
+    assert_eq!(read(&fake.addr(), "racks", Executor::new("0", "localhost").with_rack("zone-a"), 20), want(20));
+    let sent = racks_sent(&fake, mark);
+    assert!(!sent.is_empty() && sent.iter().all(|r| r == "zone-a"), "the executor's rack: {sent:?}");
+
+    // The follower serves the executor in its rack.
+    let mut mock = MockCluster::start(3);
+    let topic = unique_topic("follower-exec");
+    mock.must(&format!("topic {topic} 1 3"));
+    mock.must(&format!("leader {topic} 0 1"));
+    mock.must("rack -1 zone-a");
+    let b = mock.bootstrap().to_owned();
+    rt.block_on(produce(&b, &topic, 0, 60));
+    mock.must(&format!("follower {topic} 0 2"));
+    let tracking = mock_version() == "2.16";
+    if tracking {
+        mock.must("track start");
+    }
+    assert_eq!(read(&b, &topic, Executor::new("0", "localhost").with_rack("zone-a"), 60), want(60));
+    if tracking {
+        let by_broker = fetches_by_broker(&mut mock);
+        assert!(by_broker.iter().any(|&(b, n)| b == 2 && n > 0), "the follower served: {by_broker:?}");
+    }
+}

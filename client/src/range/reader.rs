@@ -40,6 +40,8 @@ pub(crate) struct Slot {
     /// An error to hand to the reader once its queued chunk was taken.
     failed: Option<ClientError>,
     done: bool,
+    /// The replica the leader said to read from (KIP-392), and until when.
+    read_replica: Option<(i32, Instant)>,
 }
 
 impl Slot {
@@ -58,6 +60,7 @@ impl Slot {
             end: -1,
             failed: None,
             done: false,
+            read_replica: None,
         }
     }
 
@@ -105,10 +108,10 @@ pub(crate) fn spawn(
     Arc::new(TaskGuard(task.abort_handle()))
 }
 
-/// Answers to collect: the leader's address, the partitions asked (slot index and
-/// reservation), the pending answer.
+/// Answers to collect: the broker's id and address, the partitions asked (slot index
+/// and reservation), the pending answer.
 type Pending = Vec<(
-    String,
+    (i32, String),
     Vec<(usize, Reservation)>,
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<FetchResponse>> + Send>>,
 )>;
@@ -165,12 +168,17 @@ async fn run(cluster: Cluster, mut slots: Vec<Slot>, opts: RangeOptions, budget:
         }
         let pending = send_fetches(&cluster, &mut slots, planned, opts.catch_up).await;
         let mut refresh = false;
-        for (addr, parts, answer) in pending {
+        for ((node, addr), parts, answer) in pending {
             match answer.await {
-                Ok(resp) => refresh |= handle(&cluster, &mut slots, parts, resp, &addr, opts).await,
+                Ok(resp) => refresh |= handle(&cluster, &mut slots, parts, resp, (node, &addr), opts).await,
                 Err(e) => {
                     refresh |= e.needs_metadata_refresh();
                     for (i, _) in parts {
+                        // A follower that fails sends its partitions back to the leader.
+                        if slots[i].read_replica.take_if(|(r, _)| *r == node).is_some() {
+                            slots[i].retry_later(e.clone(), cluster.retry_backoff());
+                            continue;
+                        }
                         retriable_or_fail(&mut slots[i], e.clone(), cluster.retry_backoff());
                     }
                 }
@@ -198,8 +206,20 @@ async fn send_fetches(
     catch_up: Duration,
 ) -> Pending {
     let mut by_leader: BTreeMap<i32, (crate::conn::Connection, Vec<(usize, Reservation)>)> = BTreeMap::new();
+    let md = cluster.metadata();
     for (i, r) in planned {
-        match cluster.leader(&slots[i].tp, ConnKind::Fetch).await {
+        // The preferred read replica while it is known and fresh (KIP-392), else the leader.
+        let replica =
+            slots[i].read_replica.filter(|(id, until)| *until > Instant::now() && md.brokers.contains_key(id));
+        slots[i].read_replica = replica;
+        let target = match replica {
+            Some((id, _)) => cluster.broker(id, ConnKind::Fetch).await.map(|c| (id, c)),
+            None => cluster.leader(&slots[i].tp, ConnKind::Fetch).await,
+        };
+        if target.is_err() {
+            slots[i].read_replica = None;
+        }
+        match target {
             Ok((id, conn)) => by_leader.entry(id).or_insert_with(|| (conn, Vec::new())).1.push((i, r)),
             // The partition is not in this handle's metadata (yet): a refresh racing the
             // topic's tracking, or a topic being created. Retried like a log that has not
@@ -218,7 +238,7 @@ async fn send_fetches(
     }
     let cfg = cluster.config();
     let mut pending: Pending = Vec::with_capacity(by_leader.len());
-    for (_, (conn, parts)) in by_leader {
+    for (node, (conn, parts)) in by_leader {
         let sent = async {
             let version = conn.version(ApiKey::Fetch)?;
             let mut req = fetch_request(cfg, version, 1, parts.iter().map(|(i, _)| (&slots[*i].tp, slots[*i].next)));
@@ -229,7 +249,7 @@ async fn send_fetches(
             conn.enqueue(version, &req, Some(cfg.fetch_max_wait())).await
         };
         match sent.await {
-            Ok(answer) => pending.push((conn.addr().to_owned(), parts, Box::pin(answer))),
+            Ok(answer) => pending.push(((node, conn.addr().to_owned()), parts, Box::pin(answer))),
             Err(e) => {
                 for (i, _) in parts {
                     retriable_or_fail(&mut slots[i], e.clone(), cluster.retry_backoff());
@@ -246,10 +266,11 @@ async fn handle(
     slots: &mut [Slot],
     parts: Vec<(usize, Reservation)>,
     resp: FetchResponse,
-    addr: &str,
+    (node, addr): (i32, &str),
     opts: RangeOptions,
 ) -> bool {
     let cfg = cluster.config();
+    let md = cluster.metadata();
     let isolation = cfg.isolation_level();
     let mut answers: BTreeMap<(String, i32), _> = BTreeMap::new();
     for t in resp.responses {
@@ -263,6 +284,23 @@ async fn handle(
     for (i, reservation) in parts {
         let s = &mut slots[i];
         let Some(mut pd) = answers.remove(&(s.tp.topic.to_string(), s.tp.partition)) else { continue };
+        let replica = pd.preferred_read_replica.0;
+        if replica >= 0 && replica != node {
+            // The leader names a replica in our rack to read from (KIP-392).
+            s.read_replica = Some((replica, Instant::now() + cfg.metadata_max_age()));
+            refresh |= !md.brokers.contains_key(&replica);
+            if pd.records.as_ref().is_none_or(|r| r.is_empty()) {
+                continue;
+            }
+        }
+        let from_follower = md.leader(&s.tp).is_some_and(|l| l.id != node);
+        if from_follower && pd.error_code != 0 {
+            // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be behind the
+            // leader), sends the range back to the leader; it is not the range's error.
+            tracing::debug!(tp = %s.tp, node, error = pd.error_code, "follower refused; reading from the leader");
+            s.read_replica = None;
+            continue;
+        }
         s.end = match isolation {
             IsolationLevel::ReadCommitted if pd.last_stable_offset >= 0 => pd.last_stable_offset,
             _ => pd.high_watermark,
@@ -311,7 +349,11 @@ async fn handle(
             }
         };
         if batches.is_empty() && next == s.next {
-            // Nothing new: caught up with a log that ends before the range does?
+            // Nothing new: caught up with a log that ends before the range does? On a
+            // follower that may only mean the follower is behind: back to the leader.
+            if s.end >= 0 && s.next >= s.end && s.end < s.until && s.read_replica.take().is_some() {
+                continue;
+            }
             if s.end >= 0 && s.next >= s.end && s.end < s.until {
                 let since = *s.caught_up_since.get_or_insert(now);
                 if now.duration_since(since) >= opts.catch_up {

@@ -13,7 +13,7 @@
 //! instead of storing `n × m` sorted lists), `O(n + m)` memory.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use super::Executor;
 use crate::offset_range::TopicPartition;
@@ -60,7 +60,12 @@ pub(super) fn weight(partition_key: u64, executor_key: u64) -> u64 {
 
 /// Places every partition (duplicates collapse) on one of `executors` (duplicates collapse),
 /// balanced to within one partition per executor. Empty when `executors` is empty.
-pub(super) fn place(partitions: &[&TopicPartition], executors: &[&Executor]) -> BTreeMap<TopicPartition, Executor> {
+/// Executors in a rack of the partition's replicas (`racks`) rank first for it.
+pub(super) fn place(
+    partitions: &[&TopicPartition],
+    executors: &[&Executor],
+    racks: &HashMap<TopicPartition, Vec<String>>,
+) -> BTreeMap<TopicPartition, Executor> {
     let mut parts = partitions.to_vec();
     parts.sort_unstable();
     parts.dedup();
@@ -73,6 +78,7 @@ pub(super) fn place(partitions: &[&TopicPartition], executors: &[&Executor]) -> 
     let matcher = Matcher {
         partition_keys: parts.iter().map(|tp| partition_key(tp)).collect(),
         executor_keys: execs.iter().map(|e| executor_key(e)).collect(),
+        racks: Racks::of(&parts, &execs, racks),
     };
     assignment(&matcher).into_iter().map(|(p, e)| (parts[p].clone(), execs[e].clone())).collect()
 }
@@ -82,6 +88,45 @@ pub(super) fn place(partitions: &[&TopicPartition], executors: &[&Executor]) -> 
 pub(super) struct Matcher {
     pub(super) partition_keys: Vec<u64>,
     pub(super) executor_keys: Vec<u64>,
+    pub(super) racks: Option<Racks>,
+}
+
+/// Which executors are near which partitions, in O(n + m) memory: the executors' racks
+/// are numbered (the first 64 distinct ones, sorted; executors in others count as
+/// rackless), and each partition keeps a bit mask of the numbered racks holding one of
+/// its replicas.
+pub(super) struct Racks {
+    executor_rack: Vec<Option<u8>>,
+    partition_racks: Vec<u64>,
+}
+
+impl Racks {
+    /// `None` when no executor has a rack or no partition's racks are known: the
+    /// placement is then exactly the rackless one.
+    fn of(
+        parts: &[&TopicPartition],
+        execs: &[&Executor],
+        racks: &HashMap<TopicPartition, Vec<String>>,
+    ) -> Option<Racks> {
+        let mut names: Vec<&str> = execs.iter().filter_map(|e| e.rack.as_deref()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.truncate(64);
+        if names.is_empty() || racks.is_empty() {
+            return None;
+        }
+        let index = |r: &str| names.binary_search(&r).ok().map(|i| i as u8);
+        let executor_rack = execs.iter().map(|e| e.rack.as_deref().and_then(index)).collect();
+        let partition_racks = parts
+            .iter()
+            .map(|tp| racks.get(*tp).map_or(0, |rs| rs.iter().filter_map(|r| index(r)).fold(0u64, |m, i| m | 1 << i)))
+            .collect();
+        Some(Racks { executor_rack, partition_racks })
+    }
+
+    fn near(&self, p: usize, e: usize) -> bool {
+        self.executor_rack[e].is_some_and(|i| self.partition_racks[p] & (1 << i) != 0)
+    }
 }
 
 /// An executor's priority for a proposing partition: smaller is better.
@@ -105,8 +150,16 @@ pub(super) fn assignment(m: &Matcher) -> Vec<(usize, usize)> {
 }
 
 impl Matcher {
+    /// The pair's rank weight: the rendezvous weight, with the top bit saying "in a rack
+    /// of the partition's replicas" when racks are known (so those executors rank first,
+    /// each group still in hash order).
     fn weight(&self, p: usize, e: usize) -> u64 {
-        weight(self.partition_keys[p], self.executor_keys[e])
+        let w = weight(self.partition_keys[p], self.executor_keys[e]);
+        match &self.racks {
+            None => w,
+            Some(r) if r.near(p, e) => w | 1 << 63,
+            Some(_) => w & !(1 << 63),
+        }
     }
 
     /// Partition `p`'s next choice after `after` (its previous choice, as weight and

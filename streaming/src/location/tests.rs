@@ -197,7 +197,7 @@ fn deferred_acceptance_matches_the_greedy_definition() {
         let mut ek: Vec<u64> = (0..k).map(|_| rng.next()).collect();
         pk.sort_unstable();
         ek.sort_unstable();
-        let m = Matcher { partition_keys: pk, executor_keys: ek };
+        let m = Matcher { partition_keys: pk, executor_keys: ek, racks: None };
         assert_eq!(balanced::assignment(&m), greedy(&m));
     }
 }
