@@ -229,6 +229,21 @@ pub(crate) async fn find_coordinator_of(cluster: &Cluster, key: CoordinatorKey<'
     }
 }
 
+/// `known` if it is still open, else the coordinator found again (and remembered).
+pub(crate) async fn live_coordinator(
+    cluster: &Cluster,
+    group_id: &str,
+    state: &Mutex<MemberState>,
+    known: Option<Connection>,
+) -> Result<Connection> {
+    if let Some(c) = known.filter(|c| !c.is_closed()) {
+        return Ok(c);
+    }
+    let c = find_coordinator(cluster, group_id).await?;
+    lock(state).coordinator = Some(c.clone());
+    Ok(c)
+}
+
 async fn send_leave(conn: &Connection, cfg: &GroupConfig, member_id: &str) -> Result<()> {
     let version = conn.version(ApiKey::LeaveGroup)?;
     let mut req = LeaveGroupRequest::default().with_group_id(gid(&cfg.group_id));
@@ -270,16 +285,7 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
             reset_member(&mut st, &cfg);
             continue;
         }
-        let conn = match conn.filter(|c| !c.is_closed()) {
-            Some(c) => c,
-            None => match find_coordinator(&cluster, &cfg.group_id).await {
-                Ok(c) => {
-                    lock(&state).coordinator = Some(c.clone());
-                    c
-                }
-                Err(_) => continue,
-            },
-        };
+        let Ok(conn) = live_coordinator(&cluster, &cfg.group_id, &state, conn).await else { continue };
         let req = HeartbeatRequest::default()
             .with_group_id(gid(&cfg.group_id))
             .with_generation_id(generation)

@@ -31,7 +31,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 
 use super::config::GroupConfig;
-use super::coordinator::{find_coordinator, lock, MemberState};
+use super::coordinator::{live_coordinator, lock, MemberState};
 use crate::cluster::Cluster;
 use crate::conn::Connection;
 use crate::error::{ClientError, Result, Subject};
@@ -280,19 +280,13 @@ pub(crate) async fn heartbeat_loop(
             wait = cfg.max_poll_interval.min(Duration::from_secs(1));
             continue;
         }
-        let conn = match conn.filter(|c| !c.is_closed()) {
-            Some(c) => c,
-            None => match find_coordinator(&cluster, &cfg.group_id).await {
-                Ok(c) => {
-                    lock(&state).coordinator = Some(c.clone());
-                    c
-                }
-                Err(e) => {
-                    tracing::debug!(group = %cfg.group_id, error = %e, "no coordinator for the heartbeat");
-                    wait = cluster.retry_backoff();
-                    continue;
-                }
-            },
+        let conn = match live_coordinator(&cluster, &cfg.group_id, &state, conn).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(group = %cfg.group_id, error = %e, "no coordinator for the heartbeat");
+                wait = cluster.retry_backoff();
+                continue;
+            }
         };
         let Ok(version) = conn.version(ApiKey::ConsumerGroupHeartbeat) else {
             halt(&state, &signals, unsupported(&cfg, &conn));

@@ -362,13 +362,22 @@ impl GroupConsumer {
         let owned = self.assigned.clone();
         let joined = self.membership.join(&self.topics, &owned, &self.assignors).await?;
         let new: BTreeSet<TopicPartition> = joined.partitions.into_iter().collect();
-        let old: BTreeSet<TopicPartition> = owned.into_iter().collect();
+        if !self.adopt(new).await?.is_empty() {
+            // Cooperative: what moved elsewhere was given up; rejoin so it can be reassigned.
+            self.membership.lock().rejoin = true;
+        }
+        tracing::info!(group = %self.membership.cfg.group_id, generation = joined.generation_id, assigned = ?self.assigned, "joined");
+        Ok(())
+    }
+
+    /// Moves the assignment to `new`: gives up what left it (listener, auto-commit),
+    /// then starts what joined it (committed offsets, listener). Returns what was revoked.
+    async fn adopt(&mut self, new: BTreeSet<TopicPartition>) -> Result<Vec<TopicPartition>> {
+        let old: BTreeSet<TopicPartition> = self.assigned.iter().cloned().collect();
         let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();
         if !revoked.is_empty() {
-            // Cooperative: give up what moves elsewhere, then rejoin so it can be reassigned.
             self.give_up(&revoked, false).await;
-            self.membership.lock().rejoin = true;
         }
         self.assigned = new.into_iter().collect();
         self.consumer.assign(self.assigned.iter().cloned());
@@ -379,8 +388,7 @@ impl GroupConsumer {
                 l.on_partitions_assigned(&ctx, &added).await;
             }
         }
-        tracing::info!(group = %self.membership.cfg.group_id, generation = joined.generation_id, assigned = ?self.assigned, "joined");
-        Ok(())
+        Ok(revoked)
     }
 
     /// Revoked (commit allowed) or lost (no commit) partitions.

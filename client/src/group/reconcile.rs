@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::coordinator::join_timeout;
 use super::kip848::{IdAssignment, Subscribed, JOIN};
-use super::{GroupConsumer, GroupContext, Subscription};
+use super::{GroupConsumer, Subscription};
 use crate::error::{ClientError, Result};
 use crate::metadata::{Metadata, TopicPartition};
 
@@ -117,21 +117,7 @@ impl GroupConsumer {
             st.next.target.get_or_insert(target);
             return Ok(false);
         };
-        let old: BTreeSet<TopicPartition> = self.assigned.iter().cloned().collect();
-        let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
-        let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();
-        if !revoked.is_empty() {
-            self.give_up(&revoked, false).await;
-        }
-        self.assigned = new.into_iter().collect();
-        self.consumer.assign(self.assigned.iter().cloned());
-        if !added.is_empty() {
-            self.start_positions(&added).await?;
-            if let Some(l) = self.listener.as_mut() {
-                let ctx = GroupContext { consumer: &self.consumer, membership: &self.membership };
-                l.on_partitions_assigned(&ctx, &added).await;
-            }
-        }
+        let revoked = self.adopt(new).await?;
         let epoch = {
             let mut st = self.membership.lock();
             if !st.lost {
