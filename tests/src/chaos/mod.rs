@@ -1,0 +1,224 @@
+//! A seeded chaos run on librdkafka's 3-broker mock cluster (issue 19): an idempotent
+//! producer writes keyed records with per-key sequence numbers; three consumer-group
+//! members and a direct stream storing into redb read them; a schedule drawn from the
+//! seed injects faults every few seconds. At the end the invariants are checked and
+//! printed as a table. The same seed draws the same schedule (the timing of the clients
+//! around it still varies), so a failing run's seed replays its faults.
+
+mod actors;
+mod faults;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrokafka_streaming::store::RedbStore;
+
+pub use actors::{Ledger, Written};
+use faults::Schedule;
+
+use crate::mock::MockCluster;
+use crate::unique_topic;
+
+/// Partitions of the chaos topic.
+pub const PARTITIONS: u32 = 6;
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<&'static str, u64>,
+    /// Records sent and acknowledged.
+    pub acked: usize,
+    /// Sends that failed for good.
+    pub failed: u64,
+    /// Acknowledged records the group never returned.
+    pub group_lost: usize,
+    /// Records the group returned more than once.
+    pub group_duplicates: usize,
+    /// Member kills (each may explain duplicates: what it read after its last commit).
+    pub member_kills: u64,
+    /// Acknowledged records the stream never stored.
+    pub stream_lost: usize,
+    /// Records the stream stored more than once (must be 0: exactly once).
+    pub stream_duplicates: usize,
+    /// Stream restarts (kills, and stream errors such as an injected fault the batch could not survive).
+    pub stream_restarts: u64,
+    /// Records returned out of order within one member session and partition.
+    pub order_violations: usize,
+    /// How long after the last fault until both readers had every acknowledged record.
+    pub recovery: Duration,
+    /// Open file descriptors and resident memory (KiB) one minute in, and at the end.
+    pub fds: (usize, usize),
+    /// Resident set size in KiB, one minute in and at the end.
+    pub rss_kib: (u64, u64),
+    /// Errors seen along the way (first few of each kind).
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "| chaos seed {} | |", self.seed)?;
+        writeln!(f, "|---|---|")?;
+        let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(f, "| faults | {} |", faults.join(", "))?;
+        writeln!(f, "| records acknowledged / failed | {} / {} |", self.acked, self.failed)?;
+        writeln!(f, "| group: lost / duplicates (member kills) | {} / {} ({}) |", self.group_lost, self.group_duplicates, self.member_kills)?;
+        writeln!(f, "| stream: lost / stored twice (restarts) | {} / {} ({}) |", self.stream_lost, self.stream_duplicates, self.stream_restarts)?;
+        writeln!(f, "| per-partition order violations | {} |", self.order_violations)?;
+        writeln!(f, "| caught up after the last fault | {:.1} s |", self.recovery.as_secs_f64())?;
+        writeln!(f, "| open fds, 1 min → end | {} → {} |", self.fds.0, self.fds.1)?;
+        writeln!(f, "| RSS KiB, 1 min → end | {} → {} |", self.rss_kib.0, self.rss_kib.1)
+    }
+}
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs the chaos for `duration` with `seed`, then lets the clients catch up (bounded)
+/// and measures. Must run on the thread that owns the mock (its launcher dies with it).
+pub fn run(seed: u64, duration: Duration) -> Report {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut mock = MockCluster::start(3);
+    let topic = unique_topic("chaos");
+    mock.must(&format!("topic {topic} {PARTITIONS} 3"));
+    let bootstrap = mock.bootstrap().to_owned();
+    let dir = std::env::temp_dir().join(unique_topic("chaos-store"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(RedbStore::open(dir.join("store.redb")).unwrap());
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (group, stream_group) = (unique_topic("chaos-g"), unique_topic("chaos-s"));
+
+    let _guard = rt.enter();
+    let producer = actors::producer(bootstrap.clone(), topic.clone(), ledger.clone(), stop.clone());
+    let mut session = 0u64;
+    let mut members: Vec<_> = (0..3)
+        .map(|_| {
+            session += 1;
+            actors::member(bootstrap.clone(), topic.clone(), group.clone(), session, ledger.clone())
+        })
+        .collect();
+    let start_stream = || actors::stream(bootstrap.clone(), topic.clone(), stream_group.clone(), store.clone(), ledger.clone());
+    let mut stream = start_stream();
+
+    let mut schedule = Schedule::new(seed, &topic);
+    let started = Instant::now();
+    let mut minute_one = None;
+    while started.elapsed() < duration {
+        let fault = schedule.next_fault();
+        let pause = schedule.pause();
+        match fault {
+            faults::Fault::KillMember(i) => {
+                let i = i % members.len();
+                members[i].abort();
+                ledger.lock().unwrap().member_kills += 1;
+                std::thread::sleep(Duration::from_millis(500));
+                session += 1;
+                members[i] = actors::member(bootstrap.clone(), topic.clone(), group.clone(), session, ledger.clone());
+            }
+            faults::Fault::KillStream => {
+                stream.abort();
+                ledger.lock().unwrap().stream_restarts += 1;
+                stream = start_stream();
+            }
+            other => schedule.apply(&mut mock, other),
+        }
+        let slept = Instant::now();
+        while slept.elapsed() < pause {
+            if stream.is_finished() {
+                // A stream error (logged in the ledger): restart from the store.
+                ledger.lock().unwrap().stream_restarts += 1;
+                stream = start_stream();
+            }
+            if minute_one.is_none() && started.elapsed() >= Duration::from_secs(60).min(duration / 2) {
+                minute_one = Some((fds(), rss_kib()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            schedule.tick(&mut mock);
+        }
+    }
+    schedule.heal(&mut mock);
+    let last_fault = Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(producer).unwrap();
+
+    // Every acknowledged record, read by the group and stored by the stream.
+    let acked: BTreeSet<Written> = ledger.lock().unwrap().acked.iter().copied().collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if stream.is_finished() {
+            ledger.lock().unwrap().stream_restarts += 1;
+            stream = start_stream();
+        }
+        let consumed: BTreeSet<Written> = ledger.lock().unwrap().consumed.iter().map(|c| c.3).collect();
+        let stored = actors::stored(&store);
+        let done = acked.iter().all(|w| consumed.contains(w) && stored.contains_key(w));
+        if done || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let recovery = last_fault.elapsed();
+    let end = (fds(), rss_kib());
+    for m in &members {
+        m.abort();
+    }
+    stream.abort();
+
+    let l = ledger.lock().unwrap();
+    let mut report = Report { seed, faults: schedule.counts(), acked: acked.len(), failed: l.failed, recovery, ..Default::default() };
+    let mut times: BTreeMap<Written, usize> = BTreeMap::new();
+    for c in &l.consumed {
+        *times.entry(c.3).or_default() += 1;
+    }
+    report.group_lost = acked.iter().filter(|w| !times.contains_key(w)).count();
+    report.group_duplicates = times.values().filter(|n| **n > 1).count();
+    report.member_kills = l.member_kills;
+    let stored = actors::stored(&store);
+    report.stream_lost = acked.iter().filter(|w| !stored.contains_key(w)).count();
+    report.stream_duplicates = stored.values().filter(|n| **n > 1).count();
+    report.stream_restarts = l.stream_restarts;
+    report.order_violations = order_violations(&l.consumed);
+    let first = minute_one.unwrap_or(end);
+    report.fds = (first.0, end.0);
+    report.rss_kib = (first.1, end.1);
+    report.errors = l.poll_errors.iter().chain(&l.stream_errors).take(8).cloned().collect();
+    drop(l);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+/// The log as the members read it: every offset holds one record (whoever read it,
+/// however often), and within a partition each key's sequence numbers go up with the
+/// offsets (the idempotent producer keeps per-partition order across retries).
+fn order_violations(consumed: &[(u64, i32, i64, Written)]) -> usize {
+    let mut log: BTreeMap<(i32, i64), Written> = BTreeMap::new();
+    let mut bad = 0;
+    for &(_, p, offset, w) in consumed {
+        if log.insert((p, offset), w).is_some_and(|before| before != w) {
+            bad += 1;
+        }
+    }
+    let mut last_seq: BTreeMap<(i32, u32), u64> = BTreeMap::new();
+    for (&(p, _), w) in &log {
+        if last_seq.insert((p, w.key), w.seq).is_some_and(|prev| w.seq <= prev) {
+            bad += 1;
+        }
+    }
+    bad
+}

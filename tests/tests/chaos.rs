@@ -1,0 +1,40 @@
+//! The seeded chaos run (tests/src/chaos/): faults injected every few seconds into the
+//! mock cluster under a producer, a consumer group and a direct stream; then the
+//! invariants. CI runs it with a fixed seed and a random one (printed); longer runs:
+//! `scripts/chaos.sh --minutes N [--seed S]` (`CHAOS_SECONDS`, `CHAOS_SEED`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use ferrokafka_tests::chaos::{run, Report};
+
+fn seconds() -> u64 {
+    std::env::var("CHAOS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100)
+}
+
+fn check(r: &Report) {
+    println!("{r}");
+    for e in &r.errors {
+        println!("  seen: {e}");
+    }
+    let replay = format!("replay: scripts/chaos.sh --seed {}", r.seed);
+    assert!(r.acked > 1000, "too few records to mean anything: {} ({replay})", r.acked);
+    assert_eq!(r.group_lost, 0, "acknowledged records the group never read ({replay})");
+    assert_eq!(r.stream_lost, 0, "acknowledged records the stream never stored ({replay})");
+    assert_eq!(r.stream_duplicates, 0, "records the stream stored twice ({replay})");
+    assert_eq!(r.order_violations, 0, "records out of order ({replay})");
+    assert!(r.recovery < Duration::from_secs(120), "no catch-up within 120 s of the last fault ({replay})");
+    assert!(r.fds.1 <= r.fds.0 + 32, "open file descriptors grew: {:?} ({replay})", r.fds);
+}
+
+#[test]
+fn chaos_with_a_fixed_and_a_random_seed() {
+    let fixed = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(19);
+    check(&run(fixed, Duration::from_secs(seconds())));
+    if std::env::var("CHAOS_SEED").is_err() {
+        let random = fastrand::u64(..);
+        println!("random seed: {random}");
+        check(&run(random, Duration::from_secs(seconds())));
+    }
+}
