@@ -52,6 +52,10 @@ pub(crate) struct FetchSession {
     epoch: i32,
     /// Partition → the fetch offset the broker holds for it.
     held: HashMap<TopicPartition, i64>,
+    /// A session given up after an error, to close with the next full request (its id
+    /// with epoch 0: "close it and open a new one"), so it does not hold a slot in the
+    /// broker's cache until evicted.
+    closing: i32,
 }
 
 impl FetchSession {
@@ -60,7 +64,7 @@ impl FetchSession {
         let held: HashMap<TopicPartition, i64> = wanted.iter().cloned().collect();
         if self.id == 0 {
             return SessionRequest {
-                session_id: 0,
+                session_id: self.closing,
                 epoch: 0,
                 partitions: wanted.to_vec(),
                 forgotten: Vec::new(),
@@ -78,10 +82,20 @@ impl FetchSession {
     /// Returns `false` when the answer is a session error: nothing was fetched, the
     /// session starts over, and the same partitions should be fetched again at once.
     pub(crate) fn answered(&mut self, sent: SessionRequest, error_code: i16, session_id: i32) -> bool {
-        if error_code != 0 {
+        if error_code == FETCH_SESSION_ID_NOT_FOUND {
             *self = FetchSession::default();
-            return !matches!(error_code, FETCH_SESSION_ID_NOT_FOUND | INVALID_FETCH_SESSION_EPOCH);
+            return false;
         }
+        if error_code != 0 {
+            self.failed();
+            return error_code != INVALID_FETCH_SESSION_EPOCH;
+        }
+        if !sent.is_full() && session_id == 0 {
+            // The broker closed the session: the next request opens a new one.
+            *self = FetchSession::default();
+            return true;
+        }
+        self.closing = 0;
         if sent.is_full() {
             if session_id == 0 {
                 // The broker keeps no session (disabled, or a version before 7).
@@ -98,9 +112,10 @@ impl FetchSession {
     }
 
     /// No answer came (the connection failed): the broker's state is unknown, so the
-    /// next request starts a new session.
+    /// next request starts a new session (closing this one).
     pub(crate) fn failed(&mut self) {
-        *self = FetchSession::default();
+        let closing = if self.id != 0 { self.id } else { self.closing };
+        *self = FetchSession { closing, ..FetchSession::default() };
     }
 }
 
@@ -144,6 +159,15 @@ mod tests {
         assert!(s.answered(again, 0, 78));
         let epoch = s.request(&next);
         assert!(!s.answered(epoch, INVALID_FETCH_SESSION_EPOCH, 0));
+        let reopen = s.request(&next);
+        assert!(reopen.is_full());
+        assert_eq!(reopen.session_id, 78, "the refused session is closed by the full request that replaces it");
+        assert!(s.answered(reopen, 0, 79));
+        assert_eq!(s.request(&next).session_id, 79);
+
+        // An incremental answer without a session id: the broker closed it.
+        let inc = s.request(&next);
+        assert!(s.answered(inc, 0, 0));
         assert!(s.request(&next).is_full());
     }
 
@@ -161,15 +185,16 @@ mod tests {
 
     #[test]
     fn a_failed_fetch_or_another_error_ends_the_session_and_epochs_wrap() {
-        let mut s = FetchSession { id: 5, epoch: i32::MAX, held: HashMap::new() };
+        let mut s = FetchSession { id: 5, epoch: i32::MAX, ..FetchSession::default() };
         let r = s.request(&[]);
         assert!(s.answered(r, 0, 5));
         assert_eq!(s.epoch, 1, "epochs wrap to 1, never 0 (0 opens a session)");
         s.failed();
-        assert!(s.request(&[(tp(0), 0)]).is_full());
-        let mut s = FetchSession { id: 5, epoch: 3, held: HashMap::new() };
+        let r = s.request(&[(tp(0), 0)]);
+        assert!(r.is_full() && r.session_id == 5, "the lost session is closed by the next full request");
+        let mut s = FetchSession { id: 6, epoch: 3, ..FetchSession::default() };
         let r = s.request(&[]);
         assert!(s.answered(r, 3 /* UNKNOWN_TOPIC_OR_PARTITION */, 0), "not a session error: no refetch at once");
-        assert_eq!(s.id, 0);
+        assert_eq!((s.id, s.closing), (0, 6));
     }
 }

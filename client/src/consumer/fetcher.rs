@@ -231,8 +231,6 @@ async fn handle(
     result: Result<Vec<(TopicPartition, PartitionData)>>,
 ) -> bool {
     let md = cluster.metadata();
-    // Fetched from a follower (KIP-392), not from the partition's leader.
-    let from_follower = |tp: &TopicPartition| md.leader(tp).is_some_and(|l| l.id != node);
     let data = match result {
         Ok(d) => d,
         Err(e) => {
@@ -273,6 +271,9 @@ async fn handle(
             if part.epoch != epoch || part.fetch_position != Some(offset) {
                 continue;
             }
+            // Fetched from the partition's read replica (KIP-392), as planned, not from
+            // its leader: decided by where the fetch went, not by today's metadata.
+            let via_replica = part.read_replica.is_some_and(|(r, _)| r == node);
             let replica = pd.preferred_read_replica.0;
             if replica >= 0 && replica != node {
                 // The leader names a replica to read from (and sends no data).
@@ -289,7 +290,7 @@ async fn handle(
                 }
             }
             let verdict = partition_verdict(pd.error_code, cfg.auto_offset_reset());
-            if follower_refusal(&verdict, from_follower(&tp)) {
+            if follower_refusal(&verdict, via_replica) {
                 // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be
                 // behind the leader), is not the partition's: back to the leader.
                 tracing::debug!(%tp, node, error = pd.error_code, "follower refused; fetching from the leader");

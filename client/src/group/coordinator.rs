@@ -90,6 +90,11 @@ impl Membership {
         lock(&self.state)
     }
 
+    /// The shared state itself (for calls that lock it around their I/O).
+    pub(crate) fn state(&self) -> &Mutex<MemberState> {
+        &self.state
+    }
+
     /// The identity commits are made with.
     pub(crate) fn identity(&self) -> CommitIdentity {
         let st = self.lock();
@@ -122,7 +127,8 @@ impl Membership {
     pub(crate) async fn leave(&self) -> Result<()> {
         if self.cfg.protocol == GroupProtocol::Consumer {
             self.heartbeat.abort();
-            if self.lock().generation_id <= kip848::JOIN {
+            // Also while joining (epoch 0): the broker may already count the member.
+            if self.lock().next.subscription.is_none() {
                 return Ok(());
             }
             let conn = self.coordinator().await?;

@@ -76,10 +76,37 @@ pub(crate) struct NextState {
     pub(crate) acked_version: u64,
     /// The next heartbeat carries every field (join, error, new subscription).
     pub(crate) full: bool,
+    /// Bumped whenever `full` is asked for: an answer clears `full` only if no one
+    /// asked again while its heartbeat was in flight.
+    pub(crate) full_gen: u64,
     /// The heartbeat interval the broker asked for.
     pub(crate) interval: Option<Duration>,
     /// Stopped on a fatal error; `poll` starts over after reporting it.
     pub(crate) halted: bool,
+    /// When unknown topic ids of a target may be looked up again.
+    pub(crate) lookup_after: Option<tokio::time::Instant>,
+}
+
+impl NextState {
+    /// The next heartbeat must carry every field.
+    pub(crate) fn want_full(&mut self) {
+        self.full = true;
+        self.full_gen += 1;
+    }
+}
+
+/// What a heartbeat carried, for its answer to acknowledge.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sent {
+    /// `Some(full_gen)` when it was a full heartbeat.
+    pub(crate) full: Option<u64>,
+    /// The owned-set version it carried (or that the broker already had).
+    pub(crate) owned: u64,
+}
+
+/// What a heartbeat from `st` at `epoch` carries.
+pub(crate) fn sent(st: &MemberState, epoch: i32) -> Sent {
+    Sent { full: (st.next.full || epoch == JOIN).then_some(st.next.full_gen), owned: st.next.owned_version }
 }
 
 /// Wake-ups between `poll` and the heartbeat task.
@@ -116,9 +143,10 @@ pub(crate) fn heartbeat_request(
     if epoch < 0 {
         return req;
     }
+    // The instance id goes with every heartbeat, as the Java client sends it.
+    req.instance_id = cfg.group_instance_id.as_deref().map(s);
     let full = next.full || epoch == JOIN;
     if full {
-        req.instance_id = cfg.group_instance_id.as_deref().map(s);
         req.rack_id = rack.map(s);
         req.rebalance_timeout_ms = millis(cfg.max_poll_interval);
         req.server_assignor = cfg.remote_assignor.as_deref().map(s);
@@ -159,7 +187,8 @@ pub(crate) enum Step {
     /// The coordinator moved, is unavailable, or did not answer: find it again and
     /// send a full heartbeat after the backoff.
     FindCoordinator,
-    /// COORDINATOR_LOAD_IN_PROGRESS: the same heartbeat after the backoff.
+    /// COORDINATOR_LOAD_IN_PROGRESS or another retriable code: the same heartbeat
+    /// after the backoff.
     Retry,
     /// UNSUPPORTED_VERSION: the broker does not serve KIP-848 groups.
     Unsupported,
@@ -180,22 +209,23 @@ pub(crate) fn heartbeat_step(code: std::result::Result<i16, ()>) -> Step {
         c if c == ResponseError::NotCoordinator.code() || c == ResponseError::CoordinatorNotAvailable.code() => {
             Step::FindCoordinator
         }
-        c if c == ResponseError::CoordinatorLoadInProgress.code() => Step::Retry,
         c if c == ResponseError::UnsupportedVersion.code() => Step::Unsupported,
+        // COORDINATOR_LOAD_IN_PROGRESS and any other retriable code (REQUEST_TIMED_OUT, …).
+        c if ResponseError::try_from_code(c).is_some_and(|e| crate::error::code_is_retriable(&e)) => Step::Retry,
         c => Step::Fatal(c),
     }
 }
 
 /// Applies an answered heartbeat: epoch, interval, new target.
-pub(crate) fn apply_answer(st: &mut MemberState, resp: &ConsumerGroupHeartbeatResponse, sent_full: bool, sent: u64) {
+pub(crate) fn apply_answer(st: &mut MemberState, resp: &ConsumerGroupHeartbeatResponse, sent: Sent) {
     if let Some(id) = resp.member_id.as_ref().filter(|id| !id.is_empty()) {
         st.member_id = id.to_string();
     }
     st.generation_id = resp.member_epoch;
-    if sent_full {
+    if sent.full == Some(st.next.full_gen) {
         st.next.full = false;
     }
-    st.next.acked_version = st.next.acked_version.max(sent);
+    st.next.acked_version = st.next.acked_version.max(sent.owned);
     if resp.heartbeat_interval_ms > 0 {
         st.next.interval = Some(Duration::from_millis(resp.heartbeat_interval_ms as u64));
     }
@@ -214,7 +244,7 @@ pub(crate) fn fenced(st: &mut MemberState) {
     st.next.owned.clear();
     st.next.owned_version += 1;
     st.next.target = None;
-    st.next.full = true;
+    st.next.want_full();
 }
 
 /// A fresh member id (KIP-1082: the client makes it), printed as Kafka prints a `Uuid`.
@@ -293,9 +323,9 @@ pub(crate) async fn heartbeat_loop(
             wait = idle_wait;
             continue;
         };
-        let (req, sent_full, sent) = {
+        let (req, sent) = {
             let st = lock(&state);
-            (heartbeat_request(&st, &cfg, rack.as_deref(), epoch), st.next.full || epoch == JOIN, st.next.owned_version)
+            (heartbeat_request(&st, &cfg, rack.as_deref(), epoch), sent(&st, epoch))
         };
         let result: Result<ConsumerGroupHeartbeatResponse> = conn.call_at(version, &req, None).await;
         let step = heartbeat_step(result.as_ref().map(|r| r.error_code).map_err(|_| ()));
@@ -303,17 +333,17 @@ pub(crate) async fn heartbeat_loop(
         wait = cluster.retry_backoff();
         match (step, &result) {
             (Step::Apply, Ok(resp)) => {
-                apply_answer(&mut st, resp, sent_full, sent);
+                apply_answer(&mut st, resp, sent);
                 wait = st.next.interval.unwrap_or(cfg.heartbeat_interval);
             }
             (Step::Rejoin, _) => {
+                // Joins again after the backoff (a broker that keeps fencing is not spun on).
                 tracing::info!(group = %cfg.group_id, epoch, "fenced: the partitions are lost; joining again");
                 fenced(&mut st);
-                wait = Duration::ZERO;
             }
             (Step::FindCoordinator, _) => {
                 st.coordinator = None;
-                st.next.full = true;
+                st.next.want_full();
             }
             (Step::Unsupported, _) => {
                 drop(st);
@@ -335,8 +365,11 @@ pub(crate) async fn heartbeat_loop(
     }
 }
 
+/// Stops on a fatal error. The member is out of the group as the broker sees it (no
+/// more heartbeats): what it owns is lost, as the Java client's fatal state says.
 fn halt(state: &Mutex<MemberState>, signals: &Signals, e: ClientError) {
     let mut st = lock(state);
+    fenced(&mut st);
     st.fatal = Some(e);
     st.next.halted = true;
     drop(st);

@@ -65,7 +65,7 @@ fn a_steady_heartbeat_sends_only_what_changed() {
     assert_eq!(owned.len(), 1);
     assert_eq!((owned[0].topic_id.as_bytes(), owned[0].partitions.as_slice()), (&[1u8; 16], [0, 2].as_slice()));
 
-    st.next.full = true; // after an error
+    st.next.want_full(); // after an error
     assert!(heartbeat_request(&st, &cfg, None, 5).subscribed_topic_names.is_some());
 }
 
@@ -97,6 +97,7 @@ fn each_answer_code_leads_to_its_step() {
         (Ok(code(ResponseError::CoordinatorNotAvailable)), Step::FindCoordinator),
         (Err(()), Step::FindCoordinator),
         (Ok(code(ResponseError::CoordinatorLoadInProgress)), Step::Retry),
+        (Ok(code(ResponseError::RequestTimedOut)), Step::Retry),
         (Ok(code(ResponseError::UnsupportedVersion)), Step::Unsupported),
         (Ok(111), Step::Fatal(111)), // UNRELEASED_INSTANCE_ID
         (Ok(112), Step::Fatal(112)), // UNSUPPORTED_ASSIGNOR
@@ -113,7 +114,7 @@ fn each_answer_code_leads_to_its_step() {
 #[test]
 fn an_answer_sets_epoch_interval_and_target() {
     let mut st = state(0);
-    st.next.full = true;
+    st.next.want_full();
     st.next.owned_version = 3;
     let resp = ConsumerGroupHeartbeatResponse::default()
         .with_member_id(Some(StrBytes::from_static_str("m-1")))
@@ -122,20 +123,34 @@ fn an_answer_sets_epoch_interval_and_target() {
         .with_assignment(Some(Assignment::default().with_topic_partitions(vec![
             TopicPartitions::default().with_topic_id(uuid::Uuid::from_bytes([1; 16])).with_partitions(vec![1, 3]),
         ])));
-    apply_answer(&mut st, &resp, true, 3);
+    let sent_now = sent(&st, 0);
+    apply_answer(&mut st, &resp, sent_now);
     assert_eq!(st.generation_id, 4);
     assert_eq!(st.next.interval, Some(Duration::from_millis(500)));
     assert_eq!(st.next.target, Some(vec![(T1, vec![1, 3])]));
     assert!(!st.next.full && st.next.acked_version == 3);
 
     // An answer without an assignment leaves the pending target alone.
-    apply_answer(&mut st, &resp.clone().with_assignment(None).with_member_epoch(5), false, 3);
+    let plain = sent(&st, 4);
+    apply_answer(&mut st, &resp.clone().with_assignment(None).with_member_epoch(5), plain);
     assert_eq!((st.generation_id, st.next.target.is_some()), (5, true));
 
     // Owned partitions changed while the heartbeat was in flight: still to be sent.
+    let in_flight = sent(&st, 5);
     st.next.owned_version = 4;
-    apply_answer(&mut st, &resp, false, 3);
+    apply_answer(&mut st, &resp, in_flight);
     assert_ne!(st.next.owned_version, st.next.acked_version);
+
+    // A new subscription while a full heartbeat was in flight: its answer does not
+    // clear the need for another full one.
+    st.next.want_full();
+    let in_flight = sent(&st, 5);
+    st.next.want_full();
+    apply_answer(&mut st, &resp, in_flight);
+    assert!(st.next.full, "the newer subscription is still to be sent");
+    let again = sent(&st, 5);
+    apply_answer(&mut st, &resp, again);
+    assert!(!st.next.full);
 }
 
 #[test]

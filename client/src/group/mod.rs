@@ -382,7 +382,13 @@ impl GroupConsumer {
         self.assigned = new.into_iter().collect();
         self.consumer.assign(self.assigned.iter().cloned());
         if !added.is_empty() {
-            self.start_positions(&added).await?;
+            if let Err(e) = self.start_positions(&added).await {
+                // Not started: take the new partitions back out, so the next attempt
+                // finds them new again and starts them at their committed offsets.
+                self.assigned.retain(|tp| !added.contains(tp));
+                self.consumer.assign(self.assigned.iter().cloned());
+                return Err(e);
+            }
             if let Some(l) = self.listener.as_mut() {
                 let ctx = GroupContext { consumer: &self.consumer, membership: &self.membership };
                 l.on_partitions_assigned(&ctx, &added).await;

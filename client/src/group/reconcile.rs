@@ -12,14 +12,17 @@ use super::{GroupConsumer, Subscription};
 use crate::error::{ClientError, Result};
 use crate::metadata::{Metadata, TopicPartition};
 
-/// The target's partitions by name; `None` while a topic id is unknown to `md`.
-fn resolve(md: &Metadata, target: &IdAssignment) -> Option<BTreeSet<TopicPartition>> {
-    let mut out = BTreeSet::new();
+/// The target's partitions by name, and the part of the target (by id) they are;
+/// topic ids unknown to `md` are left out.
+fn resolve(md: &Metadata, target: &IdAssignment) -> (BTreeSet<TopicPartition>, IdAssignment) {
+    let mut names = BTreeSet::new();
+    let mut ids = IdAssignment::new();
     for (id, parts) in target {
-        let topic = md.topic_by_id(*id)?;
-        out.extend(parts.iter().map(|p| TopicPartition::new(topic.name.clone(), *p)));
+        let Some(topic) = md.topic_by_id(*id) else { continue };
+        names.extend(parts.iter().map(|p| TopicPartition::new(topic.name.clone(), *p)));
+        ids.push((*id, parts.clone()));
     }
-    Some(out)
+    (names, ids)
 }
 
 /// The regex sent to the broker for a pattern subscription compiled as `^(?:p)$`:
@@ -36,23 +39,22 @@ impl GroupConsumer {
     /// rebalance timeout) for the first assignment.
     pub(super) async fn reconcile(&mut self, wait: bool) -> Result<()> {
         let subscribed = match &self.subscription {
+            Some(Subscription::Topics) if self.topics.is_empty() => return self.unsubscribe().await,
             Some(Subscription::Topics) => Subscribed::Topics(self.topics.clone()),
             Some(Subscription::Pattern(re)) => Subscribed::Pattern(broker_regex(re.as_str())),
             None => return Err(ClientError::NotSubscribed),
         };
         let wake = {
             let mut st = self.membership.lock();
-            let mut wake = false;
+            let mut wake = st.generation_id == JOIN; // (re)joining: do not wait for the interval
             if st.next.subscription.as_ref() != Some(&subscribed) {
                 st.next.subscription = Some(subscribed);
-                st.next.full = true;
+                st.next.want_full();
                 wake = true;
             }
             if st.next.halted && st.fatal.is_none() {
                 // The application polls again after a fatal error: start over.
                 st.next.halted = false;
-                st.next.full = true;
-                st.generation_id = JOIN;
                 wake = true;
             }
             wake
@@ -74,16 +76,17 @@ impl GroupConsumer {
                 self.give_up(&gone, true).await;
                 self.consumer.assign(Vec::new());
             }
-            if let Some(target) = target {
-                match self.apply_target(target.clone()).await {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => {}
+            let complete = match target {
+                Some(target) => match self.apply_target(target.clone()).await {
+                    Ok(complete) => complete,
                     Err(e) => {
                         self.membership.lock().next.target.get_or_insert(target);
                         return Err(e);
                     }
-                }
-            } else if joined || !wait {
+                },
+                None => joined,
+            };
+            if complete || !wait {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -96,41 +99,69 @@ impl GroupConsumer {
         }
     }
 
+    /// `subscribe([])`: as in Java, an unsubscribe. What is owned is revoked, and the
+    /// member leaves (the heartbeat task stops: there is nothing to join with).
+    async fn unsubscribe(&mut self) -> Result<()> {
+        if !self.assigned.is_empty() {
+            let gone = std::mem::take(&mut self.assigned);
+            self.give_up(&gone, false).await;
+            self.consumer.assign(Vec::new());
+        }
+        let in_group = {
+            let mut st = self.membership.lock();
+            st.next.subscription = None;
+            st.next.target = None;
+            st.generation_id > JOIN
+        };
+        if in_group {
+            let conn = self.membership.coordinator().await?;
+            super::kip848::send_leave(&conn, &self.membership.cfg, self.membership.state()).await?;
+            super::kip848::fenced(&mut self.membership.lock());
+            self.membership.lock().lost = false;
+        }
+        Ok(())
+    }
+
     /// Moves to `target`: revokes, assigns, then has the heartbeat task acknowledge
-    /// it. `Ok(false)` when a topic id is not known yet (the target stays pending).
+    /// it. Partitions of topic ids not in metadata yet are left for later (the target
+    /// stays pending, looked up again at most once a second); `Ok(true)` when the
+    /// whole target is reconciled.
     async fn apply_target(&mut self, target: IdAssignment) -> Result<bool> {
         let cluster = self.consumer.cluster().clone();
-        let mut wanted = resolve(&cluster.metadata(), &target);
-        if wanted.is_none() {
+        let (mut new, mut ids) = resolve(&cluster.metadata(), &target);
+        let due = self.membership.lock().next.lookup_after.is_none_or(|t| t <= Instant::now());
+        if ids.len() < target.len() && due {
             // A topic this member did not name (a regex subscription, or metadata not
             // fetched yet): look the ids up among all topics.
+            self.membership.lock().next.lookup_after = Some(Instant::now() + std::time::Duration::from_secs(1));
             let all = cluster.describe(None).await?;
             let names: Vec<String> =
                 target.iter().filter_map(|(id, _)| all.topic_by_id(*id)).map(|t| t.name.to_string()).collect();
             cluster.track_topics(names.iter().map(String::as_str));
             let md = cluster.refresh_metadata().await?;
-            wanted = resolve(&md, &target);
+            (new, ids) = resolve(&md, &target);
         }
-        let Some(new) = wanted else {
-            tracing::debug!(group = %self.membership.cfg.group_id, "assigned topic ids not in metadata yet");
-            let mut st = self.membership.lock();
-            st.next.target.get_or_insert(target);
-            return Ok(false);
-        };
+        let complete = ids.len() == target.len();
+        if !complete {
+            tracing::debug!(group = %self.membership.cfg.group_id, "some assigned topic ids are not in metadata yet");
+        }
         let revoked = self.adopt(new).await?;
         let epoch = {
             let mut st = self.membership.lock();
             if !st.lost {
                 // (Unless fenced meanwhile: then nothing is owned, and `lost` says so.)
-                st.next.owned = target;
+                st.next.owned = ids;
                 st.next.owned_version += 1;
                 st.joined = true;
+                if !complete {
+                    st.next.target.get_or_insert(target);
+                }
             }
             st.generation_id
         };
         self.membership.signals.heartbeat_now.notify_one();
         tracing::info!(group = %self.membership.cfg.group_id, epoch, assigned = ?self.assigned, ?revoked, "reconciled");
-        Ok(true)
+        Ok(complete)
     }
 }
 

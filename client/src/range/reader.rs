@@ -216,9 +216,15 @@ async fn send_fetches(
             Some((id, _)) => cluster.broker(id, ConnKind::Fetch).await.map(|c| (id, c)),
             None => cluster.leader(&slots[i].tp, ConnKind::Fetch).await,
         };
-        if target.is_err() {
-            slots[i].read_replica = None;
-        }
+        let target = match target {
+            Err(e) if replica.is_some() => {
+                // The replica cannot be reached: back to the leader, whatever the error.
+                slots[i].read_replica = None;
+                slots[i].retry_later(e, cluster.retry_backoff());
+                continue;
+            }
+            other => other,
+        };
         match target {
             Ok((id, conn)) => by_leader.entry(id).or_insert_with(|| (conn, Vec::new())).1.push((i, r)),
             // The partition is not in this handle's metadata (yet): a refresh racing the
@@ -252,7 +258,11 @@ async fn send_fetches(
             Ok(answer) => pending.push(((node, conn.addr().to_owned()), parts, Box::pin(answer))),
             Err(e) => {
                 for (i, _) in parts {
-                    retriable_or_fail(&mut slots[i], e.clone(), cluster.retry_backoff());
+                    if slots[i].read_replica.take_if(|(r, _)| *r == node).is_some() {
+                        slots[i].retry_later(e.clone(), cluster.retry_backoff());
+                    } else {
+                        retriable_or_fail(&mut slots[i], e.clone(), cluster.retry_backoff());
+                    }
                 }
             }
         }
@@ -284,6 +294,8 @@ async fn handle(
     for (i, reservation) in parts {
         let s = &mut slots[i];
         let Some(mut pd) = answers.remove(&(s.tp.topic.to_string(), s.tp.partition)) else { continue };
+        // Sent to the range's read replica (not its leader): where the fetch went.
+        let from_follower = s.read_replica.is_some_and(|(r, _)| r == node);
         let replica = pd.preferred_read_replica.0;
         if replica >= 0 && replica != node {
             // The leader names a replica in our rack to read from (KIP-392).
@@ -293,12 +305,18 @@ async fn handle(
                 continue;
             }
         }
-        let from_follower = md.leader(&s.tp).is_some_and(|l| l.id != node);
         if from_follower && pd.error_code != 0 {
             // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be behind the
-            // leader), sends the range back to the leader; it is not the range's error.
+            // leader), sends the range back to the leader after the backoff; it is not
+            // the range's error.
             tracing::debug!(tp = %s.tp, node, error = pd.error_code, "follower refused; reading from the leader");
             s.read_replica = None;
+            let e = ClientError::broker(
+                ApiKey::Fetch,
+                ResponseError::try_from_code(pd.error_code).unwrap_or(ResponseError::Unknown(pd.error_code)),
+                Subject::Partition(s.tp.clone()),
+            );
+            s.retry_later(e, cluster.retry_backoff());
             continue;
         }
         s.end = match isolation {
@@ -352,6 +370,9 @@ async fn handle(
             // Nothing new: caught up with a log that ends before the range does? On a
             // follower that may only mean the follower is behind: back to the leader.
             if s.end >= 0 && s.next >= s.end && s.end < s.until && s.read_replica.take().is_some() {
+                // The catch-up wait runs on: a range past the log's end still ends after
+                // `catch_up`, however the leader and the follower hand it around.
+                s.caught_up_since.get_or_insert(now);
                 continue;
             }
             if s.end >= 0 && s.next >= s.end && s.end < s.until {

@@ -13,7 +13,9 @@ use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_streaming::store::redb::redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use ferrokafka_streaming::store::{commit_batch, store_offsets, RedbStore};
-use ferrokafka_streaming::{DirectStream, HasOffsetRanges, KafkaParams, PreferConsistent, StreamConfig, StreamingError, Subscribe};
+use ferrokafka_streaming::{
+    DirectStream, HasOffsetRanges, KafkaParams, PreferConsistent, StreamConfig, StreamingError, Subscribe,
+};
 use tokio::task::JoinHandle;
 
 /// About how many records per second the producer writes (the ledger keeps them all).

@@ -66,8 +66,16 @@ impl std::fmt::Display for Report {
         let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(f, "| faults | {} |", faults.join(", "))?;
         writeln!(f, "| records acknowledged / failed | {} / {} |", self.acked, self.failed)?;
-        writeln!(f, "| group: lost / duplicates (member kills) | {} / {} ({}) |", self.group_lost, self.group_duplicates, self.member_kills)?;
-        writeln!(f, "| stream: lost / stored twice (restarts) | {} / {} ({}) |", self.stream_lost, self.stream_duplicates, self.stream_restarts)?;
+        writeln!(
+            f,
+            "| group: lost / duplicates (member kills) | {} / {} ({}) |",
+            self.group_lost, self.group_duplicates, self.member_kills
+        )?;
+        writeln!(
+            f,
+            "| stream: lost / stored twice (restarts) | {} / {} ({}) |",
+            self.stream_lost, self.stream_duplicates, self.stream_restarts
+        )?;
         writeln!(f, "| per-partition order violations | {} |", self.order_violations)?;
         writeln!(f, "| caught up after the last fault | {:.1} s |", self.recovery.as_secs_f64())?;
         writeln!(f, "| open fds, 1 min → end | {} → {} |", self.fds.0, self.fds.1)?;
@@ -112,7 +120,8 @@ pub fn run(seed: u64, duration: Duration) -> Report {
             actors::member(bootstrap.clone(), topic.clone(), group.clone(), session, ledger.clone())
         })
         .collect();
-    let start_stream = || actors::stream(bootstrap.clone(), topic.clone(), stream_group.clone(), store.clone(), ledger.clone());
+    let start_stream =
+        || actors::stream(bootstrap.clone(), topic.clone(), stream_group.clone(), store.clone(), ledger.clone());
     let mut stream = start_stream();
 
     let mut schedule = Schedule::new(seed, &topic);
@@ -180,7 +189,14 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     stream.abort();
 
     let l = ledger.lock().unwrap();
-    let mut report = Report { seed, faults: schedule.counts(), acked: acked.len(), failed: l.failed, recovery, ..Default::default() };
+    let mut report = Report {
+        seed,
+        faults: schedule.counts(),
+        acked: acked.len(),
+        failed: l.failed,
+        recovery,
+        ..Default::default()
+    };
     let mut times: BTreeMap<Written, usize> = BTreeMap::new();
     for c in &l.consumed {
         *times.entry(c.3).or_default() += 1;
