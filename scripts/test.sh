@@ -18,5 +18,5 @@ FERROKAFKA_MOCK=2.16 cargo test -p ferrokafka-tests \
   --test streaming --test streaming_compacted --test streaming_discovery --test streaming_faults \
   --test streaming_spans --test streaming_start --test streaming_stop \
   --test sasl_data --test transactions --test mock_launcher --test follower_fetch \
-  --test groups_kip848 --test streaming_scaleout
+  --test groups_kip848 --test streaming_scaleout --test chaos
 FERROKAFKA_MOCK=2.16 cargo test -p ferrokafka-cli --test cli --test kcat_lines --test stream

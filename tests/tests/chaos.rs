@@ -10,7 +10,7 @@ use std::time::Duration;
 use ferrokafka_tests::chaos::{run, Report};
 
 fn seconds() -> u64 {
-    std::env::var("CHAOS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100)
+    std::env::var("CHAOS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(120)
 }
 
 fn check(r: &Report) {

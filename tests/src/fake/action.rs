@@ -5,6 +5,9 @@ use std::time::Duration;
 /// What the fake does with one request.
 #[derive(Debug)]
 pub enum Action {
+    /// The in-memory broker answers, and this function rewrites its response frame
+    /// (length prefix included) before it is sent: a hostile or broken broker.
+    Mutate(Mutation),
     /// The default: the in-memory broker answers (or, for a proxy, the real one).
     Pass,
     /// Send these bytes (a whole response frame, or anything at all) instead.
@@ -30,4 +33,13 @@ pub enum Out {
     Sleep(Duration),
     /// Close the connection.
     Close,
+}
+
+/// A rewrite of a response frame, for [`Action::Mutate`].
+pub struct Mutation(pub Box<dyn FnOnce(Vec<u8>) -> Vec<u8> + Send>);
+
+impl std::fmt::Debug for Mutation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mutation")
+    }
 }

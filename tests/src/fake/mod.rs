@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiKey;
 
-pub use action::{Action, Out};
+pub use action::{Action, Mutation, Out};
 pub use cluster::VERSIONS;
 pub use script::Step;
 pub use wire::{api_versions, frame, metadata, response_frame, Request};
@@ -255,6 +255,13 @@ fn connection(mut sock: TcpStream, id: usize, shared: &Shared) {
             Action::Reply(bytes) => {
                 assert!(upstream.is_none(), "a proxy cannot answer itself: its answers would interleave");
                 sock.write_all(&bytes).is_ok()
+            }
+            Action::Mutate(rewrite) => {
+                assert!(upstream.is_none(), "a proxy does not see its upstream's answers");
+                match shared.state.handle(&req) {
+                    Some(answer) => sock.write_all(&(rewrite.0)(answer)).is_ok(),
+                    None => false,
+                }
             }
             Action::Play(outs) => play(&mut sock, outs),
             Action::Drop => true,
