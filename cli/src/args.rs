@@ -77,6 +77,9 @@ pub struct Args {
     pub produce_key: Option<String>,
     /// `-D DELIM`: the message delimiter (input of -P, output of -C); `\n` by default.
     pub delimiter: Option<String>,
+    /// `--stats` (or librdkafka's `-X statistics.interval.ms=N`): a statistics line
+    /// (librdkafka's JSON) on stderr this often while consuming.
+    pub stats: Option<std::time::Duration>,
 }
 
 /// A usage error (exit code 2).
@@ -183,7 +186,9 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
         unbuffered: false,
         produce_key: None,
         delimiter: None,
+        stats: None,
     };
+    let mut stats_flag = false;
     let mut reset_to = None;
     let mut execute = false;
     let mut it = argv.iter();
@@ -227,6 +232,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "-u" => args.unbuffered = true,
             "-k" => args.produce_key = Some(value(&mut it, "-k")?.clone()),
             "-D" => args.delimiter = Some(value(&mut it, "-D")?.clone()),
+            "--stats" => stats_flag = true,
             "-E" | "-O" | "-T" | "-Z" | "-l" | "-s" | "-r" | "-m" | "-U" => {
                 return Err(UsageError(format!("kcat option {a} is not supported by ferrokafka")))
             }
@@ -256,6 +262,16 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
         }
     }
     args.mode = mode.ok_or_else(|| UsageError("one of -C, -P, -L, -Q or read-range is required".into()))?;
+    // librdkafka's statistics interval: a CLI setting here, not a client key.
+    let interval = match args.config.remove("statistics.interval.ms") {
+        Some(v) => Some(number::<u64>(&v, "statistics.interval.ms")?),
+        None => None,
+    };
+    args.stats = match (stats_flag, interval) {
+        (_, Some(ms)) if ms > 0 => Some(std::time::Duration::from_millis(ms)),
+        (true, _) => Some(std::time::Duration::from_secs(5)),
+        _ => None,
+    };
     if args.mode == Mode::ReadRange {
         let [topic, p, from, until] = positional.as_slice() else {
             return Err(UsageError("read-range takes TOPIC PARTITION FROM UNTIL".into()));
@@ -324,6 +340,8 @@ usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
   -d CONTEXTS   debug output on stderr: broker,protocol,consumer,cgrp,topic,metadata,
                 fetch,msg,security,eos,admin,all (or RUST_LOG)   -v  more output
   -u            unbuffered output        -q         quiet       -V  version
+  --stats       consume: a statistics line (librdkafka's JSON) on stderr every 5 s,
+                or every -X statistics.interval.ms=N
   Options may be bundled and values attached as with getopt: -Ce -K: -obeginning
 
 exit codes: 0 ok, 1 runtime error (broker unreachable, unknown topic, …),

@@ -219,6 +219,7 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let progress = std::io::stderr().is_terminal() && !args.quiet;
     let (mut count, mut bytes, mut last_report, started) = (0u64, 0u64, Instant::now(), Instant::now());
+    let mut last_stats = Instant::now();
     let at_end = |c: &Consumer| {
         args.exit_at_end && tps.iter().all(|tp| c.position(tp).is_some_and(|p| ends.get(tp).is_none_or(|e| p >= *e)))
     };
@@ -235,6 +236,10 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
             if args.count.is_some_and(|c| count >= c) {
                 break 'outer;
             }
+        }
+        if args.stats.is_some_and(|every| last_stats.elapsed() >= every) {
+            eprintln!("stats: {}", consumer.statistics().to_json());
+            last_stats = Instant::now();
         }
         if progress && last_report.elapsed() >= Duration::from_secs(1) {
             let secs = started.elapsed().as_secs_f64().max(1e-3);

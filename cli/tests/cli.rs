@@ -166,6 +166,19 @@ fn metadata_offsets_ranges_and_exit_codes() {
     );
     assert_eq!(String::from_utf8(counted).unwrap(), "25 26 27 ");
 
+    // --stats: librdkafka's statistics JSON on stderr (here after every poll).
+    let stats = ferrokafka(
+        &["-C", "-b", &b, "-t", &topic, "-p", "1", "-o", "20", "-e", "-q", "--stats", "-X", "statistics.interval.ms=1"],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&stats.stderr).to_string();
+    assert!(stats.status.success(), "{stderr}");
+    let line = stderr.lines().rev().find_map(|l| l.strip_prefix("stats: ")).unwrap_or_else(|| panic!("{stderr}"));
+    let json: Value = serde_json::from_str(line).unwrap();
+    let p1 = &json["topics"][&topic]["partitions"]["1"];
+    assert_eq!((p1["hi_offset"].as_i64(), p1["consumer_lag"].as_i64()), (Some(30), Some(0)), "{line}");
+    assert!(json["brokers"].as_object().unwrap().values().any(|b| b["tx"].as_u64() > Some(0)), "{line}");
+
     let code = |out: Output| out.status.code();
     assert_eq!(code(ferrokafka(&["-C", "-b", &b, "-t", &topic, "--bogus"], b"")), Some(2), "unknown flag");
     assert_eq!(code(ferrokafka(&["-C", "-t", &topic], b"")), Some(2), "missing -b");

@@ -1,7 +1,7 @@
 //! The cluster view shared by producers, consumers and admin calls: bootstrap,
 //! metadata cache, and one connection per (broker, purpose) with reconnect backoff.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -59,6 +59,8 @@ struct Inner {
     refresh_wanted: Arc<tokio::sync::Notify>,
     /// Set when the last handle is gone: the refresh loop ends.
     gone: Arc<std::sync::atomic::AtomicBool>,
+    /// Statistics per broker address, shared by its connections (`crate::stats`).
+    counters: std::sync::Mutex<BTreeMap<String, Arc<crate::stats::BrokerCounters>>>,
 }
 
 impl Drop for Inner {
@@ -174,6 +176,7 @@ impl Cluster {
                 refresh: Mutex::new(()),
                 refresh_wanted: Arc::new(tokio::sync::Notify::new()),
                 gone: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                counters: std::sync::Mutex::new(BTreeMap::new()),
             }),
         };
         let (weak, wanted, gone) =
@@ -353,7 +356,12 @@ impl Cluster {
     /// A new connection to `addr`, authenticated (and kept so, KIP-368) when SASL is
     /// configured, before anyone else can use it.
     async fn open(&self, addr: &str) -> Result<Connection> {
-        let conn = Connection::connect(addr, &self.inner.opts).await?;
+        let counters = {
+            let mut all = self.inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(addr.to_owned()).or_default().clone()
+        };
+        let conn = Connection::connect_counted(addr, &self.inner.opts, counters.clone()).await?;
+        counters.connected();
         if let Some(sasl) = &self.inner.sasl {
             crate::sasl::reauth::authenticate_and_keep(&conn, sasl.clone()).await?;
         }
@@ -377,6 +385,13 @@ impl Cluster {
             partition: Some(tp.partition),
         })?;
         Ok((leader, self.broker(leader, kind).await?))
+    }
+
+    /// Statistics of every broker this handle has connected to (requests, bytes,
+    /// round trips, connects), sorted by address.
+    pub fn statistics(&self) -> Vec<crate::stats::BrokerStatistics> {
+        let all = self.inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().map(|(addr, c)| c.snapshot(addr)).collect()
     }
 
     /// Pause between retries (`retry.backoff.ms`).

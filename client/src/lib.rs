@@ -56,6 +56,7 @@ pub mod producer;
 pub mod range;
 pub mod sasl;
 pub mod serde;
+pub mod stats;
 
 pub use codes::{Api, ErrorCode};
 pub use error::{ClientError, Result, Subject};

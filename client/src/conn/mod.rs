@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::error::{ClientError, Result};
+use crate::stats::BrokerCounters;
 
 /// Settings of one connection, taken from the client configuration.
 #[derive(Clone, Debug)]
@@ -102,6 +103,14 @@ struct Shared {
     request_timeout: Duration,
     /// Readers: every request on its way into the queue; writer: re-authentication.
     gate: tokio::sync::RwLock<()>,
+    /// The broker's statistics (shared with its other connections).
+    counters: Arc<BrokerCounters>,
+}
+
+/// A request on the queue: its answer to come, and when it was queued.
+pub(crate) struct Waiting {
+    rx: oneshot::Receiver<Result<Bytes>>,
+    queued: Instant,
 }
 
 /// A handle to a broker connection. Cloning is cheap; the socket closes when the
@@ -124,6 +133,15 @@ impl Connection {
     /// `socket.connection.setup.timeout.ms` bounds the TCP connect and the TLS
     /// handshake together.
     pub async fn connect(addr: &str, opts: &ConnectionOptions) -> Result<Connection> {
+        Self::connect_counted(addr, opts, Arc::default()).await
+    }
+
+    /// [`connect`](Self::connect), counting into the broker's statistics.
+    pub(crate) async fn connect_counted(
+        addr: &str,
+        opts: &ConnectionOptions,
+        counters: Arc<BrokerCounters>,
+    ) -> Result<Connection> {
         let io = |source| ClientError::io(addr, source);
         let timed_out =
             || ClientError::Disconnected { broker: addr.to_owned(), reason: "connection setup timed out".into() };
@@ -162,6 +180,7 @@ impl Connection {
                 client_id: opts.client_id.clone(),
                 request_timeout: opts.request_timeout,
                 gate: tokio::sync::RwLock::new(()),
+                counters,
             }),
         };
         let mut version = API_VERSIONS_MAX;
@@ -221,8 +240,8 @@ impl Connection {
         req: &R,
         extra_timeout: Option<Duration>,
     ) -> Result<R::Response> {
-        let rx = self.enqueue_raw(R::API, version, req, extra_timeout).await?;
-        self.answer(rx, R::API, version).await
+        let waiting = self.enqueue_raw(R::API, version, req, extra_timeout).await?;
+        self.answer(waiting, R::API, version).await
     }
 
     /// Puts `req` on the connection's queue now and returns the future of its answer.
@@ -235,19 +254,14 @@ impl Connection {
         req: &R,
         extra_timeout: Option<Duration>,
     ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + 'static> {
-        let rx = self.enqueue_raw(R::API, version, req, extra_timeout).await?;
+        let waiting = self.enqueue_raw(R::API, version, req, extra_timeout).await?;
         let conn = self.clone();
-        Ok(async move { conn.answer(rx, R::API, version).await })
+        Ok(async move { conn.answer(waiting, R::API, version).await })
     }
 
     /// Awaits a queued request's frame and decodes its body.
-    async fn answer<Resp: Decodable>(
-        &self,
-        rx: oneshot::Receiver<Result<Bytes>>,
-        api: ApiKey,
-        version: i16,
-    ) -> Result<Resp> {
-        let frame = rx.await.map_err(|_| self.stopped())??;
+    async fn answer<Resp: Decodable>(&self, waiting: Waiting, api: ApiKey, version: i16) -> Result<Resp> {
+        let frame = self.wait(waiting).await?;
         decode_response::<Resp>(frame, api, version).map(|(_, body)| body).map_err(|source| {
             self.poison_with(ClientError::Protocol { broker: Some(self.shared.addr.clone()), partition: None, source })
         })
@@ -280,8 +294,16 @@ impl Connection {
         req: &Req,
         extra_timeout: Option<Duration>,
     ) -> Result<Bytes> {
-        let rx = self.enqueue_raw(api, version, req, extra_timeout).await?;
-        rx.await.map_err(|_| self.stopped())?
+        let waiting = self.enqueue_raw(api, version, req, extra_timeout).await?;
+        self.wait(waiting).await
+    }
+
+    /// Awaits a queued request's frame, counting it in the broker's statistics.
+    async fn wait(&self, waiting: Waiting) -> Result<Bytes> {
+        let frame = waiting.rx.await.map_err(|_| self.stopped()).and_then(|r| r);
+        let answered = frame.as_ref().ok().map(|f| (f.len(), waiting.queued.elapsed()));
+        self.shared.counters.answered(answered);
+        frame
     }
 
     async fn enqueue_raw<Req: Encodable>(
@@ -290,7 +312,7 @@ impl Connection {
         version: i16,
         req: &Req,
         extra_timeout: Option<Duration>,
-    ) -> Result<oneshot::Receiver<Result<Bytes>>> {
+    ) -> Result<Waiting> {
         let _open = self.shared.gate.read().await;
         self.enqueue_ungated(api, version, req, extra_timeout).await
     }
@@ -302,13 +324,15 @@ impl Connection {
         version: i16,
         req: &Req,
         extra_timeout: Option<Duration>,
-    ) -> Result<oneshot::Receiver<Result<Bytes>>> {
+    ) -> Result<Waiting> {
         let (id, frame) = self.encode(api, version, req)?;
         let (reply, rx) = oneshot::channel();
         let timeout = self.shared.request_timeout + extra_timeout.unwrap_or_default();
+        let bytes = frame.len();
         let env = Envelope { id, api, frame, timeout, reply: Some(reply) };
         self.tx.send(env).await.map_err(|_| self.stopped())?;
-        Ok(rx)
+        self.shared.counters.sent(bytes);
+        Ok(Waiting { rx, queued: Instant::now() })
     }
 
     /// The error of a request that found the connection task stopped: why it
@@ -340,8 +364,8 @@ impl Connection {
 
     /// [`call_exclusive`](Self::call_exclusive) at a given version.
     pub(crate) async fn call_exclusive_at<R: Request>(&self, version: i16, req: &R) -> Result<R::Response> {
-        let rx = self.enqueue_ungated(R::API, version, req, None).await?;
-        self.answer(rx, R::API, version).await
+        let waiting = self.enqueue_ungated(R::API, version, req, None).await?;
+        self.answer(waiting, R::API, version).await
     }
 
     /// Sends a raw SASL token as brokers without SaslAuthenticate (Kafka < 1.0) expect

@@ -188,6 +188,32 @@ impl Consumer {
         (end >= 0).then_some((end - p.position?).max(0))
     }
 
+    /// The consumer's statistics: its brokers' (requests, bytes, round trips,
+    /// connects) and each assigned partition's position, watermarks and lag, sorted.
+    /// [`Statistics::to_json`](crate::stats::Statistics::to_json) writes them as
+    /// librdkafka's statistics JSON.
+    pub fn statistics(&self) -> crate::stats::Statistics {
+        let mut partitions: Vec<crate::stats::PartitionStatistics> = {
+            let st = self.shared.lock();
+            st.parts
+                .iter()
+                .map(|(tp, p)| crate::stats::PartitionStatistics {
+                    partition: tp.clone(),
+                    position: p.position,
+                    high_watermark: p.high_watermark,
+                    last_stable_offset: p.last_stable_offset,
+                    lag: None,
+                    paused: p.paused,
+                })
+                .collect()
+        };
+        partitions.sort_by(|a, b| a.partition.cmp(&b.partition));
+        for p in &mut partitions {
+            p.lag = self.lag(&p.partition);
+        }
+        crate::stats::Statistics { brokers: self.cluster.statistics(), partitions }
+    }
+
     /// Stops fetching a partition; queued data for it is kept.
     pub fn pause(&self, tp: &TopicPartition) -> Result<()> {
         self.with_part(tp, |p| p.paused = true)

@@ -1,0 +1,79 @@
+//! Statistics after known workloads on the mock cluster: a partition's position,
+//! watermark and lag after producing N records and reading M; the leader's request,
+//! byte and round-trip counters; connects after the broker goes down and comes back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use ferrokafka_client::config::ClientConfig;
+use ferrokafka_client::consumer::Consumer;
+use ferrokafka_client::metadata::TopicPartition;
+use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_tests::mock::MockCluster;
+use ferrokafka_tests::unique_topic;
+
+async fn produce(b: &str, topic: &str, n: usize) {
+    let p = Producer::new(ClientConfig::from_pairs([("bootstrap.servers", b)]).unwrap()).await.unwrap();
+    for i in 0..n {
+        p.send(ProducerRecord::new(topic, format!("v{i}")).partition(0)).await.unwrap().await.unwrap();
+    }
+    p.close().await;
+}
+
+#[test]
+fn lag_positions_and_broker_counters_after_known_workloads() {
+    let mut mock = MockCluster::start(1);
+    let topic = unique_topic("stats");
+    mock.create_topic(&topic, 1);
+    let b = mock.bootstrap().to_owned();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        produce(&b, &topic, 30).await;
+        let cfg = ClientConfig::from_pairs([
+            ("bootstrap.servers", b.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "10"),
+            ("fetch.max.wait.ms", "50"),
+            ("reconnect.backoff.ms", "50"),
+            ("reconnect.backoff.max.ms", "200"),
+            ("request.timeout.ms", "2000"),
+        ])
+        .unwrap();
+        let mut c = Consumer::new(cfg).await.unwrap();
+        let tp = TopicPartition::new(&*topic, 0);
+        c.assign([tp.clone()]);
+        c.seek(&tp, 0).unwrap();
+        let mut read = 0;
+        while read < 10 {
+            read += c.poll(Duration::from_millis(200)).await.unwrap().iter().count();
+        }
+        assert_eq!(read, 10, "max.poll.records=10: one poll's worth");
+        let s = c.statistics();
+        let p = &s.partitions[0];
+        assert_eq!((p.position, p.high_watermark, p.lag), (Some(10), 30, Some(20)), "{s:?}");
+        assert_eq!(s.total_lag(), 20);
+        let broker = &s.brokers[0];
+        assert!(broker.connects >= 1 && broker.requests >= 3 && broker.responses >= 3, "{broker:?}");
+        assert!(broker.bytes_received > 30 * 2 && broker.bytes_sent > 0, "{broker:?}");
+        assert!(broker.rtt_max >= broker.rtt_avg && broker.rtt_avg > Duration::ZERO, "{broker:?}");
+        let json = s.to_json();
+        assert!(json.contains("\"consumer_lag\":20") && json.contains("\"hi_offset\":30"), "{json}");
+
+        // The broker goes down and comes back: the consumer reconnects, counted.
+        let before = c.statistics().brokers[0].connects;
+        mock.must("down 1");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        mock.must("up 1");
+        produce(&b, &topic, 5).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while read < 35 {
+            assert!(Instant::now() < deadline, "read {read} of 35 after the broker came back");
+            read += c.poll(Duration::from_millis(200)).await.map(|r| r.iter().count()).unwrap_or(0);
+        }
+        let after = c.statistics();
+        assert!(after.brokers[0].connects > before, "reconnects are counted: {before} → {:?}", after.brokers[0]);
+        assert_eq!(after.partitions[0].lag, Some(0));
+        c.close().await;
+    });
+}
