@@ -117,6 +117,36 @@ pub struct PartitionStatistics {
     pub paused: bool,
 }
 
+/// A producer's queue (librdkafka's top-level `msg_cnt`, `msg_size`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProducerStatistics {
+    /// Records accepted by `send` and not yet delivered or failed (`msg_cnt`).
+    pub queued_records: u64,
+    /// The bytes they hold, bounded by `buffer.memory` (`msg_size`).
+    pub queued_bytes: u64,
+    /// `send` calls waiting for room in `buffer.memory` now.
+    pub blocked_sends: u64,
+}
+
+/// A group member (librdkafka's `cgrp`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupStatistics {
+    /// `group.id`.
+    pub group_id: String,
+    /// The member id ("" before joining).
+    pub member_id: String,
+    /// `classic` or `consumer` (KIP-848).
+    pub protocol: &'static str,
+    /// The generation (classic) or member epoch (KIP-848); -1 or 0 before joining.
+    pub generation: i32,
+    /// `up` in a generation with an assignment, `joining` otherwise (`state`).
+    pub state: &'static str,
+    /// Assignments taken so far (`rebalance_cnt`).
+    pub rebalances: u64,
+    /// Partitions assigned now (`assignment_size`).
+    pub assignment_size: usize,
+}
+
 /// A snapshot of a client's statistics; [`Statistics::to_json`] writes librdkafka's
 /// statistics layout (its key names) for the parts ferrokafka has.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -125,6 +155,10 @@ pub struct Statistics {
     pub brokers: Vec<BrokerStatistics>,
     /// Assigned partitions (consumers).
     pub partitions: Vec<PartitionStatistics>,
+    /// The producer's queue (producers).
+    pub producer: Option<ProducerStatistics>,
+    /// The group membership (group consumers).
+    pub group: Option<GroupStatistics>,
 }
 
 fn json_str(out: &mut String, s: &str) {
@@ -146,7 +180,22 @@ impl Statistics {
     /// One line of JSON: `{"brokers":{"host:port":{…}},"topics":{"t":{"partitions":{"0":{…}}}}}`,
     /// round trips in microseconds, as librdkafka writes them.
     pub fn to_json(&self) -> String {
-        let mut out = String::from("{\"brokers\":{");
+        let mut out = String::from("{");
+        if let Some(p) = &self.producer {
+            let _ = write!(out, "\"msg_cnt\":{},\"msg_size\":{},", p.queued_records, p.queued_bytes);
+        }
+        if let Some(g) = &self.group {
+            out.push_str("\"cgrp\":{\"group_id\":");
+            json_str(&mut out, &g.group_id);
+            out.push_str(",\"member_id\":");
+            json_str(&mut out, &g.member_id);
+            let _ = write!(
+                out,
+                ",\"protocol\":\"{}\",\"generation\":{},\"state\":\"{}\",\"rebalance_cnt\":{},\"assignment_size\":{}}},",
+                g.protocol, g.generation, g.state, g.rebalances, g.assignment_size
+            );
+        }
+        out.push_str("\"brokers\":{");
         for (i, b) in self.brokers.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -220,6 +269,8 @@ mod tests {
         assert_eq!((b.bytes_sent, b.bytes_received), (160, 1000));
         assert_eq!((b.rtt_avg, b.rtt_max), (Duration::from_micros(300), Duration::from_micros(300)));
         let s = Statistics {
+            producer: None,
+            group: None,
             brokers: vec![b],
             partitions: vec![
                 PartitionStatistics {
@@ -249,5 +300,24 @@ mod tests {
              \"app_offset\":-1001,\"hi_offset\":-1,\"ls_offset\":-1,\"consumer_lag\":-1,\"fetch_state\":\"paused\"}}}}}"
         );
         assert_eq!(s.total_lag(), 4);
+
+        let with_more = Statistics {
+            producer: Some(ProducerStatistics { queued_records: 3, queued_bytes: 90, blocked_sends: 0 }),
+            group: Some(GroupStatistics {
+                group_id: "g".into(),
+                member_id: "m".into(),
+                protocol: "consumer",
+                generation: 4,
+                state: "up",
+                rebalances: 2,
+                assignment_size: 6,
+            }),
+            ..Statistics::default()
+        };
+        assert_eq!(
+            with_more.to_json(),
+            "{\"msg_cnt\":3,\"msg_size\":90,\"cgrp\":{\"group_id\":\"g\",\"member_id\":\"m\",\"protocol\":\"consumer\",\
+             \"generation\":4,\"state\":\"up\",\"rebalance_cnt\":2,\"assignment_size\":6},\"brokers\":{},\"topics\":{}}"
+        );
     }
 }

@@ -77,3 +77,55 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
         c.close().await;
     });
 }
+
+/// A producer's queue while records wait for `linger.ms`, and after `flush`; a group
+/// member's membership once it has its assignment.
+#[test]
+fn producer_queue_and_group_membership() {
+    use ferrokafka_client::group::GroupConsumer;
+
+    let mut mock = MockCluster::start(1);
+    let topic = unique_topic("stats-pg");
+    mock.create_topic(&topic, 3);
+    let b = mock.bootstrap().to_owned();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let cfg = ClientConfig::from_pairs([("bootstrap.servers", b.as_str()), ("linger.ms", "60000")]).unwrap();
+        let p = Producer::new(cfg).await.unwrap();
+        let mut pending = Vec::new();
+        for i in 0..5 {
+            pending.push(p.send(ProducerRecord::new(&*topic, format!("value-{i}")).partition(0)).await.unwrap());
+        }
+        let queued = p.statistics().producer.unwrap();
+        assert_eq!(queued.queued_records, 5, "{queued:?}");
+        assert!(queued.queued_bytes >= 5 * 7, "{queued:?}");
+        assert!(p.statistics().to_json().starts_with("{\"msg_cnt\":5,"));
+        p.flush().await;
+        for f in pending {
+            f.await.unwrap();
+        }
+        let flushed = p.statistics();
+        assert_eq!((flushed.producer.as_ref().unwrap().queued_records, flushed.producer.unwrap().queued_bytes), (0, 0));
+        assert!(flushed.brokers.iter().any(|b| b.requests > 0));
+        p.close().await;
+
+        let cfg = ClientConfig::from_pairs([
+            ("bootstrap.servers", b.as_str()),
+            ("group.id", topic.as_str()),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ])
+        .unwrap();
+        let mut g = GroupConsumer::new(cfg).await.unwrap();
+        let before = g.statistics().group.unwrap();
+        assert_eq!((before.state, before.rebalances, before.assignment_size), ("joining", 0, 0), "{before:?}");
+        g.subscribe([topic.as_str()]);
+        g.join().await.unwrap();
+        let s = g.statistics();
+        let group = s.group.as_ref().unwrap();
+        assert_eq!((group.state, group.rebalances, group.assignment_size), ("up", 1, 3), "{group:?}");
+        assert!(group.generation >= 1 && !group.member_id.is_empty() && group.protocol == "classic", "{group:?}");
+        assert!(s.to_json().contains("\"cgrp\":{\"group_id\":"), "{}", s.to_json());
+        g.close().await.unwrap();
+    });
+}

@@ -211,7 +211,7 @@ impl Consumer {
         for p in &mut partitions {
             p.lag = self.lag(&p.partition);
         }
-        crate::stats::Statistics { brokers: self.cluster.statistics(), partitions }
+        crate::stats::Statistics { brokers: self.cluster.statistics(), partitions, ..Default::default() }
     }
 
     /// Stops fetching a partition; queued data for it is kept.

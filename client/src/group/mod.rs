@@ -12,10 +12,11 @@ mod config;
 pub(crate) mod coordinator;
 mod join;
 mod kip848;
+mod moves;
 pub mod offsets;
 mod reconcile;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -108,6 +109,8 @@ pub struct GroupConsumer {
     assigned: Vec<TopicPartition>,
     last_auto_commit: Instant,
     last_pattern_check: Option<Instant>,
+    /// Assignments taken (statistics).
+    rebalances: u64,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -152,6 +155,7 @@ impl GroupConsumer {
             assigned: Vec::new(),
             last_auto_commit: Instant::now(),
             last_pattern_check: None,
+            rebalances: 0,
         })
     }
 
@@ -204,6 +208,27 @@ impl GroupConsumer {
     /// The member id the coordinator gave this member ("" before joining).
     pub fn member_id(&self) -> String {
         self.membership.lock().member_id.clone()
+    }
+
+    /// The member's statistics: the consumer's (brokers, partitions, lag) and the
+    /// group's (member, generation or epoch, state, rebalances, assignment size), as
+    /// librdkafka's statistics JSON writes them (`cgrp`).
+    pub fn statistics(&self) -> crate::stats::Statistics {
+        let mut s = self.consumer.statistics();
+        let st = self.membership.lock();
+        s.group = Some(crate::stats::GroupStatistics {
+            group_id: self.membership.cfg.group_id.clone(),
+            member_id: st.member_id.clone(),
+            protocol: match self.membership.cfg.protocol {
+                GroupProtocol::Classic => "classic",
+                GroupProtocol::Consumer => "consumer",
+            },
+            generation: st.generation_id,
+            state: if st.joined && !st.rejoin { "up" } else { "joining" },
+            rebalances: self.rebalances,
+            assignment_size: self.assigned.len(),
+        });
+        s
     }
 
     /// The underlying assign-mode consumer (positions, lag, pause/resume).
@@ -349,86 +374,6 @@ impl GroupConsumer {
             }
             self.rebalance().await?;
         }
-    }
-
-    async fn rebalance(&mut self) -> Result<()> {
-        let lost = self.membership.lock().lost;
-        let eager = self.protocol == RebalanceProtocol::Eager;
-        if (eager || lost) && !self.assigned.is_empty() {
-            let gone = std::mem::take(&mut self.assigned);
-            self.give_up(&gone, lost).await;
-            self.consumer.assign(Vec::new());
-        }
-        let owned = self.assigned.clone();
-        let joined = self.membership.join(&self.topics, &owned, &self.assignors).await?;
-        let new: BTreeSet<TopicPartition> = joined.partitions.into_iter().collect();
-        if !self.adopt(new).await?.is_empty() {
-            // Cooperative: what moved elsewhere was given up; rejoin so it can be reassigned.
-            self.membership.lock().rejoin = true;
-        }
-        tracing::info!(group = %self.membership.cfg.group_id, generation = joined.generation_id, assigned = ?self.assigned, "joined");
-        Ok(())
-    }
-
-    /// Moves the assignment to `new`: gives up what left it (listener, auto-commit),
-    /// then starts what joined it (committed offsets, listener). Returns what was revoked.
-    async fn adopt(&mut self, new: BTreeSet<TopicPartition>) -> Result<Vec<TopicPartition>> {
-        let old: BTreeSet<TopicPartition> = self.assigned.iter().cloned().collect();
-        let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
-        let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();
-        if !revoked.is_empty() {
-            self.give_up(&revoked, false).await;
-        }
-        self.assigned = new.into_iter().collect();
-        self.consumer.assign(self.assigned.iter().cloned());
-        if !added.is_empty() {
-            if let Err(e) = self.start_positions(&added).await {
-                // Not started: take the new partitions back out, so the next attempt
-                // finds them new again and starts them at their committed offsets.
-                self.assigned.retain(|tp| !added.contains(tp));
-                self.consumer.assign(self.assigned.iter().cloned());
-                return Err(e);
-            }
-            if let Some(l) = self.listener.as_mut() {
-                let ctx = GroupContext { consumer: &self.consumer, membership: &self.membership };
-                l.on_partitions_assigned(&ctx, &added).await;
-            }
-        }
-        Ok(revoked)
-    }
-
-    /// Revoked (commit allowed) or lost (no commit) partitions.
-    async fn give_up(&mut self, partitions: &[TopicPartition], lost: bool) {
-        let ctx = GroupContext { consumer: &self.consumer, membership: &self.membership };
-        if let Some(l) = self.listener.as_mut() {
-            if lost {
-                l.on_partitions_lost(&ctx, partitions).await;
-            } else {
-                l.on_partitions_revoked(&ctx, partitions).await;
-            }
-        }
-        if !lost && self.membership.cfg.enable_auto_commit {
-            let offsets: Vec<_> = partitions
-                .iter()
-                .filter_map(|tp| self.consumer.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
-                .collect();
-            if let Err(e) = commit_with_retries(&self.membership, &offsets).await {
-                tracing::warn!(error = %e, "commit on revocation failed");
-            }
-        }
-    }
-
-    /// Newly assigned partitions start at their committed offset; the others are
-    /// reset per `auto.offset.reset` by the fetcher.
-    async fn start_positions(&mut self, added: &[TopicPartition]) -> Result<()> {
-        let conn = self.membership.coordinator().await?;
-        let committed = offsets::fetch_committed(&conn, &self.membership.cfg.group_id, added).await?;
-        for tp in added {
-            if let Some(Some(om)) = committed.get(tp) {
-                self.consumer.seek(tp, om.offset)?;
-            }
-        }
-        Ok(())
     }
 }
 

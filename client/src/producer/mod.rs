@@ -402,6 +402,25 @@ impl Producer {
             .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: None })
     }
 
+    /// The producer's statistics: its queue (records and bytes not yet delivered) and
+    /// its brokers' counters; [`to_json`](crate::stats::Statistics::to_json) writes
+    /// librdkafka's layout (`msg_cnt`, `msg_size`, `brokers`).
+    pub fn statistics(&self) -> crate::stats::Statistics {
+        let producer = {
+            let acc = self.shared.lock();
+            crate::stats::ProducerStatistics {
+                queued_records: acc.pending as u64,
+                queued_bytes: acc.buffered as u64,
+                blocked_sends: acc.blocked as u64,
+            }
+        };
+        crate::stats::Statistics {
+            brokers: self.cluster().statistics(),
+            producer: Some(producer),
+            ..Default::default()
+        }
+    }
+
     /// Sends everything queued now (ignoring `linger.ms`) and waits until every
     /// record accepted so far is delivered or failed.
     pub async fn flush(&self) {
