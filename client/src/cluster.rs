@@ -358,7 +358,7 @@ impl Cluster {
     async fn open(&self, addr: &str) -> Result<Connection> {
         let counters = {
             let mut all = self.inner.counters.lock().unwrap_or_else(|p| p.into_inner());
-            all.entry(addr.to_owned()).or_default().clone()
+            all.entry(addr.to_owned()).or_insert_with(|| Arc::new(crate::stats::BrokerCounters::exported(addr))).clone()
         };
         let conn = Connection::connect_counted(addr, &self.inner.opts, counters.clone()).await?;
         counters.connected();

@@ -7,6 +7,14 @@
 //! group connections; `conn/mod.rs`), the cluster counts connects when it opens one
 //! (`cluster.rs`), and the consumer reads its partition state when asked. Counting is
 //! a few relaxed atomic adds per request, never per record.
+//!
+//! The same figures go to the [`metrics`] facade, for Prometheus or OpenTelemetry
+//! exporters: `ferrokafka_broker_connects_total`, `…_requests_total`,
+//! `…_request_failures_total`, `…_bytes_sent_total`, `…_bytes_received_total` (counters),
+//! `ferrokafka_broker_requests_in_flight` (gauge) and `ferrokafka_broker_rtt_seconds`
+//! (histogram), each labelled `broker="host:port"`; `ferrokafka_consumer_lag` (gauge,
+//! `topic`, `partition`), set when a fetch moves a partition. The handles are made once
+//! per broker and partition; without an installed recorder they do nothing.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -14,9 +22,37 @@ use std::time::Duration;
 
 use crate::metadata::TopicPartition;
 
+/// The facade's handles of one broker (made once, labelled with its address).
+#[derive(Debug)]
+struct Exported {
+    connects: metrics::Counter,
+    requests: metrics::Counter,
+    failed: metrics::Counter,
+    bytes_sent: metrics::Counter,
+    bytes_received: metrics::Counter,
+    in_flight: metrics::Gauge,
+    rtt: metrics::Histogram,
+}
+
+impl Exported {
+    fn new(broker: &str) -> Exported {
+        let b = broker.to_owned();
+        Exported {
+            connects: metrics::counter!("ferrokafka_broker_connects_total", "broker" => b.clone()),
+            requests: metrics::counter!("ferrokafka_broker_requests_total", "broker" => b.clone()),
+            failed: metrics::counter!("ferrokafka_broker_request_failures_total", "broker" => b.clone()),
+            bytes_sent: metrics::counter!("ferrokafka_broker_bytes_sent_total", "broker" => b.clone()),
+            bytes_received: metrics::counter!("ferrokafka_broker_bytes_received_total", "broker" => b.clone()),
+            in_flight: metrics::gauge!("ferrokafka_broker_requests_in_flight", "broker" => b.clone()),
+            rtt: metrics::histogram!("ferrokafka_broker_rtt_seconds", "broker" => b),
+        }
+    }
+}
+
 /// Live counters of one broker, over all its connections.
 #[derive(Debug, Default)]
 pub(crate) struct BrokerCounters {
+    exported: Option<Exported>,
     connects: AtomicU64,
     requests: AtomicU64,
     responses: AtomicU64,
@@ -29,20 +65,36 @@ pub(crate) struct BrokerCounters {
 }
 
 impl BrokerCounters {
+    /// Counters of `broker`, also reported to the metrics facade.
+    pub(crate) fn exported(broker: &str) -> BrokerCounters {
+        BrokerCounters { exported: Some(Exported::new(broker)), ..BrokerCounters::default() }
+    }
+
     pub(crate) fn connected(&self) {
         self.connects.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = &self.exported {
+            e.connects.increment(1);
+        }
     }
 
     pub(crate) fn sent(&self, bytes: usize) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(e) = &self.exported {
+            e.requests.increment(1);
+            e.in_flight.increment(1.0);
+            e.bytes_sent.increment(bytes as u64);
+        }
     }
 
     /// An answer of `bytes` after `rtt`, or (`None`) no answer: a timeout, a closed
     /// connection.
     pub(crate) fn answered(&self, answer: Option<(usize, Duration)>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(e) = &self.exported {
+            e.in_flight.decrement(1.0);
+        }
         match answer {
             Some((bytes, rtt)) => {
                 self.responses.fetch_add(1, Ordering::Relaxed);
@@ -50,9 +102,16 @@ impl BrokerCounters {
                 let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
                 self.rtt_us_sum.fetch_add(us, Ordering::Relaxed);
                 self.rtt_us_max.fetch_max(us, Ordering::Relaxed);
+                if let Some(e) = &self.exported {
+                    e.bytes_received.increment(bytes as u64);
+                    e.rtt.record(rtt.as_secs_f64());
+                }
             }
             None => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(e) = &self.exported {
+                    e.failed.increment(1);
+                }
             }
         }
     }

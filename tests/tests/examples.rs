@@ -656,3 +656,39 @@ fn ssl_example_reads_over_mutual_tls() {
     assert!(!r.ok && !r.stderr.contains("not-the-password"), "stderr:\n{}", r.stderr);
     assert!(r.stderr.to_lowercase().contains("password"), "stderr:\n{}", r.stderr);
 }
+
+/// `prometheus`: the metrics facade behind a Prometheus endpoint. The example scrapes its
+/// own `/metrics` after three batches; the broker series must be there, counted.
+#[test]
+fn prometheus_example() {
+    let mut mock = MockCluster::start(1);
+    let b = mock.bootstrap().to_owned();
+    let topic = unique_topic("ex-prom");
+    mock.create_topic(&topic, 1);
+    runtime().block_on(produce(plain(&b), &topic, 1, 0, 20, false));
+    let addr = format!("127.0.0.1:{}", ferrokafka_tests::free_port());
+    let group = unique_topic("g");
+    let env = [
+        ("FERROKAFKA_BOOTSTRAP", b.as_str()),
+        ("FERROKAFKA_TOPICS", topic.as_str()),
+        ("FERROKAFKA_GROUP", group.as_str()),
+        ("FERROKAFKA_METRICS_ADDR", addr.as_str()),
+        ("FERROKAFKA_BATCHES", "3"),
+    ];
+    let out = run("prometheus", &env);
+    let series = |name: &str| -> f64 {
+        out.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{broker=\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(out.contains("batch of 20 records"), "{out}");
+    for name in [
+        "ferrokafka_broker_requests_total",
+        "ferrokafka_broker_bytes_received_total",
+        "ferrokafka_broker_connects_total",
+    ] {
+        assert!(series(name) > 0.0, "{name} missing or zero in:\n{out}");
+    }
+    assert!(out.contains("ferrokafka_broker_rtt_seconds"), "{out}");
+}

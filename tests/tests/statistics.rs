@@ -21,8 +21,26 @@ async fn produce(b: &str, topic: &str, n: usize) {
     p.close().await;
 }
 
+/// The value of gauge `name` with these labels, from the captured facade.
+fn gauge(snapshotter: &metrics_util::debugging::Snapshotter, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use metrics_util::debugging::DebugValue;
+    snapshotter.snapshot().into_vec().into_iter().find_map(|(key, _, _, value)| {
+        let k = key.key();
+        let wanted =
+            k.name() == name && labels.iter().all(|(l, v)| k.labels().any(|x| x.key() == *l && x.value() == *v));
+        match (wanted, value) {
+            (true, DebugValue::Gauge(g)) => Some(g.into_inner()),
+            _ => None,
+        }
+    })
+}
+
 #[test]
 fn lag_positions_and_broker_counters_after_known_workloads() {
+    // The metrics facade's values, captured (one recorder per process).
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::set_global_recorder(recorder).unwrap();
     let mut mock = MockCluster::start(1);
     let topic = unique_topic("stats");
     mock.create_topic(&topic, 1);
@@ -59,6 +77,11 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
         assert!(broker.rtt_max >= broker.rtt_avg && broker.rtt_avg > Duration::ZERO, "{broker:?}");
         let json = s.to_json();
         assert!(json.contains("\"consumer_lag\":20") && json.contains("\"hi_offset\":30"), "{json}");
+        // The same lag through the metrics facade.
+        let lag = gauge(&snapshotter, "ferrokafka_consumer_lag", &[("topic", &topic), ("partition", "0")]);
+        assert_eq!(lag, Some(20.0));
+        let in_flight = gauge(&snapshotter, "ferrokafka_broker_requests_in_flight", &[("broker", &b)]);
+        assert!(in_flight.is_some(), "the broker's gauge is registered");
 
         // The broker goes down and comes back: the consumer reconnects, counted.
         let before = c.statistics().brokers[0].connects;

@@ -49,6 +49,9 @@ pub(crate) struct PartState {
     /// The replica the leader told us to read from (KIP-392) and until when
     /// (`metadata.max.age.ms`); any error there sends the partition back to its leader.
     pub(crate) read_replica: Option<(i32, tokio::time::Instant)>,
+    /// The partition's `ferrokafka_consumer_lag` gauge (metrics facade), made on its
+    /// first fetched data.
+    lag_gauge: Option<metrics::Gauge>,
 }
 
 impl PartState {
@@ -65,6 +68,7 @@ impl PartState {
             error: None,
             stopped: false,
             read_replica: None,
+            lag_gauge: None,
         }
     }
 }
@@ -96,6 +100,8 @@ pub struct Consumer {
     rx: mpsc::Receiver<Event>,
     budget: Arc<Semaphore>,
     task: JoinHandle<()>,
+    /// `isolation.level=read_committed`: lag counts to the last stable offset.
+    read_committed: bool,
 }
 
 impl Consumer {
@@ -114,7 +120,8 @@ impl Consumer {
         let budget = Arc::new(Semaphore::new(budget_bytes));
         let (tx, rx) = mpsc::channel(1024);
         let task = tokio::spawn(fetcher::run(cluster.clone(), shared.clone(), tx, budget.clone(), budget_bytes));
-        Consumer { cluster, shared, rx, budget, task }
+        let read_committed = cluster.config().isolation_level() == crate::config::IsolationLevel::ReadCommitted;
+        Consumer { cluster, shared, rx, budget, task, read_committed }
     }
 
     /// The cluster handle.
@@ -286,6 +293,15 @@ impl Consumer {
         part.position = Some(f.next_offset);
         part.high_watermark = f.high_watermark;
         part.last_stable_offset = f.last_stable_offset;
+        let end =
+            if self.read_committed && f.last_stable_offset >= 0 { f.last_stable_offset } else { f.high_watermark };
+        if end >= 0 {
+            let gauge = part.lag_gauge.get_or_insert_with(|| {
+                let (topic, partition) = (f.tp.topic.to_string(), f.tp.partition.to_string());
+                metrics::gauge!("ferrokafka_consumer_lag", "topic" => topic, "partition" => partition)
+            });
+            gauge.set((end - f.next_offset).max(0) as f64);
+        }
         if !f.batches.is_empty() {
             out.push(f.tp, f.fetch_offset, f.batches);
         }
