@@ -82,8 +82,12 @@ impl Schedule {
         let broker = self.rng.u32(1..=3);
         let fault = match self.rng.u32(0..12) {
             0..=2 => Fault::LeaderMove { partition: self.rng.u32(0..PARTITIONS), broker },
-            // One broker down at a time: the cluster keeps a majority.
-            3 | 4 if self.down.is_empty() => Fault::BrokerDown { broker, for_ms: self.rng.u64(1000..4000) },
+            // One broker down at a time (the cluster keeps a majority), never the groups'
+            // coordinator.
+            3 | 4 if self.down.is_empty() => {
+                let broker = if broker == super::COORDINATOR { 2 + broker % 2 } else { broker };
+                Fault::BrokerDown { broker, for_ms: self.rng.u64(1000..4000) }
+            }
             3..=7 => Fault::Error(self.rng.usize(0..ERRORS.len())),
             8 => Fault::RttSpike { broker, ms: self.rng.u32(200..1500), for_ms: self.rng.u64(1000..3000) },
             9 | 10 => Fault::KillMember(self.rng.usize(0..3)),
