@@ -88,8 +88,19 @@ impl BrokerCounters {
         }
     }
 
+    /// A request the broker does not answer (Produce with `acks=0`): counted as sent,
+    /// never in flight.
+    pub(crate) fn sent_unanswered(&self, bytes: usize) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(e) = &self.exported {
+            e.requests.increment(1);
+            e.bytes_sent.increment(bytes as u64);
+        }
+    }
+
     /// An answer of `bytes` after `rtt`, or (`None`) no answer: a timeout, a closed
-    /// connection.
+    /// connection, a caller that stopped waiting.
     pub(crate) fn answered(&self, answer: Option<(usize, Duration)>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(e) = &self.exported {
@@ -275,15 +286,17 @@ impl Statistics {
             );
         }
         out.push_str("},\"topics\":{");
-        let mut topics: Vec<&str> = self.partitions.iter().map(|p| &*p.partition.topic).collect();
-        topics.dedup();
-        for (i, t) in topics.iter().enumerate() {
+        let mut topics: std::collections::BTreeMap<&str, Vec<&PartitionStatistics>> = Default::default();
+        for p in &self.partitions {
+            topics.entry(&p.partition.topic).or_default().push(p);
+        }
+        for (i, (t, parts)) in topics.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             json_str(&mut out, t);
             out.push_str(":{\"partitions\":{");
-            for (j, p) in self.partitions.iter().filter(|p| &*p.partition.topic == *t).enumerate() {
+            for (j, p) in parts.iter().enumerate() {
                 if j > 0 {
                     out.push(',');
                 }

@@ -20,6 +20,9 @@ fn check(r: &Report) {
     }
     let replay = format!("replay: scripts/chaos.sh --seed {}", r.seed);
     assert!(r.acked > 1000, "too few records to mean anything: {} ({replay})", r.acked);
+    assert!(r.panics.is_empty(), "the run's own clients panicked: {:?} ({replay})", r.panics);
+    // Every fault is retriable for an idempotent producer with a 120 s delivery timeout.
+    assert_eq!(r.failed, 0, "sends that failed for good ({replay})");
     assert_eq!(r.group_lost, 0, "acknowledged records the group never read ({replay})");
     assert_eq!(r.stream_lost, 0, "acknowledged records the stream never stored ({replay})");
     assert_eq!(r.stream_duplicates, 0, "records the stream stored twice ({replay})");

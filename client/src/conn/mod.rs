@@ -111,6 +111,17 @@ struct Shared {
 pub(crate) struct Waiting {
     rx: oneshot::Receiver<Result<Bytes>>,
     queued: Instant,
+    /// Counted as in flight until answered, failed, or abandoned (dropped unawaited:
+    /// a fetch task aborted mid long-poll, a cancelled call).
+    counters: Option<Arc<BrokerCounters>>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(c) = self.counters.take() {
+            c.answered(None);
+        }
+    }
 }
 
 /// A handle to a broker connection. Cloning is cheap; the socket closes when the
@@ -271,8 +282,11 @@ impl Connection {
     pub async fn send_only<R: Request>(&self, version: i16, req: &R) -> Result<()> {
         let _open = self.shared.gate.read().await;
         let (id, frame) = self.encode(R::API, version, req)?;
+        let bytes = frame.len();
         let env = Envelope { id, api: R::API, frame, timeout: self.shared.request_timeout, reply: None };
-        self.tx.send(env).await.map_err(|_| self.stopped())
+        self.tx.send(env).await.map_err(|_| self.stopped())?;
+        self.shared.counters.sent_unanswered(bytes);
+        Ok(())
     }
 
     fn encode<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<(i32, Bytes)> {
@@ -299,10 +313,12 @@ impl Connection {
     }
 
     /// Awaits a queued request's frame, counting it in the broker's statistics.
-    async fn wait(&self, waiting: Waiting) -> Result<Bytes> {
-        let frame = waiting.rx.await.map_err(|_| self.stopped()).and_then(|r| r);
+    async fn wait(&self, mut waiting: Waiting) -> Result<Bytes> {
+        let frame = (&mut waiting.rx).await.map_err(|_| self.stopped()).and_then(|r| r);
         let answered = frame.as_ref().ok().map(|f| (f.len(), waiting.queued.elapsed()));
-        self.shared.counters.answered(answered);
+        if let Some(c) = waiting.counters.take() {
+            c.answered(answered);
+        }
         frame
     }
 
@@ -332,7 +348,7 @@ impl Connection {
         let env = Envelope { id, api, frame, timeout, reply: Some(reply) };
         self.tx.send(env).await.map_err(|_| self.stopped())?;
         self.shared.counters.sent(bytes);
-        Ok(Waiting { rx, queued: Instant::now() })
+        Ok(Waiting { rx, queued: Instant::now(), counters: Some(self.shared.counters.clone()) })
     }
 
     /// The error of a request that found the connection task stopped: why it

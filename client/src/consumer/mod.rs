@@ -291,10 +291,14 @@ impl Consumer {
             return;
         }
         part.position = Some(f.next_offset);
-        part.high_watermark = f.high_watermark;
-        part.last_stable_offset = f.last_stable_offset;
-        let end =
-            if self.read_committed && f.last_stable_offset >= 0 { f.last_stable_offset } else { f.high_watermark };
+        // The fetcher may already know newer watermarks than this queued data carries.
+        part.high_watermark = part.high_watermark.max(f.high_watermark);
+        part.last_stable_offset = part.last_stable_offset.max(f.last_stable_offset);
+        let end = if self.read_committed && part.last_stable_offset >= 0 {
+            part.last_stable_offset
+        } else {
+            part.high_watermark
+        };
         if end >= 0 {
             let gauge = part.lag_gauge.get_or_insert_with(|| {
                 let (topic, partition) = (f.tp.topic.to_string(), f.tp.partition.to_string());

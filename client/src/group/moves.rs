@@ -24,7 +24,9 @@ impl GroupConsumer {
         let owned = self.assigned.clone();
         let joined = self.membership.join(&self.topics, &owned, &self.assignors).await?;
         let new: BTreeSet<TopicPartition> = joined.partitions.into_iter().collect();
-        if !self.adopt(new).await?.is_empty() {
+        let revoked = self.adopt(new).await?;
+        self.rebalances += 1;
+        if !revoked.is_empty() {
             // Cooperative: what moved elsewhere was given up; rejoin so it can be reassigned.
             self.membership.lock().rejoin = true;
         }
@@ -35,7 +37,6 @@ impl GroupConsumer {
     /// Moves the assignment to `new`: gives up what left it (listener, auto-commit),
     /// then starts what joined it (committed offsets, listener). Returns what was revoked.
     pub(super) async fn adopt(&mut self, new: BTreeSet<TopicPartition>) -> Result<Vec<TopicPartition>> {
-        self.rebalances += 1;
         let old: BTreeSet<TopicPartition> = self.assigned.iter().cloned().collect();
         let revoked: Vec<TopicPartition> = old.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&old).cloned().collect();

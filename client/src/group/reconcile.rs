@@ -145,7 +145,11 @@ impl GroupConsumer {
         if !complete {
             tracing::debug!(group = %self.membership.cfg.group_id, "some assigned topic ids are not in metadata yet");
         }
+        let changed = self.assigned.iter().cloned().collect::<BTreeSet<_>>() != new;
         let revoked = self.adopt(new).await?;
+        if changed {
+            self.rebalances += 1;
+        }
         let epoch = {
             let mut st = self.membership.lock();
             if !st.lost {

@@ -51,6 +51,8 @@ pub struct Ledger {
     pub poll_errors: Vec<String>,
     /// Errors that stopped a stream (it was restarted).
     pub stream_errors: Vec<String>,
+    /// Panics of the harness's own clients (a member or stream task that panicked).
+    pub panics: Vec<String>,
 }
 
 /// Parses "k:seq".
@@ -214,6 +216,9 @@ pub fn stream(
                 ("fetch.max.wait.ms", "100"),
                 ("request.timeout.ms", "5000"),
                 ("retry.backoff.ms", "100"),
+                // As the members: a killed stream's group member is gone in 6 s, not 45.
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "500"),
             ])?;
             let strategy = Subscribe::new([topic.as_str()], params, Default::default())?
                 .offsets_from(store_offsets(store.clone(), group.clone()));

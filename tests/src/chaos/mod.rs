@@ -49,11 +49,15 @@ pub struct Report {
     pub stream_duplicates: usize,
     /// Stream restarts (kills, and stream errors such as an injected fault the batch could not survive).
     pub stream_restarts: u64,
-    /// Records returned out of order within one member session and partition.
+    /// The log as read contradicts the producer: one offset read with two different
+    /// records, or a key's sequence numbers not rising with the offsets of its
+    /// partition (the idempotent producer must keep per-partition order).
     pub order_violations: usize,
+    /// Panics of the run's own clients (members, stream): must be none.
+    pub panics: Vec<String>,
     /// How long after the last fault until both readers had every acknowledged record.
     pub recovery: Duration,
-    /// Open file descriptors and resident memory (KiB) one minute in, and at the end.
+    /// Open file descriptors one minute in (half-way for shorter runs), and at the end.
     pub fds: (usize, usize),
     /// Resident set size in KiB, one minute in and at the end.
     pub rss_kib: (u64, u64),
@@ -132,6 +136,14 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     let start_stream =
         || actors::stream(bootstrap.clone(), topic.clone(), stream_group.clone(), store.clone(), ledger.clone());
     let mut stream = start_stream();
+    // A finished task: a stream that ended on an error (restarted), or a panic (recorded).
+    let reap = |handle: tokio::task::JoinHandle<()>, what: &str| {
+        if let Err(e) = rt.block_on(handle) {
+            if e.is_panic() {
+                ledger.lock().unwrap().panics.push(format!("{what}: {e}"));
+            }
+        }
+    };
 
     let mut schedule = Schedule::new(seed, &topic);
     let started = Instant::now();
@@ -142,6 +154,9 @@ pub fn run(seed: u64, duration: Duration) -> Report {
         match fault {
             faults::Fault::KillMember(i) => {
                 let i = i % members.len();
+                if members[i].is_finished() {
+                    ledger.lock().unwrap().panics.push(format!("member {i} had stopped"));
+                }
                 members[i].abort();
                 ledger.lock().unwrap().member_kills += 1;
                 std::thread::sleep(Duration::from_millis(500));
@@ -160,7 +175,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
             if stream.is_finished() {
                 // A stream error (logged in the ledger): restart from the store.
                 ledger.lock().unwrap().stream_restarts += 1;
-                stream = start_stream();
+                reap(std::mem::replace(&mut stream, start_stream()), "stream");
             }
             if minute_one.is_none() && started.elapsed() >= Duration::from_secs(60).min(duration / 2) {
                 minute_one = Some((fds(), rss_kib()));
@@ -180,7 +195,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     loop {
         if stream.is_finished() {
             ledger.lock().unwrap().stream_restarts += 1;
-            stream = start_stream();
+            reap(std::mem::replace(&mut stream, start_stream()), "stream");
         }
         let consumed: BTreeSet<Written> = ledger.lock().unwrap().consumed.iter().map(|c| c.3).collect();
         let stored = actors::stored(&store);
@@ -192,7 +207,10 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     }
     let recovery = last_fault.elapsed();
     let end = (fds(), rss_kib());
-    for m in &members {
+    for (i, m) in members.iter().enumerate() {
+        if m.is_finished() {
+            ledger.lock().unwrap().panics.push(format!("member {i} had stopped"));
+        }
         m.abort();
     }
     stream.abort();
@@ -222,6 +240,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     report.fds = (first.0, end.0);
     report.rss_kib = (first.1, end.1);
     report.errors = l.poll_errors.iter().chain(&l.stream_errors).take(8).cloned().collect();
+    report.panics = l.panics.clone();
     drop(l);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
