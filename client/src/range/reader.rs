@@ -325,7 +325,15 @@ async fn handle(
         };
         s.log_start = pd.log_start_offset;
         if let Some(error) = ResponseError::try_from_code(pd.error_code) {
+            // OFFSET_OUT_OF_RANGE while the same answer says the log holds the offset (a
+            // broker mid leader change, or a fault): fetched again after the backoff, until
+            // the poll timeout. Only a log that does not hold it makes the range unavailable.
+            let held = s.log_start >= 0 && s.log_start <= s.next && s.next < s.end;
             let e = match error {
+                ResponseError::OffsetOutOfRange if held => {
+                    s.retry_later(s.unavailable(), cluster.retry_backoff());
+                    continue;
+                }
                 ResponseError::OffsetOutOfRange => s.unavailable(),
                 error => ClientError::broker(ApiKey::Fetch, error, Subject::Partition(s.tp.clone())),
             };

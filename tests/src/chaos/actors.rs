@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 const RATE: usize = 1000;
 /// Keys the producer writes; each key's values carry a sequence number.
 pub const KEYS: u32 = 40;
-/// What the stream stores: "key:seq" → how many times it was stored.
+/// What the stream stores: "partition:offset:key:seq" → how many times it was stored.
 pub const SEEN: TableDefinition<&str, u64> = TableDefinition::new("seen");
 
 /// One record as the producer wrote it: its key and sequence, and where it landed.
@@ -228,11 +228,12 @@ pub fn stream(
                 let batch = stream.next_batch().await?;
                 let started = std::time::Instant::now();
                 let parts = batch.collect().await?;
+                // Keyed by log position: exactly once means each record of the log once.
                 let values: Vec<String> = parts
                     .iter()
-                    .flat_map(|p| p.records.iter())
-                    .filter_map(|r| r.value.as_deref().and_then(parse))
-                    .map(|w| format!("{}:{}", w.key, w.seq))
+                    .flat_map(|p| p.records.iter().map(move |r| (p.range.partition, r)))
+                    .filter_map(|(p, r)| r.value.as_deref().and_then(parse).map(|w| (p, r.offset, w)))
+                    .map(|(p, offset, w)| format!("{p}:{offset}:{}:{}", w.key, w.seq))
                     .collect();
                 commit_batch(&*store, &group, batch.offset_ranges(), async |txn| {
                     let mut t = txn.redb().open_table(SEEN).map_err(store_err)?;
@@ -254,13 +255,20 @@ pub fn stream(
     })
 }
 
-/// What the store holds: "key:seq" → times stored.
-pub fn stored(store: &RedbStore) -> BTreeMap<Written, u64> {
+/// What the store holds: (partition, offset) → the record there and the times stored.
+pub fn stored(store: &RedbStore) -> BTreeMap<(i32, i64), (Written, u64)> {
     let read = store.database().begin_read().unwrap();
     let Ok(t) = read.open_table(SEEN) else { return BTreeMap::new() };
     t.iter()
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|(k, v)| parse(k.value().as_bytes()).map(|w| (w, v.value())))
+        .filter_map(|(k, v)| {
+            let k = k.value();
+            let mut parts = k.splitn(3, ':');
+            let p = parts.next()?.parse().ok()?;
+            let offset = parts.next()?.parse().ok()?;
+            let w = parse(parts.next()?.as_bytes())?;
+            Some(((p, offset), (w, v.value())))
+        })
         .collect()
 }
