@@ -3,7 +3,7 @@
 //! and per partition (positions, watermarks, lag).
 //!
 //! Where they are recorded: a connection counts its requests, bytes and round trips in
-//! its broker's [`BrokerCounters`] (shared by the broker's general, produce, fetch and
+//! its broker's `BrokerCounters` (shared by the broker's general, produce, fetch and
 //! group connections; `conn/mod.rs`), the cluster counts connects when it opens one
 //! (`cluster.rs`), and the consumer reads its partition state when asked. Counting is
 //! a few relaxed atomic adds per request, never per record.
