@@ -60,4 +60,4 @@ fi
 
 [ "$build_only" = true ] && exit 0
 scripts/setup.sh
-FERROKAFKA_BIN="$run" cargo test -p ferrokafka-cli --test cli --test tls --test stream --test sasl
+FERROKAFKA_BIN="$run" cargo test --workspace --test cli --test cli_tls --test stream --test cli_sasl

@@ -13,10 +13,12 @@ cargo test --workspace --doc
 # (FERROKAFKA_MOCK=2.16, tests/src/mock.rs): 2.0.2 is what Debian ships, 2.16 what
 # current clients are tested against.
 echo "test.sh: mock suites on librdkafka 2.16's mock cluster"
-FERROKAFKA_MOCK=2.16 cargo test -p ferrokafka-tests \
+# One cargo invocation over the workspace: `-p ferrokafka-cli` alone unifies features
+# differently and rebuilds tokio and everything above it (disk and ten minutes).
+FERROKAFKA_MOCK=2.16 cargo test --workspace \
   --test brokers --test client --test idempotence --test producer_buffer --test groups --test examples \
   --test streaming --test streaming_compacted --test streaming_discovery --test streaming_faults \
   --test streaming_spans --test streaming_start --test streaming_stop \
   --test sasl_data --test transactions --test mock_launcher --test follower_fetch \
-  --test groups_kip848 --test streaming_scaleout --test chaos
-FERROKAFKA_MOCK=2.16 cargo test -p ferrokafka-cli --test cli --test kcat_lines --test stream
+  --test groups_kip848 --test streaming_scaleout --test chaos \
+  --test cli --test kcat_lines --test stream
