@@ -20,5 +20,5 @@ FERROKAFKA_MOCK=2.16 cargo test --workspace \
   --test streaming --test streaming_compacted --test streaming_discovery --test streaming_faults \
   --test streaming_spans --test streaming_start --test streaming_stop \
   --test sasl_data --test transactions --test mock_launcher --test follower_fetch \
-  --test groups_kip848 --test streaming_scaleout --test chaos \
+  --test groups_kip848 --test streaming_scaleout --test chaos --test statistics --test statistics_workloads \
   --test cli --test kcat_lines --test stream

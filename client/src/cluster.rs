@@ -61,6 +61,8 @@ struct Inner {
     gone: Arc<std::sync::atomic::AtomicBool>,
     /// Statistics per broker address, shared by its connections (`crate::stats`).
     counters: std::sync::Mutex<BTreeMap<String, Arc<crate::stats::BrokerCounters>>>,
+    /// Error codes answered, by API and code (`crate::stats`).
+    errors: crate::stats::ErrorCounts,
 }
 
 impl Drop for Inner {
@@ -177,6 +179,7 @@ impl Cluster {
                 refresh_wanted: Arc::new(tokio::sync::Notify::new()),
                 gone: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 counters: std::sync::Mutex::new(BTreeMap::new()),
+                errors: crate::stats::ErrorCounts::default(),
             }),
         };
         let (weak, wanted, gone) =
@@ -392,6 +395,16 @@ impl Cluster {
     pub fn statistics(&self) -> Vec<crate::stats::BrokerStatistics> {
         let all = self.inner.counters.lock().unwrap_or_else(|p| p.into_inner());
         all.iter().map(|(addr, c)| c.snapshot(addr)).collect()
+    }
+
+    /// The error codes brokers answered this handle's users, by API and code.
+    pub fn error_statistics(&self) -> Vec<crate::stats::ErrorStatistics> {
+        self.inner.errors.snapshot()
+    }
+
+    /// Counts an answer's error code (0 is not counted).
+    pub(crate) fn note_error(&self, api: crate::Api, code: i16) {
+        self.inner.errors.note(api, code);
     }
 
     /// Pause between retries (`retry.backoff.ms`).

@@ -109,6 +109,13 @@ impl ExecutorPool {
         self.caches.values().map(|c| c.buffered_bytes()).sum()
     }
 
+    /// The executors' consumer caches, summed.
+    pub fn cache_statistics(&self) -> crate::cache::CacheStatistics {
+        let mut sum = crate::cache::CacheStatistics::default();
+        self.caches.values().for_each(|c| sum += c.statistics());
+        sum
+    }
+
     /// Starts reading `ranges` on `executor`: one fetch loop for all of them.
     fn start(&self, executor: &Executor, ranges: &[&OffsetRange]) -> Result<Vec<Started>> {
         let cache = self

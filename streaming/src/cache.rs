@@ -85,12 +85,42 @@ struct Entry {
 pub struct ConsumerCache {
     cfg: CacheConfig,
     state: Mutex<CacheState>,
+    exported: [metrics::Counter; 3],
 }
 
 #[derive(Default)]
 struct CacheState {
     entries: HashMap<CacheKey, Entry>,
     clock: u64,
+    counts: CacheStatistics,
+}
+
+/// What an executor's consumer cache did (Spark's `KafkaDataConsumer` cache, whose
+/// hits and evictions Spark logs; here counted). Also on the metrics facade as
+/// `ferrokafka_stream_cache_hits_total`, `…_misses_total` and `…_evictions_total`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStatistics {
+    /// Reads that went on from a cached consumer's position (no new fetch session,
+    /// buffered records reused).
+    pub hits: u64,
+    /// Reads that found nothing cached for their partition (with the cache on).
+    pub misses: u64,
+    /// Entries dropped for `max_capacity` (least recently used first).
+    pub evictions: u64,
+    /// Entries held now.
+    pub entries: u64,
+    /// Bytes they buffer now.
+    pub buffered_bytes: u64,
+}
+
+impl std::ops::AddAssign for CacheStatistics {
+    fn add_assign(&mut self, o: CacheStatistics) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.evictions += o.evictions;
+        self.entries += o.entries;
+        self.buffered_bytes += o.buffered_bytes;
+    }
 }
 
 impl std::fmt::Debug for ConsumerCache {
@@ -102,7 +132,12 @@ impl std::fmt::Debug for ConsumerCache {
 impl ConsumerCache {
     /// An empty cache.
     pub fn new(cfg: CacheConfig) -> Arc<Self> {
-        Arc::new(ConsumerCache { cfg, state: Mutex::new(CacheState::default()) })
+        let exported = [
+            metrics::counter!("ferrokafka_stream_cache_hits_total"),
+            metrics::counter!("ferrokafka_stream_cache_misses_total"),
+            metrics::counter!("ferrokafka_stream_cache_evictions_total"),
+        ];
+        Arc::new(ConsumerCache { cfg, state: Mutex::new(CacheState::default()), exported })
     }
 
     fn lock(&self) -> MutexGuard<'_, CacheState> {
@@ -126,7 +161,27 @@ impl ConsumerCache {
 
     /// Takes the entry of `key` out for a task (none: nothing cached, or the cache is off).
     pub fn take(&self, key: &CacheKey) -> Option<Remainder> {
-        self.lock().entries.remove(key).map(|e| e.rest)
+        let mut st = self.lock();
+        let found = st.entries.remove(key).map(|e| e.rest);
+        if self.cfg.enabled && self.cfg.max_capacity > 0 {
+            let (count, handle) = match found {
+                Some(_) => (&mut st.counts.hits, &self.exported[0]),
+                None => (&mut st.counts.misses, &self.exported[1]),
+            };
+            *count += 1;
+            handle.increment(1);
+        }
+        found
+    }
+
+    /// Hits, misses and evictions so far, and what is held now.
+    pub fn statistics(&self) -> CacheStatistics {
+        let st = self.lock();
+        CacheStatistics {
+            entries: st.entries.len() as u64,
+            buffered_bytes: st.entries.values().map(|e| e.rest.bytes() as u64).sum(),
+            ..st.counts
+        }
     }
 
     /// Caches what a finished read left over, dropping the least recently used
@@ -144,6 +199,8 @@ impl ConsumerCache {
                 break;
             };
             st.entries.remove(&victim);
+            st.counts.evictions += 1;
+            self.exported[2].increment(1);
         }
     }
 

@@ -90,6 +90,7 @@ pub struct DirectStream {
     next_tick: Instant,
     /// The batch handed out last and not completed yet: (time, when handed out, records).
     in_flight: Option<(i64, Instant, i64)>,
+    counters: crate::stats::StreamCounters,
 }
 
 impl std::fmt::Debug for DirectStream {
@@ -135,6 +136,7 @@ impl DirectStream {
             current.extend(starting_offsets(strategy.as_mut(), &driver, &fresh).await?);
         }
         let estimator = cfg.rate.backpressure.then(|| PidRateEstimator::with_defaults(cfg.batch_interval));
+        let counters = crate::stats::StreamCounters::new(strategy.params().group_id()?);
         Ok(DirectStream {
             strategy,
             location,
@@ -148,6 +150,7 @@ impl DirectStream {
             pending: replay.clone(),
             replay,
             in_flight: None,
+            counters,
         })
     }
 
@@ -194,7 +197,16 @@ impl DirectStream {
         }
         let batch = self.next_batch_inner().await?;
         self.in_flight = Some((batch.time_ms, Instant::now(), batch.record_count_hint()));
+        self.counters.handed_out(batch.record_count_hint());
         Ok(batch)
+    }
+
+    /// The stream's statistics: batches, records per batch, planning and processing
+    /// time, scheduling delay, the backpressure rate and the consumer caches' hits,
+    /// misses and evictions (Spark's streaming UI figures; also on the metrics facade,
+    /// see [`crate::stats`]).
+    pub fn statistics(&self) -> crate::stats::StreamStatistics {
+        self.counters.snapshot(self.pool.cache_statistics())
     }
 
     async fn next_batch_inner(&mut self) -> Result<Batch> {
@@ -207,10 +219,12 @@ impl DirectStream {
         // Queued commits go out before the strategy may take part in a rebalance, so a
         // partition that moves to another process is handed over at its committed offset.
         self.flush_commits().await;
+        let planning = Instant::now();
         let ranges = {
             use tracing::Instrument;
             self.compute().instrument(tracing::info_span!("plan_batch", time)).await?
         };
+        self.counters.planned(planning.elapsed());
         self.pending.push_back((time, ranges.clone()));
         self.write_checkpoint()?;
         self.build(time, ranges)
@@ -252,10 +266,12 @@ impl DirectStream {
         if let Some(pos) = self.pending.iter().position(|(t, _)| *t == time) {
             self.pending.remove(pos);
         }
+        let delay = (now_ms() - time - processing.as_millis() as i64).max(0);
         if let Some(est) = self.estimator.as_mut() {
-            let delay = (now_ms() - time - processing.as_millis() as i64).max(0);
             est.compute(now_ms(), records, processing.as_millis() as i64, delay);
         }
+        let rate = self.estimator.as_ref().and_then(PidRateEstimator::latest_rate);
+        self.counters.completed(processing, Duration::from_millis(delay.unsigned_abs()), rate);
         self.write_checkpoint()
     }
 

@@ -39,6 +39,7 @@ pub(crate) const TYPED_KEYS: &[&[&str]] = &[
     &["receive.buffer.bytes", "socket.receive.buffer.bytes"],
     &["send.buffer.bytes", "socket.send.buffer.bytes"],
     &["partitioner.class", "partitioner"],
+    &["statistics.interval.ms"],
 ];
 
 /// Keys that belong to other layers (consumer groups, serialization, TLS): kept

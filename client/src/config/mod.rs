@@ -45,6 +45,7 @@
 //! | `receive.buffer.bytes` | `socket.receive.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | OS default¹ |
 //! | `send.buffer.bytes` | `socket.send.buffer.bytes` | −1..=2³¹−1 (−1 and 0: OS default) | OS default¹ |
 //! | `partitioner.class` | `partitioner` | `…internals.DefaultPartitioner`, `murmur2_random` | the Java default |
+//! | `statistics.interval.ms` | | 0..=86400000 (0: off) | 0 |
 //!
 //! ¹ The socket buffers (`SO_RCVBUF`/`SO_SNDBUF`, set before connecting) default to the
 //! operating system's autotuned sizes, as librdkafka's do (`socket.*.buffer.bytes=0`). The
@@ -142,6 +143,7 @@ pub struct ClientConfig {
     receive_buffer_bytes: Option<usize>,
     send_buffer_bytes: Option<usize>,
     partitioner: Partitioner,
+    statistics_interval: Duration,
     layer_keys: LayerKeys,
 }
 
@@ -245,6 +247,12 @@ impl ClientConfig {
     /// `reconnect.backoff.max.ms`: the largest pause before reconnecting.
     pub fn reconnect_backoff_max(&self) -> Duration {
         self.reconnect_backoff_max
+    }
+
+    /// `statistics.interval.ms` (librdkafka's key): how often a statistics callback
+    /// set on a client is called; zero (the default) turns it off.
+    pub fn statistics_interval(&self) -> Duration {
+        self.statistics_interval
     }
 
     /// `metadata.max.age.ms`: how often metadata is refreshed without a reason.

@@ -117,6 +117,7 @@ impl ClientConfig {
             partitioner: raw
                 .take("partitioner.class", named(Partitioner::parse, Partitioner::EXPECTED))?
                 .unwrap_or_default(),
+            statistics_interval: raw.take("statistics.interval.ms", statistics_millis())?.unwrap_or(Duration::ZERO),
             layer_keys: LayerKeys(layer),
         };
         if transactional_id.is_some() && idempotence == Some(false) {
@@ -258,6 +259,12 @@ fn int<T: TryFrom<i64> + 'static>(min: i64, max: i64) -> Parser<T> {
 /// Milliseconds in `min..=i32::MAX`, as a `Duration`.
 fn millis(min: i64) -> Parser<Duration> {
     let int = int::<u64>(min, INT_MAX);
+    Box::new(move |value| int(value).map(Duration::from_millis).map_err(|e| format!("{e} (milliseconds)")))
+}
+
+/// `statistics.interval.ms`: librdkafka's range, up to a day.
+fn statistics_millis() -> Parser<Duration> {
+    let int = int::<u64>(0, 86_400_000);
     Box::new(move |value| int(value).map(Duration::from_millis).map_err(|e| format!("{e} (milliseconds)")))
 }
 

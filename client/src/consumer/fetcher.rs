@@ -207,6 +207,7 @@ async fn fetch_from(
         // a retriable fetch failure, and the next fetch is full. No position moved.
         lock().entry(leader).or_default().answered(sent, resp.error_code, resp.session_id);
     }
+    cluster.note_error(crate::Api::FETCH, resp.error_code);
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::Fetch, error, Subject::Request));
     }
@@ -289,6 +290,7 @@ async fn handle(
                     continue;
                 }
             }
+            cluster.note_error(crate::Api::FETCH, pd.error_code);
             let verdict = partition_verdict(pd.error_code, cfg.auto_offset_reset());
             if follower_refusal(&verdict, via_replica) {
                 // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be

@@ -102,6 +102,8 @@ pub struct Consumer {
     task: JoinHandle<()>,
     /// `isolation.level=read_committed`: lag counts to the last stable offset.
     read_committed: bool,
+    /// The application's statistics callback, served by `poll`.
+    statistics_cb: Option<crate::stats::Scheduled>,
 }
 
 impl Consumer {
@@ -121,7 +123,7 @@ impl Consumer {
         let (tx, rx) = mpsc::channel(1024);
         let task = tokio::spawn(fetcher::run(cluster.clone(), shared.clone(), tx, budget.clone(), budget_bytes));
         let read_committed = cluster.config().isolation_level() == crate::config::IsolationLevel::ReadCommitted;
-        Consumer { cluster, shared, rx, budget, task, read_committed }
+        Consumer { cluster, shared, rx, budget, task, read_committed, statistics_cb: None }
     }
 
     /// The cluster handle.
@@ -218,7 +220,20 @@ impl Consumer {
         for p in &mut partitions {
             p.lag = self.lag(&p.partition);
         }
-        crate::stats::Statistics { brokers: self.cluster.statistics(), partitions, ..Default::default() }
+        crate::stats::Statistics {
+            brokers: self.cluster.statistics(),
+            errors: self.cluster.error_statistics(),
+            partitions,
+            ..Default::default()
+        }
+    }
+
+    /// Calls `callback` with [`statistics`](Self::statistics) every
+    /// `statistics.interval.ms`, from `poll`, as librdkafka serves its `stats_cb` from
+    /// `rd_kafka_poll`. With the interval at 0 (the default) it is never called.
+    pub fn set_statistics_callback(&mut self, callback: impl FnMut(&crate::stats::Statistics) + Send + 'static) {
+        self.statistics_cb =
+            crate::stats::Scheduled::new(self.cluster.config().statistics_interval(), Box::new(callback));
     }
 
     /// Stops fetching a partition; queued data for it is kept.
@@ -270,6 +285,12 @@ impl Consumer {
             }
             if out.record_count_hint() >= self.cluster.config().max_poll_records() {
                 break;
+            }
+        }
+        if self.statistics_cb.as_ref().is_some_and(crate::stats::Scheduled::due) {
+            let snapshot = self.statistics();
+            if let Some(cb) = &mut self.statistics_cb {
+                cb.serve(&snapshot);
             }
         }
         Ok(out)

@@ -216,6 +216,7 @@ pub(crate) async fn find_coordinator_of(cluster: &Cluster, key: CoordinatorKey<'
                 Some(c) if version >= 4 => (c.error_code, c.node_id.0),
                 _ => (resp.error_code, resp.node_id.0),
             };
+            cluster.note_error(crate::Api::FIND_COORDINATOR, code);
             if let Some(error) = ResponseError::try_from_code(code) {
                 return Err(ClientError::broker(ApiKey::FindCoordinator, error, subject()));
             }
@@ -305,6 +306,7 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
         if st.generation_id != generation {
             continue; // a rejoin happened meanwhile
         }
+        cluster.note_error(crate::Api::HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
         let answer = result.map(|r| ResponseError::try_from_code(r.error_code));
         apply_heartbeat(&mut st, &cfg, heartbeat_action(answer.as_ref().map(|e| *e).map_err(|_| ())));
     }

@@ -15,6 +15,7 @@ mod kip848;
 mod moves;
 pub mod offsets;
 mod reconcile;
+mod stats;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -109,8 +110,10 @@ pub struct GroupConsumer {
     assigned: Vec<TopicPartition>,
     last_auto_commit: Instant,
     last_pattern_check: Option<Instant>,
-    /// Assignments taken (statistics).
-    rebalances: u64,
+    /// Assignments taken (statistics and the metrics facade).
+    rebalances: crate::stats::GroupCounters,
+    /// The application's statistics callback, served by `poll`.
+    statistics_cb: Option<crate::stats::Scheduled>,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -144,6 +147,7 @@ impl GroupConsumer {
             )));
         }
         let protocol = join::common_protocol(&assignors);
+        let rebalances = crate::stats::GroupCounters::new(&group.group_id);
         Ok(GroupConsumer {
             consumer: Consumer::with_cluster(cluster.clone()),
             membership: Membership::new(cluster, group),
@@ -155,7 +159,8 @@ impl GroupConsumer {
             assigned: Vec::new(),
             last_auto_commit: Instant::now(),
             last_pattern_check: None,
-            rebalances: 0,
+            rebalances,
+            statistics_cb: None,
         })
     }
 
@@ -210,27 +215,6 @@ impl GroupConsumer {
         self.membership.lock().member_id.clone()
     }
 
-    /// The member's statistics: the consumer's (brokers, partitions, lag) and the
-    /// group's (member, generation or epoch, state, rebalances, assignment size), as
-    /// librdkafka's statistics JSON writes them (`cgrp`).
-    pub fn statistics(&self) -> crate::stats::Statistics {
-        let mut s = self.consumer.statistics();
-        let st = self.membership.lock();
-        s.group = Some(crate::stats::GroupStatistics {
-            group_id: self.membership.cfg.group_id.clone(),
-            member_id: st.member_id.clone(),
-            protocol: match self.membership.cfg.protocol {
-                GroupProtocol::Classic => "classic",
-                GroupProtocol::Consumer => "consumer",
-            },
-            generation: st.generation_id,
-            state: if st.joined && !st.rejoin { "up" } else { "joining" },
-            rebalances: self.rebalances,
-            assignment_size: self.assigned.len(),
-        });
-        s
-    }
-
     /// The underlying assign-mode consumer (positions, lag, pause/resume).
     pub fn consumer(&self) -> &Consumer {
         &self.consumer
@@ -249,7 +233,9 @@ impl GroupConsumer {
         self.membership.lock().last_poll = Instant::now();
         self.ensure_membership(false).await?;
         self.maybe_auto_commit().await;
-        self.consumer.poll(timeout).await
+        let records = self.consumer.poll(timeout).await;
+        self.serve_statistics();
+        records
     }
 
     /// The current positions of every assigned partition, as offsets to commit.

@@ -25,7 +25,7 @@ impl GroupConsumer {
         let joined = self.membership.join(&self.topics, &owned, &self.assignors).await?;
         let new: BTreeSet<TopicPartition> = joined.partitions.into_iter().collect();
         let revoked = self.adopt(new).await?;
-        self.rebalances += 1;
+        self.rebalances.rebalanced(self.assigned.len());
         if !revoked.is_empty() {
             // Cooperative: what moved elsewhere was given up; rejoin so it can be reassigned.
             self.membership.lock().rejoin = true;

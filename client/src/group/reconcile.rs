@@ -148,7 +148,7 @@ impl GroupConsumer {
         let changed = self.assigned.iter().cloned().collect::<BTreeSet<_>>() != new;
         let revoked = self.adopt(new).await?;
         if changed {
-            self.rebalances += 1;
+            self.rebalances.rebalanced(self.assigned.len());
         }
         let epoch = {
             let mut st = self.membership.lock();

@@ -201,9 +201,10 @@ pub(crate) struct Accumulator {
     pub(crate) closed: bool,
 }
 
-#[derive(Default)]
 pub(crate) struct Shared {
     acc: Mutex<Accumulator>,
+    /// Batches sent, retried, settled (statistics).
+    pub(crate) counters: crate::stats::ProducerCounters,
     /// Wakes the sender (new data, flush, close).
     pub(crate) wake: Notify,
     /// Wakes flushers when `pending` drops.
@@ -243,7 +244,13 @@ impl Producer {
     /// `transactional.id`, call [`Producer::init_transactions`] first, and send records
     /// inside [`Producer::begin_transaction`] … [`Producer::commit_transaction`].
     pub fn with_cluster(cluster: Cluster) -> Result<Producer> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            acc: Mutex::default(),
+            counters: crate::stats::ProducerCounters::new(cluster.config().client_id()),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            space: Notify::new(),
+        });
         {
             let mut acc = shared.lock();
             acc.idempotent = cluster.config().enable_idempotence();
@@ -402,23 +409,33 @@ impl Producer {
             .ok_or_else(|| ClientError::UnknownTopicOrPartition { topic: topic.to_owned(), partition: None })
     }
 
-    /// The producer's statistics: its queue (records and bytes not yet delivered) and
-    /// its brokers' counters; [`to_json`](crate::stats::Statistics::to_json) writes
-    /// librdkafka's layout (`msg_cnt`, `msg_size`, `brokers`).
+    /// The producer's statistics: its queue (records and bytes not yet delivered),
+    /// batches (sent, retried, fill), records delivered and failed, delivery latency,
+    /// its brokers' counters and the error codes they answered;
+    /// [`to_json`](crate::stats::Statistics::to_json) writes librdkafka's layout
+    /// (`msg_cnt`, `msg_size`, `txmsgs`, `brokers`).
     pub fn statistics(&self) -> crate::stats::Statistics {
-        let producer = {
-            let acc = self.shared.lock();
-            crate::stats::ProducerStatistics {
-                queued_records: acc.pending as u64,
-                queued_bytes: acc.buffered as u64,
-                blocked_sends: acc.blocked as u64,
+        statistics(&self.cluster, &self.shared)
+    }
+
+    /// Calls `callback` with [`statistics`](Self::statistics) every
+    /// `statistics.interval.ms`, from a task of its own until the producer is closed
+    /// (librdkafka serves its `stats_cb` from `rd_kafka_poll`; a ferrokafka producer
+    /// needs no polling). With the interval at 0 (the default) it is never called.
+    pub fn set_statistics_callback(&self, callback: impl FnMut(&crate::stats::Statistics) + Send + 'static) {
+        let interval = self.cluster.config().statistics_interval();
+        let Some(mut scheduled) = crate::stats::Scheduled::new(interval, Box::new(callback)) else { return };
+        let (cluster, shared) = (self.cluster.clone(), Arc::downgrade(&self.shared));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(scheduled.interval()).await;
+                let Some(shared) = shared.upgrade() else { return };
+                if shared.lock().closed {
+                    return;
+                }
+                scheduled.serve(&statistics(&cluster, &shared));
             }
-        };
-        crate::stats::Statistics {
-            brokers: self.cluster().statistics(),
-            producer: Some(producer),
-            ..Default::default()
-        }
+        });
     }
 
     /// Sends everything queued now (ignoring `linger.ms`) and waits until every
@@ -457,6 +474,19 @@ impl Drop for Producer {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
+    }
+}
+
+fn statistics(cluster: &Cluster, shared: &Shared) -> crate::stats::Statistics {
+    let queue = {
+        let acc = shared.lock();
+        (acc.pending, acc.buffered, acc.blocked)
+    };
+    crate::stats::Statistics {
+        brokers: cluster.statistics(),
+        errors: cluster.error_statistics(),
+        producer: Some(shared.counters.snapshot(queue, cluster.config().batch_size())),
+        ..Default::default()
     }
 }
 

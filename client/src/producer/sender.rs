@@ -89,6 +89,9 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
         }
         for (leader, groups) in by_leader {
             for group in groups {
+                for (_, b) in &group {
+                    shared.counters.batch_sent(b.data.len());
+                }
                 outstanding += 1;
                 lanes.send(leader, group);
             }
@@ -208,6 +211,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
     }
     failed.release(shared, acc);
     let done = acc.closed && acc.pending == 0;
+    shared.counters.queue(acc.pending, acc.buffered);
     Drained { take, next, done, to_add, bump: acc.bump_epoch && acc.fatal.is_none() }
 }
 
@@ -236,9 +240,11 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
         if let Some(q) = shared.lock().parts.get_mut(&tp) {
             q.in_flight = q.in_flight.saturating_sub(1);
         }
+        cluster.note_error(crate::Api::PRODUCE, code);
         let error = ResponseError::try_from_code(code);
         match (produce_verdict(error, idempotent), error) {
             (Verdict::Delivered, _) | (_, None) => {
+                shared.counters.delivered(batch.delivery.len(), batch.created.elapsed());
                 done.add(batch.delivery.len(), batch.reserved);
                 batch.delivery.succeed(tp.partition, base);
             }
@@ -314,6 +320,7 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &Clie
             let q = acc.parts.entry(tp.clone()).or_default();
             q.in_flight = q.in_flight.saturating_sub(1);
             if !give_up {
+                shared.counters.retried();
                 q.not_before = Some(Instant::now() + cfg.retry_backoff());
                 q.recovering = true;
                 q.requeue(batch);
@@ -352,6 +359,7 @@ fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, cause: &ClientError) {
 }
 
 fn fail(settled: &mut Settled, batch: SealedBatch, error: ClientError) {
+    settled.failed += batch.delivery.len();
     settled.add(batch.delivery.len(), batch.reserved);
     batch.delivery.fail(error);
 }
@@ -361,6 +369,8 @@ fn fail(settled: &mut Settled, batch: SealedBatch, error: ClientError) {
 struct Settled {
     records: usize,
     bytes: usize,
+    /// Of `records`, those failed for good.
+    failed: usize,
 }
 
 impl Settled {
@@ -373,6 +383,10 @@ impl Settled {
     fn release(self, shared: &Shared, acc: &mut Accumulator) {
         acc.pending = acc.pending.saturating_sub(self.records);
         acc.buffered = acc.buffered.saturating_sub(self.bytes);
+        shared.counters.queue(acc.pending, acc.buffered);
+        if self.failed > 0 {
+            shared.counters.failed(self.failed);
+        }
         if self.bytes > 0 {
             shared.space.notify_waiters();
         }
