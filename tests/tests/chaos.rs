@@ -28,6 +28,8 @@ fn check(r: &Report) {
     assert_eq!(r.stream_duplicates, 0, "records the stream stored twice ({replay})");
     assert_eq!(r.order_violations, 0, "records out of order ({replay})");
     assert!(r.recovery < Duration::from_secs(120), "no catch-up within 120 s of the last fault ({replay})");
+    let armed = r.faults.get("answers cut mid-way").copied().unwrap_or(0);
+    assert!(armed == 0 || r.cuts > 0, "{armed} cuts armed, none made: the relays are not in the path ({replay})");
     assert!(r.fds.1 <= r.fds.0 + 32, "open file descriptors grew: {:?} ({replay})", r.fds);
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::mock::MockCluster;
 
+use super::proxy::Relays;
 use super::PARTITIONS;
 
 /// Per-API error codes injected (API, Kafka's code and name, how many requests get it).
@@ -36,6 +37,8 @@ pub(crate) enum Fault {
     Error(usize),
     /// A broker answers slowly for a while.
     RttSpike { broker: u32, ms: u32, for_ms: u64 },
+    /// A broker's next Fetch or Produce answer is cut in the middle, its connection closed.
+    CutResponse { broker: u32 },
     /// A group member dies (no LeaveGroup) and a new one starts.
     KillMember(usize),
     /// The stream process dies and restarts from its store.
@@ -49,6 +52,7 @@ impl Fault {
             Fault::BrokerDown { .. } => "broker down/up",
             Fault::Error(_) => "error codes",
             Fault::RttSpike { .. } => "RTT spikes",
+            Fault::CutResponse { .. } => "answers cut mid-way",
             Fault::KillMember(_) => "member kills",
             Fault::KillStream => "stream kills",
         }
@@ -80,7 +84,7 @@ impl Schedule {
     /// The next fault (recorded in the counts).
     pub(crate) fn next_fault(&mut self) -> Fault {
         let broker = self.rng.u32(1..=3);
-        let fault = match self.rng.u32(0..12) {
+        let fault = match self.rng.u32(0..13) {
             0..=2 => Fault::LeaderMove { partition: self.rng.u32(0..PARTITIONS), broker },
             // One broker down at a time (the cluster keeps a majority), never the groups'
             // coordinator.
@@ -91,6 +95,7 @@ impl Schedule {
             3..=7 => Fault::Error(self.rng.usize(0..ERRORS.len())),
             8 => Fault::RttSpike { broker, ms: self.rng.u32(200..1500), for_ms: self.rng.u64(1000..3000) },
             9 | 10 => Fault::KillMember(self.rng.usize(0..3)),
+            11 => Fault::CutResponse { broker },
             _ => Fault::KillStream,
         };
         *self.counts.entry(fault.kind()).or_default() += 1;
@@ -103,7 +108,7 @@ impl Schedule {
     }
 
     /// Injects a broker-side fault.
-    pub(crate) fn apply(&mut self, mock: &mut MockCluster, fault: Fault) {
+    pub(crate) fn apply(&mut self, mock: &mut MockCluster, relays: &Relays, fault: Fault) {
         let now = Instant::now();
         match fault {
             Fault::LeaderMove { partition, broker } => {
@@ -121,6 +126,7 @@ impl Schedule {
                 mock.must(&format!("rtt {broker} {ms}"));
                 self.slow.insert(broker, now + Duration::from_millis(for_ms));
             }
+            Fault::CutResponse { broker } => relays.cut_next(broker),
             Fault::KillMember(_) | Fault::KillStream => {}
         }
     }

@@ -7,6 +7,7 @@
 
 mod actors;
 mod faults;
+mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +61,9 @@ pub struct Report {
     /// idempotence state for plain idempotent producers (DESIGN.md), so they append the
     /// retry; a Kafka broker drops it.
     pub log_duplicates: usize,
+    /// Answers the relays actually cut (an armed cut waits for the broker's next Fetch
+    /// or Produce answer).
+    pub cuts: u64,
     /// How long after the last fault until both readers had every acknowledged record.
     pub recovery: Duration,
     /// Open file descriptors one minute in (half-way for shorter runs), and at the end.
@@ -77,6 +81,7 @@ impl std::fmt::Display for Report {
         let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(f, "| faults | {} |", faults.join(", "))?;
         writeln!(f, "| records acknowledged / failed | {} / {} |", self.acked, self.failed)?;
+        writeln!(f, "| answers cut mid-way through the relays | {} |", self.cuts)?;
         writeln!(
             f,
             "| group: lost / duplicates (member kills) | {} / {} ({}) |",
@@ -115,7 +120,9 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     let mut mock = MockCluster::start(3);
     let topic = unique_topic("chaos");
     mock.must(&format!("topic {topic} {PARTITIONS} 3"));
-    let bootstrap = mock.bootstrap().to_owned();
+    // Every client goes through the relays (the cut-mid-response fault).
+    let relays = proxy::Relays::start(&mock, 3);
+    let bootstrap = relays.bootstrap();
     let dir = std::env::temp_dir().join(unique_topic("chaos-store"));
     std::fs::create_dir_all(&dir).unwrap();
     let store = Arc::new(RedbStore::open(dir.join("store.redb")).unwrap());
@@ -174,7 +181,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
                 ledger.lock().unwrap().stream_restarts += 1;
                 stream = start_stream();
             }
-            other => schedule.apply(&mut mock, other),
+            other => schedule.apply(&mut mock, &relays, other),
         }
         let slept = Instant::now();
         while slept.elapsed() < pause {
@@ -225,6 +232,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     let mut report = Report {
         seed,
         faults: schedule.counts(),
+        cuts: relays.cuts(),
         acked: acked.len(),
         failed: l.failed,
         recovery,

@@ -16,7 +16,7 @@ mod cluster;
 mod fetch;
 mod script;
 mod txn;
-mod wire;
+pub(crate) mod wire;
 
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
