@@ -211,7 +211,11 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
     }
     failed.release(shared, acc);
     let done = acc.closed && acc.pending == 0;
-    shared.counters.queue(acc.pending, acc.buffered);
+    if !take.is_empty() {
+        // The queue gauges follow batches out (and back in `Settled::release`), not
+        // every wake-up of the sender.
+        shared.counters.queue(acc.pending, acc.buffered);
+    }
     Drained { take, next, done, to_add, bump: acc.bump_epoch && acc.fatal.is_none() }
 }
 
