@@ -31,6 +31,9 @@ fn check(r: &Report) {
     let armed = r.faults.get("answers cut mid-way").copied().unwrap_or(0);
     assert!(armed == 0 || r.cuts > 0, "{armed} cuts armed, none made: the relays are not in the path ({replay})");
     assert!(r.fds.1 <= r.fds.0 + 32, "open file descriptors grew: {:?} ({replay})", r.fds);
+    // Each client holds at most a general, a produce, a fetch and a group connection per
+    // broker; between one minute in and the end that set may fill out, not grow past it.
+    assert!(r.connections.1 <= r.connections.0 + 16, "client connections grew: {:?} ({replay})", r.connections);
 }
 
 #[test]

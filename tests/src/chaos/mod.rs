@@ -66,8 +66,11 @@ pub struct Report {
     pub cuts: u64,
     /// How long after the last fault until both readers had every acknowledged record.
     pub recovery: Duration,
-    /// Open file descriptors one minute in (half-way for shorter runs), and at the end.
+    /// Open file descriptors one minute in (half-way for shorter runs), and at the end
+    /// (the relays' sockets included: two per client connection).
     pub fds: (usize, usize),
+    /// The clients' connections open one minute in and at the end (counted by the relays).
+    pub connections: (u64, u64),
     /// Resident set size in KiB, one minute in and at the end.
     pub rss_kib: (u64, u64),
     /// Errors seen along the way (first few of each kind).
@@ -96,6 +99,7 @@ impl std::fmt::Display for Report {
         writeln!(f, "| records in the log twice (the mock appends retried Produce) | {} |", self.log_duplicates)?;
         writeln!(f, "| caught up after the last fault | {:.1} s |", self.recovery.as_secs_f64())?;
         writeln!(f, "| open fds, 1 min → end | {} → {} |", self.fds.0, self.fds.1)?;
+        writeln!(f, "| client connections, 1 min → end | {} → {} |", self.connections.0, self.connections.1)?;
         writeln!(f, "| RSS KiB, 1 min → end | {} → {} |", self.rss_kib.0, self.rss_kib.1)
     }
 }
@@ -191,7 +195,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
                 reap(std::mem::replace(&mut stream, start_stream()), "stream");
             }
             if minute_one.is_none() && started.elapsed() >= Duration::from_secs(60).min(duration / 2) {
-                minute_one = Some((fds(), rss_kib()));
+                minute_one = Some((fds(), rss_kib(), relays.client_connections()));
             }
             std::thread::sleep(Duration::from_millis(100));
             schedule.tick(&mut mock);
@@ -219,7 +223,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
         std::thread::sleep(Duration::from_millis(200));
     }
     let recovery = last_fault.elapsed();
-    let end = (fds(), rss_kib());
+    let end = (fds(), rss_kib(), relays.client_connections());
     for (i, m) in members.iter().enumerate() {
         if m.is_finished() {
             ledger.lock().unwrap().panics.push(format!("member {i} had stopped"));
@@ -256,6 +260,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     let first = minute_one.unwrap_or(end);
     report.fds = (first.0, end.0);
     report.rss_kib = (first.1, end.1);
+    report.connections = (first.2, end.2);
     report.errors = l.poll_errors.iter().chain(&l.stream_errors).take(8).cloned().collect();
     report.panics = l.panics.clone();
     drop(l);

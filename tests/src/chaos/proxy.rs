@@ -28,7 +28,18 @@ pub(crate) struct Relays {
     /// Per broker: answers still to cut.
     armed: Vec<Arc<AtomicU32>>,
     cuts: Arc<AtomicU64>,
+    /// Client connections open now, through every relay.
+    open: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+}
+
+/// Counts a relayed connection open until both of its threads are done.
+struct Open(Arc<AtomicU64>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What every relay shares: upstream port → relay port, for rewriting answers.
@@ -50,8 +61,9 @@ impl Relays {
         );
         let armed: Vec<Arc<AtomicU32>> = (0..brokers).map(|_| Arc::new(AtomicU32::new(0))).collect();
         let (cuts, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let open = Arc::new(AtomicU64::new(0));
         for ((listener, upstream), arm) in listeners.into_iter().zip(upstreams).zip(&armed) {
-            let (map, arm, cuts, stop) = (map.clone(), arm.clone(), cuts.clone(), stop.clone());
+            let (map, arm, cuts, stop, open) = (map.clone(), arm.clone(), cuts.clone(), stop.clone(), open.clone());
             std::thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::Relaxed) {
@@ -63,11 +75,13 @@ impl Relays {
                         let _ = client.shutdown(Shutdown::Both);
                         continue;
                     };
-                    relay(client, server, map.clone(), arm.clone(), cuts.clone());
+                    open.fetch_add(1, Ordering::Relaxed);
+                    let open = Arc::new(Open(open.clone()));
+                    relay(client, server, map.clone(), (arm.clone(), cuts.clone()), open);
                 }
             });
         }
-        Relays { ports, armed, cuts, stop }
+        Relays { ports, armed, cuts, open, stop }
     }
 
     /// The relays' addresses, as `bootstrap.servers`.
@@ -78,6 +92,11 @@ impl Relays {
     /// The next Fetch or Produce answer of `broker` (1-based) is cut in the middle.
     pub(crate) fn cut_next(&self, broker: u32) {
         self.armed[broker as usize - 1].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The clients' connections open now (all of them go through the relays).
+    pub(crate) fn client_connections(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Answers cut so far.
@@ -98,12 +117,15 @@ impl Drop for Relays {
 
 /// Relays one connection: requests as they are (their API and version noted by
 /// correlation id), answers rewritten or cut.
-fn relay(client: TcpStream, server: TcpStream, map: PortMap, arm: Arc<AtomicU32>, cuts: Arc<AtomicU64>) {
+fn relay(client: TcpStream, server: TcpStream, map: PortMap, cut: (Arc<AtomicU32>, Arc<AtomicU64>), open: Arc<Open>) {
+    let (arm, cuts) = cut;
     let asked: Arc<Mutex<HashMap<i32, (ApiKey, i16)>>> = Arc::default();
     let clones = (client.try_clone(), server.try_clone(), client.try_clone(), server.try_clone());
     let (Ok(mut c_read), Ok(mut s_write), Ok(c_close), Ok(s_close)) = clones else { return };
     let noted = asked.clone();
+    let still_open = open.clone();
     std::thread::spawn(move || {
+        let _open = still_open;
         while let Some(frame) = read_frame(&mut c_read) {
             if let Some(r) = parse(frame.clone(), 0, 0) {
                 noted.lock().unwrap_or_else(|p| p.into_inner()).insert(r.correlation_id, (r.api, r.version));
@@ -116,6 +138,7 @@ fn relay(client: TcpStream, server: TcpStream, map: PortMap, arm: Arc<AtomicU32>
         close(&c_close, &s_close);
     });
     std::thread::spawn(move || {
+        let _open = open;
         let (mut server, mut client) = (server, client);
         while let Some(frame) = read_answer(&mut server) {
             let corr = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
