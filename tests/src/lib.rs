@@ -33,6 +33,21 @@ pub fn cached_binary(env: &str, cached: &str) -> PathBuf {
     home.join(".cache/ferrokafka").join(cached)
 }
 
+/// Commits the positions of `partitions` from inside a rebalance listener (what a Java
+/// `onPartitionsRevoked` does with `commitSync`): the listeners of the group suites and
+/// the chaos run.
+pub async fn commit_positions(
+    group: &ferrokafka_client::group::GroupContext<'_>,
+    partitions: &[ferrokafka_client::metadata::TopicPartition],
+) -> ferrokafka_client::Result<()> {
+    use ferrokafka_client::group::OffsetAndMetadata;
+    let offsets: Vec<_> = partitions
+        .iter()
+        .filter_map(|tp| group.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
+        .collect();
+    group.commit(&offsets).await
+}
+
 /// A topic name no other test (or earlier run) uses.
 pub fn unique_topic(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

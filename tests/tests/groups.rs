@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrokafka_client::config::ClientConfig;
-use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, OffsetAndMetadata, RebalanceListener};
+use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, RebalanceListener};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_tests::mock::MockCluster;
@@ -48,11 +48,7 @@ impl RebalanceListener for CommitOnRevoke {
         partitions: &'a [TopicPartition],
     ) -> ListenerFuture<'a> {
         Box::pin(async move {
-            let offsets: Vec<_> = partitions
-                .iter()
-                .filter_map(|tp| group.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
-                .collect();
-            if let Err(e) = group.commit(&offsets).await {
+            if let Err(e) = ferrokafka_tests::commit_positions(group, partitions).await {
                 self.0.lock().unwrap().push(e.to_string());
             }
         })

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrokafka_client::config::ClientConfig;
-use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, OffsetAndMetadata, RebalanceListener};
+use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, RebalanceListener};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_client::ClientError;
@@ -84,11 +84,7 @@ impl RebalanceListener for Listener {
         partitions: &'a [TopicPartition],
     ) -> ListenerFuture<'a> {
         Box::pin(async move {
-            let offsets: Vec<_> = partitions
-                .iter()
-                .filter_map(|tp| group.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
-                .collect();
-            let result = group.commit(&offsets).await;
+            let result = ferrokafka_tests::commit_positions(group, partitions).await;
             let mut seen = self.0.lock().unwrap();
             seen.revoked.extend_from_slice(partitions);
             if let Err(e) = result {

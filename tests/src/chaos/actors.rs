@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrokafka_client::config::ClientConfig;
-use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, OffsetAndMetadata, RebalanceListener};
+use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, RebalanceListener};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
 use ferrokafka_streaming::store::redb::redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -136,11 +136,7 @@ impl RebalanceListener for CommitOnRevoke {
         partitions: &'a [TopicPartition],
     ) -> ListenerFuture<'a> {
         Box::pin(async move {
-            let offsets: Vec<_> = partitions
-                .iter()
-                .filter_map(|tp| group.position(tp).map(|o| (tp.clone(), OffsetAndMetadata::new(o))))
-                .collect();
-            let _ = group.commit(&offsets).await;
+            let _ = crate::commit_positions(group, partitions).await;
         })
     }
 }
