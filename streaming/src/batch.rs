@@ -137,6 +137,7 @@ impl ExecutorPool {
             .into_iter()
             .zip(keys)
             .map(|(mut records, key)| {
+                cache.count(records.resumed());
                 let sink: RemainderSink = Arc::new(Mutex::new(None));
                 records.keep_remainder_in(sink.clone());
                 Started { records, keep: Keep { cache: cache.clone(), key, sink } }

@@ -100,10 +100,11 @@ struct CacheState {
 /// `ferrokafka_stream_cache_hits_total`, `…_misses_total` and `…_evictions_total`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStatistics {
-    /// Reads that went on from a cached consumer's position (no new fetch session,
-    /// buffered records reused).
+    /// Reads that went on from a cached consumer's position (buffered records reused,
+    /// no fetch from the range's start).
     pub hits: u64,
-    /// Reads that found nothing cached for their partition (with the cache on).
+    /// Reads that found nothing cached for their partition, or a leftover that does not
+    /// continue at the range's start (with the cache on).
     pub misses: u64,
     /// Entries dropped for `max_capacity` (least recently used first).
     pub evictions: u64,
@@ -161,17 +162,21 @@ impl ConsumerCache {
 
     /// Takes the entry of `key` out for a task (none: nothing cached, or the cache is off).
     pub fn take(&self, key: &CacheKey) -> Option<Remainder> {
-        let mut st = self.lock();
-        let found = st.entries.remove(key).map(|e| e.rest);
+        self.lock().entries.remove(key).map(|e| e.rest)
+    }
+
+    /// Counts a read that continued from a cached leftover (`hit`) or did not (with
+    /// the cache on): known only once the leftover was checked against the range.
+    pub fn count(&self, hit: bool) {
         if self.cfg.enabled && self.cfg.max_capacity > 0 {
-            let (count, handle) = match found {
-                Some(_) => (&mut st.counts.hits, &self.exported[0]),
-                None => (&mut st.counts.misses, &self.exported[1]),
+            let mut st = self.lock();
+            let (count, handle) = match hit {
+                true => (&mut st.counts.hits, &self.exported[0]),
+                false => (&mut st.counts.misses, &self.exported[1]),
             };
             *count += 1;
             handle.increment(1);
         }
-        found
     }
 
     /// Hits, misses and evictions so far, and what is held now.

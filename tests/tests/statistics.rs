@@ -83,9 +83,19 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
         assert_eq!(lag, Some(lag_now as f64));
 
         // The broker goes down and comes back: the consumer reconnects, counted.
-        let before = c.statistics().brokers[0].connects;
+        let up = c.statistics().brokers[0].clone();
+        assert_eq!(up.state, "UP", "{up:?}");
+        assert!(up.connections >= 1, "{up:?}");
+        assert_eq!(p.consumed_offsets, read as u64, "{p:?}");
+        let before = up.connects;
         mock.must("down 1");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Every connection to it closes: the broker is DOWN (librdkafka's state).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.statistics().brokers[0].state != "DOWN" {
+            assert!(Instant::now() < deadline, "still {:?} with the broker down", c.statistics().brokers[0]);
+            let _ = c.poll(Duration::from_millis(100)).await;
+        }
+        assert_eq!(c.statistics().brokers[0].connections, 0);
         mock.must("up 1");
         produce(&b, &topic, 5).await;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -95,6 +105,7 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
         }
         let after = c.statistics();
         assert!(after.brokers[0].connects > before, "reconnects are counted: {before} → {:?}", after.brokers[0]);
+        assert_eq!(after.brokers[0].state, "UP", "{:?}", after.brokers[0]);
         assert_eq!(after.partitions[0].lag, Some(0));
         let cluster = c.cluster().clone();
         c.close().await;

@@ -201,7 +201,6 @@ fn statistics_callbacks_follow_the_interval_and_stop_with_the_client() {
         let made = calls.lock().unwrap().clone();
         assert!(made.len() >= 3 && made.last() == Some(&3), "{made:?}");
         p.close().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let after_close = calls.lock().unwrap().len();
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(calls.lock().unwrap().len(), after_close, "no callbacks after close");
@@ -274,8 +273,11 @@ fn a_group_members_rebalances_on_the_facade_and_in_its_callback() {
     let b = mock.bootstrap().to_owned();
     let group = unique_topic("stats-group-g");
     runtime().block_on(async {
+        produce(&b, &topic, 5).await;
         let cfg = ClientConfig::from_pairs([
             ("bootstrap.servers", b.as_str()),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
             ("group.id", group.as_str()),
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "500"),
@@ -287,14 +289,22 @@ fn a_group_members_rebalances_on_the_facade_and_in_its_callback() {
         let sink = seen.clone();
         g.set_statistics_callback(move |s| sink.lock().unwrap().push(s.clone()));
         g.subscribe([topic.as_str()]);
-        let until = tokio::time::Instant::now() + Duration::from_millis(600);
-        while tokio::time::Instant::now() < until {
-            g.poll(Duration::from_millis(50)).await.unwrap();
+        let (mut read, until) = (0, tokio::time::Instant::now() + Duration::from_millis(600));
+        while tokio::time::Instant::now() < until || read < 5 {
+            assert!(tokio::time::Instant::now() < until + Duration::from_secs(20), "read {read} of 5");
+            read += g.poll(Duration::from_millis(50)).await.unwrap().iter().count();
         }
         let last = seen.lock().unwrap().last().cloned().expect("the callback ran");
         let member = last.group.as_ref().expect("a member's snapshot has the group's part");
         assert_eq!((member.state, member.rebalances, member.assignment_size), ("up", 1, 3), "{member:?}");
         assert_eq!(counter("ferrokafka_group_rebalances_total", &[("group", group.as_str())]), Some(1));
+        // Committed offsets: none before the first commit, the positions after it.
+        let p0 = |s: &Statistics| s.partitions.iter().find(|p| p.partition.partition == 0).cloned().unwrap();
+        assert_eq!(p0(&g.statistics()).committed, None);
+        g.commit_sync(None).await.unwrap();
+        let after = p0(&g.statistics());
+        assert_eq!((after.committed, after.position, after.consumed_offsets), (Some(5), Some(5), 5), "{after:?}");
+        assert!(g.statistics().to_json().contains("\"committed_offset\":5"));
         g.close().await.unwrap();
     });
 }

@@ -164,7 +164,13 @@ impl Connection {
         let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 2);
         let closed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(OnceLock::new());
-        let task = Task { addr: addr.to_owned(), opts: opts.clone(), closed: closed.clone(), failure: failure.clone() };
+        let task = Task {
+            addr: addr.to_owned(),
+            opts: opts.clone(),
+            closed: closed.clone(),
+            failure: failure.clone(),
+            counters: counters.clone(),
+        };
         match &opts.tls {
             None => {
                 let (rd, wr) = stream.into_split();

@@ -38,6 +38,8 @@ pub(super) struct Task {
     pub(super) opts: ConnectionOptions,
     pub(super) closed: Arc<AtomicBool>,
     pub(super) failure: Arc<OnceLock<ClientError>>,
+    /// The broker's statistics: a connection is open while its task runs.
+    pub(super) counters: Arc<crate::stats::BrokerCounters>,
 }
 
 impl Task {
@@ -93,6 +95,8 @@ where
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let slots = Arc::new(Semaphore::new(task.opts.max_in_flight.max(1)));
+    // Open from here until `read_half` ends (it always does, and counts the close).
+    task.counters.opened();
     tokio::spawn(write_half(task.clone(), wr, rx, ctl_tx, slots, stop_rx));
     tokio::spawn(read_half(task, rd, ctl_rx, stop_tx));
 }
@@ -207,6 +211,7 @@ async fn read_half<R: AsyncRead + Unpin>(
     };
     let _ = task.failure.set(failure.clone());
     task.closed.store(true, Ordering::Relaxed);
+    task.counters.closed();
     tracing::debug!(broker = %addr, error = %failure, "connection closed");
     for f in in_flight.drain(..) {
         let _ = f.reply.send(Err(failure.clone()));

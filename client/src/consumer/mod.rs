@@ -42,6 +42,8 @@ pub(crate) struct PartState {
     pub(crate) high_watermark: i64,
     pub(crate) last_stable_offset: i64,
     pub(crate) log_start_offset: i64,
+    /// Offsets handed to the application (statistics).
+    pub(crate) consumed: u64,
     /// An error to hand to the application at the next poll.
     pub(crate) error: Option<ClientError>,
     /// Set with `error`: nothing is fetched until the next seek.
@@ -65,6 +67,7 @@ impl PartState {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
+            consumed: 0,
             error: None,
             stopped: false,
             read_replica: None,
@@ -212,6 +215,8 @@ impl Consumer {
                     high_watermark: p.high_watermark,
                     last_stable_offset: p.last_stable_offset,
                     lag: None,
+                    committed: None,
+                    consumed_offsets: p.consumed,
                     paused: p.paused,
                 })
                 .collect()
@@ -312,6 +317,7 @@ impl Consumer {
             return;
         }
         part.position = Some(f.next_offset);
+        part.consumed += u64::try_from(f.next_offset - f.fetch_offset).unwrap_or(0);
         // The fetcher may already know newer watermarks than this queued data carries.
         part.high_watermark = part.high_watermark.max(f.high_watermark);
         part.last_stable_offset = part.last_stable_offset.max(f.last_stable_offset);

@@ -15,11 +15,12 @@ use tokio::time::Instant;
 
 use super::config::{GroupConfig, GroupProtocol};
 use super::kip848::{self, NextState, Signals};
-use super::offsets::CommitIdentity;
+use super::offsets::{CommitIdentity, OffsetAndMetadata};
 use crate::cluster::{Cluster, ConnKind};
 use crate::conn::Connection;
 use crate::error::Subject;
 use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
 
 /// What the member knows about itself.
 #[derive(Debug)]
@@ -39,6 +40,8 @@ pub(crate) struct MemberState {
     pub(crate) last_poll: Instant,
     /// The consumer protocol's part (KIP-848); unused by classic members.
     pub(crate) next: NextState,
+    /// Offsets this member committed or found committed, per partition (statistics).
+    pub(crate) committed: std::collections::HashMap<TopicPartition, i64>,
 }
 
 /// Membership shared by the consumer and its heartbeat task.
@@ -76,6 +79,7 @@ impl Membership {
             fatal: None,
             last_poll: Instant::now(),
             next: NextState::default(),
+            committed: Default::default(),
         }));
         let signals = Arc::new(Signals::default());
         let heartbeat = if consumer_protocol {
@@ -88,6 +92,16 @@ impl Membership {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, MemberState> {
         lock(&self.state)
+    }
+
+    /// Records offsets committed (or found committed) for the statistics.
+    pub(crate) fn note_committed(&self, offsets: &[(TopicPartition, OffsetAndMetadata)]) {
+        note_committed(&self.state, offsets);
+    }
+
+    /// The state, for a task that outlives a borrow (an asynchronous commit).
+    pub(crate) fn state_handle(&self) -> Arc<Mutex<MemberState>> {
+        self.state.clone()
     }
 
     /// The shared state itself (for calls that lock it around their I/O).
@@ -154,6 +168,11 @@ impl Membership {
         st.joined = false;
         Ok(())
     }
+}
+
+pub(crate) fn note_committed(state: &Mutex<MemberState>, offsets: &[(TopicPartition, OffsetAndMetadata)]) {
+    let mut st = lock(state);
+    st.committed.extend(offsets.iter().map(|(tp, om)| (tp.clone(), om.offset)));
 }
 
 pub(crate) fn lock(state: &Mutex<MemberState>) -> MutexGuard<'_, MemberState> {
@@ -302,11 +321,11 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
             _ => req,
         };
         let result: Result<HeartbeatResponse> = conn.call(&req).await;
+        cluster.note_error(crate::Api::HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
         let mut st = lock(&state);
         if st.generation_id != generation {
             continue; // a rejoin happened meanwhile
         }
-        cluster.note_error(crate::Api::HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
         let answer = result.map(|r| ResponseError::try_from_code(r.error_code));
         apply_heartbeat(&mut st, &cfg, heartbeat_action(answer.as_ref().map(|e| *e).map_err(|_| ())));
     }
@@ -388,6 +407,7 @@ mod tests {
             fatal: None,
             last_poll: Instant::now(),
             next: NextState::default(),
+            committed: Default::default(),
         }
     }
 

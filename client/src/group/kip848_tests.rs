@@ -25,6 +25,7 @@ fn state(epoch: i32) -> MemberState {
         fatal: None,
         last_poll: Instant::now(),
         next: NextState { subscription: Some(Subscribed::Topics(vec!["a".into(), "b".into()])), ..Default::default() },
+        committed: Default::default(),
     }
 }
 

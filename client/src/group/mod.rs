@@ -263,12 +263,15 @@ impl GroupConsumer {
         let identity = self.membership.identity();
         let conn = self.membership.lock().coordinator.clone();
         let cluster = self.membership.cluster.clone();
+        let state = self.membership.state_handle();
         let task = tokio::spawn(async move {
             let conn = match conn.filter(|c| !c.is_closed()) {
                 Some(c) => c,
                 None => coordinator::find_coordinator(&cluster, &identity.group_id).await?,
             };
-            offsets::commit(&conn, &identity, &offsets).await
+            offsets::commit(&conn, &identity, &offsets).await?;
+            coordinator::note_committed(&state, &offsets);
+            Ok(())
         });
         async move {
             task.await.unwrap_or_else(|e| Err(ClientError::TaskFailed { task: "offset commit", reason: e.to_string() }))
@@ -292,6 +295,7 @@ impl GroupConsumer {
             }
         }
         let left = self.membership.leave().await;
+        self.rebalances.assignment(0);
         self.consumer.close().await;
         left
     }
@@ -375,7 +379,10 @@ async fn commit_with_retries(membership: &Membership, offsets: &[(TopicPartition
         attempt += 1;
         let conn = membership.coordinator().await?;
         match offsets::commit(&conn, &membership.identity(), offsets).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                membership.note_committed(offsets);
+                return Ok(());
+            }
             Err(e @ ClientError::CommitFailed { .. }) => {
                 membership.lock().rejoin = true;
                 return Err(e);

@@ -25,7 +25,7 @@ impl GroupConsumer {
         let joined = self.membership.join(&self.topics, &owned, &self.assignors).await?;
         let new: BTreeSet<TopicPartition> = joined.partitions.into_iter().collect();
         let revoked = self.adopt(new).await?;
-        self.rebalances.rebalanced(self.assigned.len());
+        self.rebalances.rebalanced();
         if !revoked.is_empty() {
             // Cooperative: what moved elsewhere was given up; rejoin so it can be reassigned.
             self.membership.lock().rejoin = true;
@@ -90,6 +90,7 @@ impl GroupConsumer {
         for tp in added {
             if let Some(Some(om)) = committed.get(tp) {
                 self.consumer.seek(tp, om.offset)?;
+                self.membership.note_committed(&[(tp.clone(), om.clone())]);
             }
         }
         Ok(())

@@ -148,7 +148,7 @@ impl GroupConsumer {
         let changed = self.assigned.iter().cloned().collect::<BTreeSet<_>>() != new;
         let revoked = self.adopt(new).await?;
         if changed {
-            self.rebalances.rebalanced(self.assigned.len());
+            self.rebalances.rebalanced();
         }
         let epoch = {
             let mut st = self.membership.lock();

@@ -9,6 +9,9 @@ impl GroupConsumer {
     pub fn statistics(&self) -> crate::stats::Statistics {
         let mut s = self.consumer.statistics();
         let st = self.membership.lock();
+        for p in &mut s.partitions {
+            p.committed = st.committed.get(&p.partition).copied();
+        }
         s.group = Some(crate::stats::GroupStatistics {
             group_id: self.membership.cfg.group_id.clone(),
             member_id: st.member_id.clone(),
@@ -33,7 +36,9 @@ impl GroupConsumer {
         self.statistics_cb = crate::stats::Scheduled::new(interval, Box::new(callback));
     }
 
+    /// After each poll: the assignment gauge, and the callback when it is due.
     pub(super) fn serve_statistics(&mut self) {
+        self.rebalances.assignment(self.assigned.len());
         if self.statistics_cb.as_ref().is_some_and(crate::stats::Scheduled::due) {
             let snapshot = self.statistics();
             if let Some(cb) = &mut self.statistics_cb {

@@ -205,6 +205,8 @@ pub(crate) struct Shared {
     acc: Mutex<Accumulator>,
     /// Batches sent, retried, settled (statistics).
     pub(crate) counters: crate::stats::ProducerCounters,
+    /// The task serving the statistics callback (aborted on replace, close and drop).
+    statistics_task: Mutex<Option<tokio::task::AbortHandle>>,
     /// Wakes the sender (new data, flush, close).
     pub(crate) wake: Notify,
     /// Wakes flushers when `pending` drops.
@@ -247,6 +249,7 @@ impl Producer {
         let shared = Arc::new(Shared {
             acc: Mutex::default(),
             counters: crate::stats::ProducerCounters::new(cluster.config().client_id()),
+            statistics_task: Mutex::default(),
             wake: Notify::new(),
             drained: Notify::new(),
             space: Notify::new(),
@@ -421,12 +424,14 @@ impl Producer {
     /// Calls `callback` with [`statistics`](Self::statistics) every
     /// `statistics.interval.ms`, from a task of its own until the producer is closed
     /// (librdkafka serves its `stats_cb` from `rd_kafka_poll`; a ferrokafka producer
-    /// needs no polling). With the interval at 0 (the default) it is never called.
+    /// needs no polling). With the interval at 0 (the default) it is never called. A
+    /// second call replaces the first callback.
     pub fn set_statistics_callback(&self, callback: impl FnMut(&crate::stats::Statistics) + Send + 'static) {
+        self.stop_statistics();
         let interval = self.cluster.config().statistics_interval();
         let Some(mut scheduled) = crate::stats::Scheduled::new(interval, Box::new(callback)) else { return };
         let (cluster, shared) = (self.cluster.clone(), Arc::downgrade(&self.shared));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(scheduled.interval()).await;
                 let Some(shared) = shared.upgrade() else { return };
@@ -436,6 +441,13 @@ impl Producer {
                 scheduled.serve(&statistics(&cluster, &shared));
             }
         });
+        *self.shared.statistics_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+    }
+
+    fn stop_statistics(&self) {
+        if let Some(task) = self.shared.statistics_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
     }
 
     /// Sends everything queued now (ignoring `linger.ms`) and waits until every
@@ -456,6 +468,7 @@ impl Producer {
     /// Flushes, then stops the sender. Records sent after `close` fail with `Closed`.
     pub async fn close(mut self) {
         self.flush().await;
+        self.stop_statistics();
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
         if let Some(task) = self.task.take() {
@@ -472,6 +485,7 @@ impl Producer {
 impl Drop for Producer {
     /// Dropping without `close` still sends what was queued; the sender stops when done.
     fn drop(&mut self) {
+        self.stop_statistics();
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
     }

@@ -85,7 +85,7 @@ pub(crate) async fn run(cluster: Cluster, shared: Arc<Shared>) {
                 ResponseError::LeaderNotAvailable,
                 Subject::Request,
             ));
-            requeue_or_fail(&cluster, &shared, leaderless, &err, true);
+            requeue_or_fail(&cluster, &shared, leaderless, &err, Requeue { retriable: true, sent: false });
         }
         for (leader, groups) in by_leader {
             for group in groups {
@@ -152,6 +152,8 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
     for (tp, q) in acc.parts.iter_mut() {
         if let Some(fatal) = fatal.as_ref().or(txn_fail.as_ref()) {
             if let Some(f) = q.seal_open() {
+                // Records that could not be encoded: their deliveries failed.
+                failed.failed += f.0;
                 failed.add(f.0, f.1);
             }
             for b in q.ready.drain(..) {
@@ -186,6 +188,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
                 match q.open.as_ref().map(|b| b.created + linger) {
                     Some(due) if hurry || due <= now => {
                         if let Some(f) = q.seal_open() {
+                            failed.failed += f.0;
                             failed.add(f.0, f.1);
                         }
                     }
@@ -228,7 +231,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             if e.needs_metadata_refresh() {
                 let _ = cluster.refresh_metadata().await;
             }
-            requeue_or_fail(cluster, shared, group, &e, retriable);
+            requeue_or_fail(cluster, shared, group, &e, Requeue { retriable, sent: true });
             return;
         }
     };
@@ -237,14 +240,18 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
     let mut refresh = false;
     let mut done = Settled::default();
     for (tp, batch) in group {
-        let (code, base) = match &acks {
+        let (code, base) = match acks.as_ref().map(|a| a.get(&tp).copied()) {
             None => (0, -1),
-            Some(a) => a.get(&tp).copied().unwrap_or((ResponseError::UnknownServerError.code(), -1)),
+            Some(Some((code, base))) => {
+                cluster.note_error(crate::Api::PRODUCE, code);
+                (code, base)
+            }
+            // The answer left the partition out: no code the broker sent.
+            Some(None) => (ResponseError::UnknownServerError.code(), -1),
         };
         if let Some(q) = shared.lock().parts.get_mut(&tp) {
             q.in_flight = q.in_flight.saturating_sub(1);
         }
-        cluster.note_error(crate::Api::PRODUCE, code);
         let error = ResponseError::try_from_code(code);
         match (produce_verdict(error, idempotent), error) {
             (Verdict::Delivered, _) | (_, None) => {
@@ -273,7 +280,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
     }
     for (tp, batch, error) in retry {
         let error = ClientError::broker(ApiKey::Produce, error, Subject::Partition(tp.clone()));
-        requeue_or_fail(cluster, shared, vec![(tp, batch)], &error, true);
+        requeue_or_fail(cluster, shared, vec![(tp, batch)], &error, Requeue { retriable: true, sent: true });
     }
 }
 
@@ -312,7 +319,15 @@ pub(crate) fn produce_verdict(error: Option<ResponseError>, idempotent: bool) ->
 
 /// Puts batches back at their place in their queues, to be sent after
 /// `retry.backoff.ms`, or fails them when out of retries or past `delivery.timeout.ms`.
-fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &ClientError, retriable: bool) {
+/// How a group of batches comes back: whether its error is retriable, and whether the
+/// batches went out (a retry, for the statistics) or found no leader to go to.
+struct Requeue {
+    retriable: bool,
+    sent: bool,
+}
+
+fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &ClientError, how: Requeue) {
+    let Requeue { retriable, sent } = how;
     let cfg = cluster.config();
     let mut failed = Settled::default();
     {
@@ -324,7 +339,9 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &Clie
             let q = acc.parts.entry(tp.clone()).or_default();
             q.in_flight = q.in_flight.saturating_sub(1);
             if !give_up {
-                shared.counters.retried();
+                if sent {
+                    shared.counters.retried();
+                }
                 q.not_before = Some(Instant::now() + cfg.retry_backoff());
                 q.recovering = true;
                 q.requeue(batch);
@@ -387,7 +404,9 @@ impl Settled {
     fn release(self, shared: &Shared, acc: &mut Accumulator) {
         acc.pending = acc.pending.saturating_sub(self.records);
         acc.buffered = acc.buffered.saturating_sub(self.bytes);
-        shared.counters.queue(acc.pending, acc.buffered);
+        if self.records > 0 {
+            shared.counters.queue(acc.pending, acc.buffered);
+        }
         if self.failed > 0 {
             shared.counters.failed(self.failed);
         }

@@ -130,6 +130,8 @@ pub struct PartitionRecords {
     wake: Option<Arc<Notify>>,
     finished: bool,
     sink: Option<RemainderSink>,
+    /// Started from an earlier read's remainder.
+    resumed: bool,
     _guard: Option<Arc<TaskGuard>>,
 }
 
@@ -144,6 +146,7 @@ impl PartitionRecords {
         guard: Option<Arc<TaskGuard>>,
     ) -> Self {
         let finished = from >= until;
+        let resumed = current.is_some();
         PartitionRecords {
             tp,
             from,
@@ -155,8 +158,16 @@ impl PartitionRecords {
             wake,
             finished,
             sink: None,
+            resumed,
             _guard: guard,
         }
+    }
+
+    /// Whether this read continues from what an earlier read left over (given to
+    /// [`resume_ranges`](crate::range::resume_ranges) and continuing at `from`): a
+    /// consumer-cache hit, in the streaming layer's terms.
+    pub fn resumed(&self) -> bool {
+        self.resumed
     }
 
     pub(crate) fn set_guard(&mut self, guard: Arc<TaskGuard>) {

@@ -37,6 +37,9 @@ impl Exported {
 pub(crate) struct BrokerCounters {
     exported: Option<Exported>,
     connects: AtomicU64,
+    /// Connections whose task runs now (`None` of them ever: the broker is new).
+    open: AtomicI64,
+    ever_opened: std::sync::atomic::AtomicBool,
     requests: AtomicU64,
     responses: AtomicU64,
     failed: AtomicU64,
@@ -58,6 +61,17 @@ impl BrokerCounters {
         if let Some(e) = &self.exported {
             e.connects.increment(1);
         }
+    }
+
+    /// A connection's task started.
+    pub(crate) fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.ever_opened.store(true, Ordering::Relaxed);
+    }
+
+    /// A connection's task ended (the socket closed or failed).
+    pub(crate) fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn sent(&self, bytes: usize) {
@@ -115,6 +129,12 @@ impl BrokerCounters {
         BrokerStatistics {
             broker: broker.to_owned(),
             connects: self.connects.load(Ordering::Relaxed),
+            state: match (self.open.load(Ordering::Relaxed), self.ever_opened.load(Ordering::Relaxed)) {
+                (n, _) if n > 0 => "UP",
+                (_, true) => "DOWN",
+                _ => "INIT",
+            },
+            connections: u64::try_from(self.open.load(Ordering::Relaxed)).unwrap_or(0),
             requests: self.requests.load(Ordering::Relaxed),
             responses,
             failed_requests: self.failed.load(Ordering::Relaxed),

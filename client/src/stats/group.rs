@@ -17,11 +17,17 @@ impl GroupCounters {
         }
     }
 
-    /// The assignment changed; it holds `assigned` partitions now.
-    pub(crate) fn rebalanced(&mut self, assigned: usize) {
+    /// A rebalance gave this member an assignment (classic: every completed join round,
+    /// as librdkafka's `rebalance_cnt`; KIP-848: every change of the target).
+    pub(crate) fn rebalanced(&mut self) {
         self.rebalances += 1;
         self.rebalances_total.increment(1);
-        self.assigned.set(assigned as f64);
+    }
+
+    /// The member holds `partitions` partitions now (set after each poll and on close:
+    /// the assignment changes only inside them).
+    pub(crate) fn assignment(&self, partitions: usize) {
+        self.assigned.set(partitions as f64);
     }
 
     pub(crate) fn rebalances(&self) -> u64 {

@@ -78,7 +78,9 @@ impl Statistics {
             json_str(&mut out, &b.broker);
             let _ = write!(
                 out,
-                ":{{\"connects\":{},\"tx\":{},\"rx\":{},\"txerrs\":{},\"waitresp_cnt\":{},\"txbytes\":{},\"rxbytes\":{},\"rtt\":{{\"avg\":{},\"max\":{}}}}}",
+                ":{{\"state\":\"{}\",\"connections\":{},\"connects\":{},\"tx\":{},\"rx\":{},\"txerrs\":{},\"waitresp_cnt\":{},\"txbytes\":{},\"rxbytes\":{},\"rtt\":{{\"avg\":{},\"max\":{}}}}}",
+                b.state,
+                b.connections,
                 b.connects,
                 b.requests,
                 b.responses,
@@ -107,12 +109,14 @@ impl Statistics {
                 }
                 let _ = write!(
                     out,
-                    "\"{}\":{{\"app_offset\":{},\"hi_offset\":{},\"ls_offset\":{},\"consumer_lag\":{},\"fetch_state\":\"{}\"}}",
+                    "\"{}\":{{\"app_offset\":{},\"hi_offset\":{},\"ls_offset\":{},\"consumer_lag\":{},\"committed_offset\":{},\"consumed_offsets\":{},\"fetch_state\":\"{}\"}}",
                     p.partition.partition,
                     p.position.unwrap_or(-1001),
                     p.high_watermark,
                     p.last_stable_offset,
                     p.lag.unwrap_or(-1),
+                    p.committed.unwrap_or(-1001),
+                    p.consumed_offsets,
                     if p.paused { "paused" } else { "active" }
                 );
             }
@@ -136,7 +140,9 @@ mod tests {
         c.answered(Some((1000, Duration::from_micros(300))));
         c.answered(None);
         c.sent(10);
+        c.opened();
         let b = c.snapshot("h:9092");
+        assert_eq!((b.state, b.connections), ("UP", 1));
         assert_eq!((b.connects, b.requests, b.responses, b.failed_requests, b.in_flight), (1, 3, 1, 1, 1));
         assert_eq!((b.bytes_sent, b.bytes_received), (160, 1000));
         assert_eq!((b.rtt_avg, b.rtt_max), (Duration::from_micros(300), Duration::from_micros(300)));
@@ -152,6 +158,8 @@ mod tests {
                     high_watermark: 9,
                     last_stable_offset: 9,
                     lag: Some(4),
+                    committed: Some(3),
+                    consumed_offsets: 5,
                     paused: false,
                 },
                 PartitionStatistics {
@@ -160,6 +168,8 @@ mod tests {
                     high_watermark: -1,
                     last_stable_offset: -1,
                     lag: None,
+                    committed: None,
+                    consumed_offsets: 0,
                     paused: true,
                 },
             ],
@@ -167,10 +177,10 @@ mod tests {
         let json = s.to_json();
         assert_eq!(
             json,
-            "{\"brokers\":{\"h:9092\":{\"connects\":1,\"tx\":3,\"rx\":1,\"txerrs\":1,\"waitresp_cnt\":1,\"txbytes\":160,\
+            "{\"brokers\":{\"h:9092\":{\"state\":\"UP\",\"connections\":1,\"connects\":1,\"tx\":3,\"rx\":1,\"txerrs\":1,\"waitresp_cnt\":1,\"txbytes\":160,\
              \"rxbytes\":1000,\"rtt\":{\"avg\":300,\"max\":300}}},\"topics\":{\"t\\\"1\":{\"partitions\":{\"0\":{\
-             \"app_offset\":5,\"hi_offset\":9,\"ls_offset\":9,\"consumer_lag\":4,\"fetch_state\":\"active\"},\"1\":{\
-             \"app_offset\":-1001,\"hi_offset\":-1,\"ls_offset\":-1,\"consumer_lag\":-1,\"fetch_state\":\"paused\"}}}}}"
+             \"app_offset\":5,\"hi_offset\":9,\"ls_offset\":9,\"consumer_lag\":4,\"committed_offset\":3,\"consumed_offsets\":5,\"fetch_state\":\"active\"},\"1\":{\
+             \"app_offset\":-1001,\"hi_offset\":-1,\"ls_offset\":-1,\"consumer_lag\":-1,\"committed_offset\":-1001,\"consumed_offsets\":0,\"fetch_state\":\"paused\"}}}}}"
         );
         assert_eq!(s.total_lag(), 4);
 

@@ -8,8 +8,11 @@
 //!   `BrokerCounters` (shared by the broker's general, produce, fetch and group
 //!   connections; `conn/mod.rs`), and the cluster counts connects when it opens one
 //!   (`cluster.rs`);
-//! - the code that reads an answer's error codes (produce, fetch, range reads, group
-//!   and commit answers) counts each non-zero code in the cluster's error counts;
+//! - the code that reads an answer's error codes counts each non-zero code in the
+//!   cluster's error counts: Produce (per partition), Fetch (per request and partition,
+//!   consumer and range reads), FindCoordinator, JoinGroup, SyncGroup, Heartbeat and
+//!   ConsumerGroupHeartbeat; the other APIs' codes (commits, offsets, transactions,
+//!   admin) come back to the caller as typed errors and are not counted here;
 //! - the producer's sender counts batches sent, retried, delivered and failed when it
 //!   settles them (`producer/sender.rs`);
 //! - the group member counts a rebalance when its assignment changes;
@@ -26,7 +29,8 @@
 //! (`api`, `code`); the producer's `ferrokafka_producer_queued_records`,
 //! `…_queued_bytes` (gauges), `…_batches_total`, `…_retries_total`,
 //! `…_records_delivered_total`, `…_records_failed_total` (counters), `…_batch_bytes` and
-//! `…_delivery_latency_seconds` (histograms); the group's
+//! `…_delivery_latency_seconds` (histograms), labelled `client_id` (give each
+//! producer its own `client.id` to tell them apart); the group's
 //! `ferrokafka_group_rebalances_total` and `ferrokafka_group_assigned_partitions`
 //! (`group`). The handles are made once per broker, partition, producer and group;
 //! without an installed recorder they do nothing.
@@ -54,6 +58,11 @@ use crate::metadata::TopicPartition;
 pub struct BrokerStatistics {
     /// `host:port`.
     pub broker: String,
+    /// `UP` with a connection open, `DOWN` when all closed, `INIT` before the first
+    /// (librdkafka's `state`, without its intermediate states).
+    pub state: &'static str,
+    /// Connections open now (general, produce, fetch, group).
+    pub connections: u64,
     /// Connections opened (`connects`).
     pub connects: u64,
     /// Requests sent (`tx`).
@@ -88,6 +97,14 @@ pub struct PartitionStatistics {
     /// Records between the position and the end (`consumer_lag`; the last stable
     /// offset under `read_committed`).
     pub lag: Option<i64>,
+    /// The offset this group member last committed or found committed for it
+    /// (`committed_offset`; `None` outside a group, or before either).
+    pub committed: Option<i64>,
+    /// Offsets the application's position moved over in this partition: its records,
+    /// plus control records and compaction gaps (librdkafka's `rxmsgs` and Java's
+    /// `records-consumed-total` count records only; counting offsets costs nothing per
+    /// record). Its derivative is the consumption rate.
+    pub consumed_offsets: u64,
     /// Paused by the application.
     pub paused: bool,
 }

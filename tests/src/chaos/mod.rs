@@ -67,7 +67,7 @@ pub struct Report {
     /// How long after the last fault until both readers had every acknowledged record.
     pub recovery: Duration,
     /// Open file descriptors one minute in (half-way for shorter runs), and at the end
-    /// (the relays' sockets included: two per client connection).
+    /// (the relays' included: four per client connection, see [`Report::client_fds`]).
     pub fds: (usize, usize),
     /// The clients' connections open one minute in and at the end (counted by the relays).
     pub connections: (u64, u64),
@@ -75,6 +75,15 @@ pub struct Report {
     pub rss_kib: (u64, u64),
     /// Errors seen along the way (first few of each kind).
     pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Open file descriptors without the relays' four per client connection: the
+    /// clients' own (their sockets, the store, the runtime), one minute in and at the end.
+    pub fn client_fds(&self) -> (usize, usize) {
+        let own = |fds: usize, conns: u64| fds.saturating_sub(4 * conns as usize);
+        (own(self.fds.0, self.connections.0), own(self.fds.1, self.connections.1))
+    }
 }
 
 impl std::fmt::Display for Report {
@@ -98,7 +107,12 @@ impl std::fmt::Display for Report {
         writeln!(f, "| per-partition order violations | {} |", self.order_violations)?;
         writeln!(f, "| records in the log twice (the mock appends retried Produce) | {} |", self.log_duplicates)?;
         writeln!(f, "| caught up after the last fault | {:.1} s |", self.recovery.as_secs_f64())?;
-        writeln!(f, "| open fds, 1 min → end | {} → {} |", self.fds.0, self.fds.1)?;
+        let (own_first, own_end) = self.client_fds();
+        writeln!(
+            f,
+            "| open fds (without the relays'), 1 min → end | {} → {} ({own_first} → {own_end}) |",
+            self.fds.0, self.fds.1
+        )?;
         writeln!(f, "| client connections, 1 min → end | {} → {} |", self.connections.0, self.connections.1)?;
         writeln!(f, "| RSS KiB, 1 min → end | {} → {} |", self.rss_kib.0, self.rss_kib.1)
     }

@@ -120,8 +120,9 @@ impl Drop for Relays {
 fn relay(client: TcpStream, server: TcpStream, map: PortMap, cut: (Arc<AtomicU32>, Arc<AtomicU64>), open: Arc<Open>) {
     let (arm, cuts) = cut;
     let asked: Arc<Mutex<HashMap<i32, (ApiKey, i16)>>> = Arc::default();
-    let clones = (client.try_clone(), server.try_clone(), client.try_clone(), server.try_clone());
-    let (Ok(mut c_read), Ok(mut s_write), Ok(c_close), Ok(s_close)) = clones else { return };
+    // Four descriptors per connection in this process: the two sockets and a clone of
+    // each for the request direction.
+    let (Ok(mut c_read), Ok(mut s_write)) = (client.try_clone(), server.try_clone()) else { return };
     let noted = asked.clone();
     let still_open = open.clone();
     std::thread::spawn(move || {
@@ -135,7 +136,7 @@ fn relay(client: TcpStream, server: TcpStream, map: PortMap, cut: (Arc<AtomicU32
                 break;
             }
         }
-        close(&c_close, &s_close);
+        close(&c_read, &s_write);
     });
     std::thread::spawn(move || {
         let _open = open;
