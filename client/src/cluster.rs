@@ -61,8 +61,6 @@ struct Inner {
     gone: Arc<std::sync::atomic::AtomicBool>,
     /// Statistics per broker address, shared by its connections (`crate::stats`).
     counters: std::sync::Mutex<BTreeMap<String, Arc<crate::stats::BrokerCounters>>>,
-    /// Error codes answered, by API and code (`crate::stats`).
-    errors: crate::stats::ErrorCounts,
 }
 
 impl Drop for Inner {
@@ -179,7 +177,6 @@ impl Cluster {
                 refresh_wanted: Arc::new(tokio::sync::Notify::new()),
                 gone: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 counters: std::sync::Mutex::new(BTreeMap::new()),
-                errors: crate::stats::ErrorCounts::default(),
             }),
         };
         let (weak, wanted, gone) =
@@ -397,14 +394,26 @@ impl Cluster {
         all.iter().map(|(addr, c)| c.snapshot(addr)).collect()
     }
 
-    /// The error codes brokers answered this handle's users, by API and code.
+    /// The error codes brokers answered this handle's users, by API and code, summed
+    /// over the brokers.
     pub fn error_statistics(&self) -> Vec<crate::stats::ErrorStatistics> {
-        self.inner.errors.snapshot()
+        let all = self.inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sum = BTreeMap::new();
+        for c in all.values() {
+            c.errors.add_to(&mut sum);
+        }
+        sum.into_values().collect()
     }
 
-    /// Counts an answer's error code (0 is not counted).
-    pub(crate) fn note_error(&self, api: crate::Api, code: i16) {
-        self.inner.errors.note(api, code);
+    /// Counts an answer's error code from the broker at `addr` (0 is not counted).
+    pub(crate) fn note_error(&self, addr: &str, api: crate::Api, code: i16) {
+        if code == 0 {
+            return;
+        }
+        let all = self.inner.counters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = all.get(addr) {
+            c.errors.note(api, code);
+        }
     }
 
     /// Pause between retries (`retry.backoff.ms`).

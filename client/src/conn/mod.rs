@@ -225,6 +225,11 @@ impl Connection {
         ClientError::Protocol { broker: Some(self.shared.addr.clone()), partition: None, source }
     }
 
+    /// Counts an answer's error code in the broker's statistics (0 is not counted).
+    pub(crate) fn note_error(&self, api: crate::Api, code: i16) {
+        self.shared.counters.errors.note(api, code);
+    }
+
     /// The broker's address.
     pub fn addr(&self) -> &str {
         &self.shared.addr

@@ -207,7 +207,16 @@ async fn fetch_from(
         // a retriable fetch failure, and the next fetch is full. No position moved.
         lock().entry(leader).or_default().answered(sent, resp.error_code, resp.session_id);
     }
-    cluster.note_error(crate::Api::FETCH, resp.error_code);
+    // One count per answer with a request-level code (brokers may repeat it in every
+    // partition), else one per partition's code.
+    match resp.error_code {
+        0 => resp
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| conn.note_error(crate::Api::FETCH, p.error_code)),
+        code => conn.note_error(crate::Api::FETCH, code),
+    }
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::Fetch, error, Subject::Request));
     }
@@ -290,7 +299,6 @@ async fn handle(
                     continue;
                 }
             }
-            cluster.note_error(crate::Api::FETCH, pd.error_code);
             let verdict = partition_verdict(pd.error_code, cfg.auto_offset_reset());
             if follower_refusal(&verdict, via_replica) {
                 // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be

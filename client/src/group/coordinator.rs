@@ -235,7 +235,7 @@ pub(crate) async fn find_coordinator_of(cluster: &Cluster, key: CoordinatorKey<'
                 Some(c) if version >= 4 => (c.error_code, c.node_id.0),
                 _ => (resp.error_code, resp.node_id.0),
             };
-            cluster.note_error(crate::Api::FIND_COORDINATOR, code);
+            conn.note_error(crate::Api::FIND_COORDINATOR, code);
             if let Some(error) = ResponseError::try_from_code(code) {
                 return Err(ClientError::broker(ApiKey::FindCoordinator, error, subject()));
             }
@@ -321,7 +321,7 @@ async fn heartbeat_loop(cluster: Cluster, cfg: GroupConfig, state: Arc<Mutex<Mem
             _ => req,
         };
         let result: Result<HeartbeatResponse> = conn.call(&req).await;
-        cluster.note_error(crate::Api::HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
+        conn.note_error(crate::Api::HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
         let mut st = lock(&state);
         if st.generation_id != generation {
             continue; // a rejoin happened meanwhile

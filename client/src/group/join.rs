@@ -114,7 +114,7 @@ impl Membership {
             req.group_instance_id = self.cfg.group_instance_id.clone().map(StrBytes::from_string);
         }
         let resp: JoinGroupResponse = conn.call_at(version, &req, Some(join_timeout(&self.cfg))).await?;
-        self.cluster.note_error(crate::Api::JOIN_GROUP, resp.error_code);
+        conn.note_error(crate::Api::JOIN_GROUP, resp.error_code);
         match round_step(Phase::Join, resp.error_code) {
             RoundStep::Proceed => {}
             RoundStep::AdoptMemberId => {
@@ -160,7 +160,7 @@ impl Membership {
             sync.protocol_name = Some(s(&protocol_name));
         }
         let sresp: SyncGroupResponse = conn.call_at(version, &sync, Some(join_timeout(&self.cfg))).await?;
-        self.cluster.note_error(crate::Api::SYNC_GROUP, sresp.error_code);
+        conn.note_error(crate::Api::SYNC_GROUP, sresp.error_code);
         match round_step(Phase::Sync, sresp.error_code) {
             RoundStep::Proceed => {}
             RoundStep::Retry | RoundStep::AdoptMemberId => return Ok(None),

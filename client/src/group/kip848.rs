@@ -328,7 +328,7 @@ pub(crate) async fn heartbeat_loop(
             (heartbeat_request(&st, &cfg, rack.as_deref(), epoch), sent(&st, epoch))
         };
         let result: Result<ConsumerGroupHeartbeatResponse> = conn.call_at(version, &req, None).await;
-        cluster.note_error(crate::Api::CONSUMER_GROUP_HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
+        conn.note_error(crate::Api::CONSUMER_GROUP_HEARTBEAT, result.as_ref().map_or(0, |r| r.error_code));
         let step = heartbeat_step(result.as_ref().map(|r| r.error_code).map_err(|_| ()));
         let mut st = lock(&state);
         wait = cluster.retry_backoff();

@@ -119,11 +119,13 @@ async fn enqueue(
         return Ok(None);
     }
     let answer = conn.enqueue(version, &req, None).await?;
+    let counted = conn.clone();
     Ok(Some(async move {
         let resp = answer.await?;
         let mut out = HashMap::new();
         for t in &resp.responses {
             for p in &t.partition_responses {
+                counted.note_error(crate::Api::PRODUCE, p.error_code);
                 out.insert(TopicPartition::new(t.name.0.as_str(), p.index), (p.error_code, p.base_offset));
             }
         }

@@ -242,10 +242,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
     for (tp, batch) in group {
         let (code, base) = match acks.as_ref().map(|a| a.get(&tp).copied()) {
             None => (0, -1),
-            Some(Some((code, base))) => {
-                cluster.note_error(crate::Api::PRODUCE, code);
-                (code, base)
-            }
+            Some(Some(answer)) => answer,
             // The answer left the partition out: no code the broker sent.
             Some(None) => (ResponseError::UnknownServerError.code(), -1),
         };

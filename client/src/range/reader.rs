@@ -305,7 +305,7 @@ async fn handle(
                 continue;
             }
         }
-        cluster.note_error(crate::Api::FETCH, pd.error_code);
+        cluster.note_error(addr, crate::Api::FETCH, pd.error_code);
         if from_follower && pd.error_code != 0 {
             // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be behind the
             // leader), sends the range back to the leader after the backoff; it is not

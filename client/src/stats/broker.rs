@@ -48,12 +48,18 @@ pub(crate) struct BrokerCounters {
     bytes_received: AtomicU64,
     rtt_us_sum: AtomicU64,
     rtt_us_max: AtomicU64,
+    /// Error codes this broker answered, by API and code.
+    pub(crate) errors: super::ErrorCounts,
 }
 
 impl BrokerCounters {
     /// Counters of `broker`, also reported to the metrics facade.
     pub(crate) fn exported(broker: &str) -> BrokerCounters {
-        BrokerCounters { exported: Some(Exported::new(broker)), ..BrokerCounters::default() }
+        BrokerCounters {
+            exported: Some(Exported::new(broker)),
+            errors: super::ErrorCounts::of(broker),
+            ..BrokerCounters::default()
+        }
     }
 
     pub(crate) fn connected(&self) {
@@ -143,6 +149,7 @@ impl BrokerCounters {
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             rtt_avg: Duration::from_micros(self.rtt_us_sum.load(Ordering::Relaxed).checked_div(responses).unwrap_or(0)),
             rtt_max: Duration::from_micros(self.rtt_us_max.load(Ordering::Relaxed)),
+            errors: self.errors.snapshot(),
         }
     }
 }

@@ -18,10 +18,17 @@ type Count = (Api, u64, metrics::Counter);
 /// API and known code.
 #[derive(Debug, Default)]
 pub(crate) struct ErrorCounts {
+    /// The broker's address, the facade's `broker` label.
+    broker: String,
     by: Mutex<BTreeMap<(i16, i16), Count>>,
 }
 
 impl ErrorCounts {
+    /// The counts of the broker at `broker`.
+    pub(crate) fn of(broker: &str) -> ErrorCounts {
+        ErrorCounts { broker: broker.to_owned(), by: Mutex::default() }
+    }
+
     /// One answer to `api` with `code` (0, no error, is not counted).
     pub(crate) fn note(&self, api: Api, code: i16) {
         if code == 0 {
@@ -31,10 +38,19 @@ impl ErrorCounts {
         let mut by = self.by.lock().unwrap_or_else(|p| p.into_inner());
         let entry = by.entry((api.key(), code)).or_insert_with(|| {
             let name = ErrorCode::from(code).name();
-            (api, 0, metrics::counter!("ferrokafka_errors_total", "api" => api.to_string(), "code" => name))
+            let labels = [("broker", self.broker.clone()), ("api", api.to_string()), ("code", name.to_owned())];
+            (api, 0, metrics::counter!("ferrokafka_errors_total", &labels))
         });
         entry.1 += 1;
         entry.2.increment(1);
+    }
+
+    /// Adds these counts to `sum` (a client's errors over its brokers).
+    pub(crate) fn add_to(&self, sum: &mut BTreeMap<(i16, i16), ErrorStatistics>) {
+        for e in self.snapshot() {
+            let key = (e.api.key(), e.code.code());
+            sum.entry(key).and_modify(|s| s.count += e.count).or_insert(e);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<ErrorStatistics> {

@@ -8,8 +8,9 @@
 //!   `BrokerCounters` (shared by the broker's general, produce, fetch and group
 //!   connections; `conn/mod.rs`), and the cluster counts connects when it opens one
 //!   (`cluster.rs`);
-//! - the code that reads an answer's error codes counts each non-zero code in the
-//!   cluster's error counts: Produce (per partition), Fetch (per request and partition,
+//! - the code that reads an answer's error codes counts each non-zero code in its
+//!   broker's error counts (`Connection::note_error`, or `Cluster::note_error` by
+//!   address): Produce (per partition), Fetch (per request and partition,
 //!   consumer and range reads), FindCoordinator, JoinGroup, SyncGroup, Heartbeat and
 //!   ConsumerGroupHeartbeat; the other APIs' codes (commits, offsets, transactions,
 //!   admin) come back to the caller as typed errors and are not counted here;
@@ -26,7 +27,7 @@
 //! `ferrokafka_broker_requests_in_flight` (gauge) and `ferrokafka_broker_rtt_seconds`
 //! (histogram), each labelled `broker="host:port"`; `ferrokafka_consumer_lag` (gauge,
 //! `topic`, `partition`), set when a fetch moves a partition; `ferrokafka_errors_total`
-//! (`api`, `code`); the producer's `ferrokafka_producer_queued_records`,
+//! (`broker`, `api`, `code`); the producer's `ferrokafka_producer_queued_records`,
 //! `…_queued_bytes` (gauges), `…_batches_total`, `…_retries_total`,
 //! `…_records_delivered_total`, `…_records_failed_total` (counters), `…_batch_bytes` and
 //! `…_delivery_latency_seconds` (histograms), labelled `client_id` (give each
@@ -81,6 +82,9 @@ pub struct BrokerStatistics {
     pub rtt_avg: Duration,
     /// Longest round trip (`rtt.max`).
     pub rtt_max: Duration,
+    /// Error codes this broker answered, by API and code (Java's per-node error
+    /// metrics; librdkafka keeps none per broker).
+    pub errors: Vec<ErrorStatistics>,
 }
 
 /// One assigned partition's statistics (librdkafka's `topics.*.partitions.*`).
@@ -182,7 +186,8 @@ pub struct Statistics {
     pub producer: Option<ProducerStatistics>,
     /// The group membership (group consumers).
     pub group: Option<GroupStatistics>,
-    /// Error codes brokers answered, by API and code.
+    /// Error codes brokers answered, by API and code, summed over the brokers (each
+    /// broker's own are in [`BrokerStatistics::errors`]).
     pub errors: Vec<ErrorStatistics>,
 }
 
