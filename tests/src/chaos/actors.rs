@@ -2,7 +2,7 @@
 //! records; consumer-group members; a direct stream storing into redb. Each records
 //! what it did in a shared [`Ledger`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +53,19 @@ pub struct Ledger {
     pub stream_errors: Vec<String>,
     /// Panics of the harness's own clients (a member or stream task that panicked).
     pub panics: Vec<String>,
+    /// (member session, partition) pairs lost without a commit (fenced members).
+    pub lost: BTreeSet<(u64, i32)>,
+    /// Commits that failed (their records are read again after a rebalance).
+    pub commit_errors: Vec<String>,
+}
+
+impl Ledger {
+    /// The bytes its two record lists have allocated, in KiB.
+    pub fn kib(&self) -> u64 {
+        let bytes = self.acked.capacity() * std::mem::size_of::<Written>()
+            + self.consumed.capacity() * std::mem::size_of::<(u64, i32, i64, Written)>();
+        bytes as u64 / 1024
+    }
 }
 
 /// Parses "k:seq".
@@ -126,8 +139,8 @@ async fn settle(pending: &mut Pending, ledger: &Mutex<Ledger>) {
     }
 }
 
-/// Commits what it gives up.
-struct CommitOnRevoke;
+/// Commits what it gives up; records what its member (session) lost uncommitted.
+struct CommitOnRevoke(u64, Arc<Mutex<Ledger>>);
 
 impl RebalanceListener for CommitOnRevoke {
     fn on_partitions_revoked<'a>(
@@ -136,8 +149,20 @@ impl RebalanceListener for CommitOnRevoke {
         partitions: &'a [TopicPartition],
     ) -> ListenerFuture<'a> {
         Box::pin(async move {
-            let _ = crate::commit_positions(group, partitions).await;
+            if let Err(e) = crate::commit_positions(group, partitions).await {
+                self.1.lock().unwrap().commit_errors.push(format!("on revoke: {e}"));
+            }
         })
+    }
+
+    fn on_partitions_lost<'a>(
+        &'a mut self,
+        _group: &'a GroupContext<'a>,
+        partitions: &'a [TopicPartition],
+    ) -> ListenerFuture<'a> {
+        let mut ledger = self.1.lock().unwrap();
+        ledger.lost.extend(partitions.iter().map(|tp| (self.0, tp.partition)));
+        Box::pin(async {})
     }
 }
 
@@ -163,7 +188,7 @@ pub fn member(
         ])
         .unwrap();
         let mut c = retry(|| GroupConsumer::new(cfg.clone())).await;
-        c.set_rebalance_listener(CommitOnRevoke);
+        c.set_rebalance_listener(CommitOnRevoke(session, ledger.clone()));
         c.subscribe([topic]);
         loop {
             match c.poll(Duration::from_millis(200)).await {
@@ -177,7 +202,9 @@ pub fn member(
                     }
                     if !got.is_empty() {
                         ledger.lock().unwrap().consumed.extend(got);
-                        let _ = c.commit_sync(None).await;
+                        if let Err(e) = c.commit_sync(None).await {
+                            ledger.lock().unwrap().commit_errors.push(e.to_string());
+                        }
                     }
                 }
                 Err(e) => {

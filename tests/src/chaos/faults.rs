@@ -64,6 +64,8 @@ pub(crate) struct Schedule {
     rng: fastrand::Rng,
     topic: String,
     counts: BTreeMap<&'static str, u64>,
+    /// Error codes injected, by name.
+    injected: BTreeMap<&'static str, u64>,
     /// Broker → when it comes back up.
     down: BTreeMap<u32, Instant>,
     /// Broker → when its round trip goes back to 0.
@@ -76,6 +78,7 @@ impl Schedule {
             rng: fastrand::Rng::with_seed(seed),
             topic: topic.to_owned(),
             counts: BTreeMap::new(),
+            injected: BTreeMap::new(),
             down: BTreeMap::new(),
             slow: BTreeMap::new(),
         }
@@ -119,8 +122,9 @@ impl Schedule {
                 self.down.insert(broker, now + Duration::from_millis(for_ms));
             }
             Fault::Error(i) => {
-                let (api, code, _, count) = ERRORS[i];
+                let (api, code, name, count) = ERRORS[i];
                 mock.must(&format!("error {api} {code} {count}"));
+                *self.injected.entry(name).or_default() += 1;
             }
             Fault::RttSpike { broker, ms, for_ms } => {
                 mock.must(&format!("rtt {broker} {ms}"));
@@ -157,6 +161,11 @@ impl Schedule {
         for (api, _, _, _) in ERRORS {
             mock.must(&format!("clear_errors {api}"));
         }
+    }
+
+    /// Error codes injected, by name.
+    pub(crate) fn injected(&self) -> BTreeMap<&'static str, u64> {
+        self.injected.clone()
     }
 
     /// Faults injected, by kind.

@@ -42,6 +42,18 @@ pub struct Report {
     pub group_lost: usize,
     /// Records the group returned more than once.
     pub group_duplicates: usize,
+    /// Of those, positions read again by the same member, and of these the ones whose
+    /// partition that member had lost uncommitted (fenced, by UNKNOWN_MEMBER_ID); the
+    /// others follow a reset (an injected OFFSET_OUT_OF_RANGE, `auto.offset.reset`).
+    /// The rest were read by another member: a hand-over without a commit (a member
+    /// killed, or fenced).
+    pub group_rereads: (usize, usize),
+    /// Error codes injected, by name (to explain duplicates).
+    pub injected: BTreeMap<&'static str, u64>,
+    /// Member commits that failed (the mocks refuse commits while the group rebalances,
+    /// which Kafka accepts from the current generation; DESIGN.md): what they covered
+    /// is read again once the rebalance starts the partitions at the committed offsets.
+    pub commit_failures: usize,
     /// Member kills (each may explain duplicates: what it read after its last commit).
     pub member_kills: u64,
     /// Acknowledged records the stream never stored.
@@ -73,6 +85,9 @@ pub struct Report {
     pub connections: (u64, u64),
     /// Resident set size in KiB, one minute in and at the end.
     pub rss_kib: (u64, u64),
+    /// What the harness's ledger holds (every record produced and read), in KiB, at the
+    /// same two moments: the part of the RSS that is the test's, not the clients'.
+    pub ledger_kib: (u64, u64),
     /// Errors seen along the way (first few of each kind).
     pub errors: Vec<String>,
 }
@@ -99,6 +114,21 @@ impl std::fmt::Display for Report {
             "| group: lost / duplicates (member kills) | {} / {} ({}) |",
             self.group_lost, self.group_duplicates, self.member_kills
         )?;
+        let injected = |name| self.injected.get(name).copied().unwrap_or(0);
+        writeln!(
+            f,
+            "| duplicates: read by another member / by the same one (of which after it lost the partition) | {} / {} ({}) |",
+            self.group_duplicates - self.group_rereads.0,
+            self.group_rereads.0,
+            self.group_rereads.1,
+        )?;
+        writeln!(
+            f,
+            "| their causes: commits refused / UNKNOWN_MEMBER_ID, OFFSET_OUT_OF_RANGE injected | {} / {}, {} |",
+            self.commit_failures,
+            injected("UNKNOWN_MEMBER_ID"),
+            injected("OFFSET_OUT_OF_RANGE")
+        )?;
         writeln!(
             f,
             "| stream: lost / stored twice (restarts) | {} / {} ({}) |",
@@ -114,7 +144,11 @@ impl std::fmt::Display for Report {
             self.fds.0, self.fds.1
         )?;
         writeln!(f, "| client connections, 1 min → end | {} → {} |", self.connections.0, self.connections.1)?;
-        writeln!(f, "| RSS KiB, 1 min → end | {} → {} |", self.rss_kib.0, self.rss_kib.1)
+        writeln!(
+            f,
+            "| RSS KiB, 1 min → end (of which the harness's ledger) | {} → {} ({} → {}) |",
+            self.rss_kib.0, self.rss_kib.1, self.ledger_kib.0, self.ledger_kib.1
+        )
     }
 }
 
@@ -209,7 +243,8 @@ pub fn run(seed: u64, duration: Duration) -> Report {
                 reap(std::mem::replace(&mut stream, start_stream()), "stream");
             }
             if minute_one.is_none() && started.elapsed() >= Duration::from_secs(60).min(duration / 2) {
-                minute_one = Some((fds(), rss_kib(), relays.client_connections()));
+                let ledger_kib = ledger.lock().unwrap().kib();
+                minute_one = Some((fds(), rss_kib(), relays.client_connections(), ledger_kib));
             }
             std::thread::sleep(Duration::from_millis(100));
             schedule.tick(&mut mock);
@@ -237,7 +272,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
         std::thread::sleep(Duration::from_millis(200));
     }
     let recovery = last_fault.elapsed();
-    let end = (fds(), rss_kib(), relays.client_connections());
+    let end = (fds(), rss_kib(), relays.client_connections(), ledger.lock().unwrap().kib());
     for (i, m) in members.iter().enumerate() {
         if m.is_finished() {
             ledger.lock().unwrap().panics.push(format!("member {i} had stopped"));
@@ -258,12 +293,33 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     };
     // Read twice = one log position returned more than once.
     let mut times: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    let mut readers: BTreeMap<(i32, i64), BTreeSet<u64>> = BTreeMap::new();
     for c in &l.consumed {
         *times.entry((c.1, c.2)).or_default() += 1;
+        readers.entry((c.1, c.2)).or_default().insert(c.0);
     }
     let read: BTreeSet<Written> = l.consumed.iter().map(|c| c.3).collect();
     report.group_lost = acked.iter().filter(|w| !read.contains(w)).count();
     report.group_duplicates = times.values().filter(|n| **n > 1).count();
+    let one_reader = |pos: &(i32, i64)| readers[pos].iter().next().copied().filter(|_| readers[pos].len() == 1);
+    let rereads: Vec<(u64, i32)> =
+        times.iter().filter(|(_, n)| **n > 1).filter_map(|(pos, _)| one_reader(pos).map(|s| (s, pos.0))).collect();
+    report.group_rereads = (rereads.len(), rereads.iter().filter(|sp| l.lost.contains(sp)).count());
+    report.commit_failures = l.commit_errors.len();
+    if std::env::var_os("CHAOS_DEBUG").is_some() {
+        let mut last: BTreeMap<(u64, i32), (i64, usize)> = BTreeMap::new();
+        for (i, c) in l.consumed.iter().enumerate() {
+            if let Some((prev, j)) = last.get(&(c.0, c.1)) {
+                if c.2 <= *prev {
+                    eprintln!("jump back: session {} partition {} from {prev} (#{j}) to {} (#{i})", c.0, c.1, c.2);
+                }
+            }
+            last.insert((c.0, c.1), (c.2, i));
+        }
+        eprintln!("poll errors: {:?}", l.poll_errors);
+        eprintln!("commit errors: {:?}", l.commit_errors);
+    }
+    report.injected = schedule.injected();
     report.member_kills = l.member_kills;
     let stored = actors::stored(&store);
     let stored_values: BTreeSet<Written> = stored.values().map(|(w, _)| *w).collect();
@@ -274,6 +330,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     let first = minute_one.unwrap_or(end);
     report.fds = (first.0, end.0);
     report.rss_kib = (first.1, end.1);
+    report.ledger_kib = (first.3, end.3);
     report.connections = (first.2, end.2);
     report.errors = l.poll_errors.iter().chain(&l.stream_errors).take(8).cloned().collect();
     report.panics = l.panics.clone();
