@@ -95,10 +95,24 @@ where
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let slots = Arc::new(Semaphore::new(task.opts.max_in_flight.max(1)));
-    // Open from here until `read_half` ends (it always does, and counts the close).
+    // Open from here until `read_half` ends, however it ends (its guard counts the close).
     task.counters.opened();
+    let open = OpenGuard(task.counters.clone());
     tokio::spawn(write_half(task.clone(), wr, rx, ctl_tx, slots, stop_rx));
-    tokio::spawn(read_half(task, rd, ctl_rx, stop_tx));
+    tokio::spawn(async move {
+        let _open = open;
+        read_half(task, rd, ctl_rx, stop_tx).await;
+    });
+}
+
+/// Counts a connection closed when its reader ends: returned, panicked or dropped with
+/// its runtime.
+struct OpenGuard(Arc<crate::stats::BrokerCounters>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
 }
 
 async fn write_half<W: AsyncWrite + Unpin>(
@@ -211,7 +225,6 @@ async fn read_half<R: AsyncRead + Unpin>(
     };
     let _ = task.failure.set(failure.clone());
     task.closed.store(true, Ordering::Relaxed);
-    task.counters.closed();
     tracing::debug!(broker = %addr, error = %failure, "connection closed");
     for f in in_flight.drain(..) {
         let _ = f.reply.send(Err(failure.clone()));

@@ -88,9 +88,14 @@ impl GroupConsumer {
         let conn = self.membership.coordinator().await?;
         let committed = offsets::fetch_committed(&conn, &self.membership.cfg.group_id, added).await?;
         for tp in added {
-            if let Some(Some(om)) = committed.get(tp) {
-                self.consumer.seek(tp, om.offset)?;
-                self.membership.note_committed(&[(tp.clone(), om.clone())]);
+            match committed.get(tp) {
+                Some(Some(om)) => {
+                    self.consumer.seek(tp, om.offset)?;
+                    self.membership.note_committed(&[(tp.clone(), om.clone())]);
+                }
+                _ => {
+                    self.membership.lock().committed.remove(tp);
+                }
             }
         }
         Ok(())

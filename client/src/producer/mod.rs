@@ -206,7 +206,7 @@ pub(crate) struct Shared {
     /// Batches sent, retried, settled (statistics).
     pub(crate) counters: crate::stats::ProducerCounters,
     /// The task serving the statistics callback (aborted on replace, close and drop).
-    statistics_task: Mutex<Option<tokio::task::AbortHandle>>,
+    statistics_task: Mutex<Option<JoinHandle<()>>>,
     /// Wakes the sender (new data, flush, close).
     pub(crate) wake: Notify,
     /// Wakes flushers when `pending` drops.
@@ -427,9 +427,11 @@ impl Producer {
     /// needs no polling). With the interval at 0 (the default) it is never called. A
     /// second call replaces the first callback.
     pub fn set_statistics_callback(&self, callback: impl FnMut(&crate::stats::Statistics) + Send + 'static) {
-        self.stop_statistics();
         let interval = self.cluster.config().statistics_interval();
-        let Some(mut scheduled) = crate::stats::Scheduled::new(interval, Box::new(callback)) else { return };
+        let Some(mut scheduled) = crate::stats::Scheduled::new(interval, Box::new(callback)) else {
+            self.stop_statistics();
+            return;
+        };
         let (cluster, shared) = (self.cluster.clone(), Arc::downgrade(&self.shared));
         let task = tokio::spawn(async move {
             loop {
@@ -441,13 +443,19 @@ impl Producer {
                 scheduled.serve(&statistics(&cluster, &shared));
             }
         });
-        *self.shared.statistics_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+        let replaced = self.shared.statistics_task.lock().unwrap_or_else(|p| p.into_inner()).replace(task);
+        if let Some(old) = replaced {
+            old.abort();
+        }
     }
 
-    fn stop_statistics(&self) {
-        if let Some(task) = self.shared.statistics_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            task.abort();
+    /// Stops the statistics task; returns it, to wait for its end.
+    fn stop_statistics(&self) -> Option<JoinHandle<()>> {
+        let task = self.shared.statistics_task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = &task {
+            t.abort();
         }
+        task
     }
 
     /// Sends everything queued now (ignoring `linger.ms`) and waits until every
@@ -468,7 +476,10 @@ impl Producer {
     /// Flushes, then stops the sender. Records sent after `close` fail with `Closed`.
     pub async fn close(mut self) {
         self.flush().await;
-        self.stop_statistics();
+        if let Some(task) = self.stop_statistics() {
+            // Aborted: once this returns, no callback runs any more.
+            let _ = task.await;
+        }
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
         if let Some(task) = self.task.take() {
@@ -485,7 +496,7 @@ impl Producer {
 impl Drop for Producer {
     /// Dropping without `close` still sends what was queued; the sender stops when done.
     fn drop(&mut self) {
-        self.stop_statistics();
+        drop(self.stop_statistics());
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
     }

@@ -282,6 +282,10 @@ async fn handle(
     let cfg = cluster.config();
     let md = cluster.metadata();
     let isolation = cfg.isolation_level();
+    // Counted as the consumer's fetcher counts: a request-level code once, else each
+    // partition's.
+    let request_code = resp.error_code;
+    cluster.note_error(addr, crate::Api::FETCH, request_code);
     let mut answers: BTreeMap<(String, i32), _> = BTreeMap::new();
     for t in resp.responses {
         for p in t.partitions {
@@ -305,7 +309,9 @@ async fn handle(
                 continue;
             }
         }
-        cluster.note_error(addr, crate::Api::FETCH, pd.error_code);
+        if request_code == 0 {
+            cluster.note_error(addr, crate::Api::FETCH, pd.error_code);
+        }
         if from_follower && pd.error_code != 0 {
             // Any error on a follower, OFFSET_OUT_OF_RANGE included (it may be behind the
             // leader), sends the range back to the leader after the backoff; it is not

@@ -2,7 +2,7 @@
 //! records; consumer-group members; a direct stream storing into redb. Each records
 //! what it did in a shared [`Ledger`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,13 +53,28 @@ pub struct Ledger {
     pub stream_errors: Vec<String>,
     /// Panics of the harness's own clients (a member or stream task that panicked).
     pub panics: Vec<String>,
-    /// (member session, partition) pairs lost without a commit (fenced members).
-    pub lost: BTreeSet<(u64, i32)>,
-    /// Commits that failed (their records are read again after a rebalance).
+    /// Partitions lost without a commit (fenced members): (member session, partition,
+    /// records consumed so far: where it happened in `consumed`).
+    pub lost: Vec<(u64, i32, usize)>,
+    /// Commits that failed (their records are read again after a rebalance): the
+    /// error, and (member session, where in `consumed`).
     pub commit_errors: Vec<String>,
+    /// (member session, where in `consumed`) of each failed commit.
+    pub failed_commits: Vec<(u64, usize)>,
+    /// (member session, where in `consumed`) of each member kill.
+    pub kills: Vec<(u64, usize)>,
+    /// Where in `consumed` each OFFSET_OUT_OF_RANGE was injected (a reset may follow).
+    pub resets: Vec<usize>,
 }
 
 impl Ledger {
+    /// A commit of member `session` failed.
+    pub fn commit_failed(&mut self, session: u64, error: String) {
+        self.commit_errors.push(error);
+        let at = self.consumed.len();
+        self.failed_commits.push((session, at));
+    }
+
     /// The bytes its two record lists have allocated, in KiB.
     pub fn kib(&self) -> u64 {
         let bytes = self.acked.capacity() * std::mem::size_of::<Written>()
@@ -150,7 +165,7 @@ impl RebalanceListener for CommitOnRevoke {
     ) -> ListenerFuture<'a> {
         Box::pin(async move {
             if let Err(e) = crate::commit_positions(group, partitions).await {
-                self.1.lock().unwrap().commit_errors.push(format!("on revoke: {e}"));
+                self.1.lock().unwrap().commit_failed(self.0, format!("on revoke: {e}"));
             }
         })
     }
@@ -161,7 +176,8 @@ impl RebalanceListener for CommitOnRevoke {
         partitions: &'a [TopicPartition],
     ) -> ListenerFuture<'a> {
         let mut ledger = self.1.lock().unwrap();
-        ledger.lost.extend(partitions.iter().map(|tp| (self.0, tp.partition)));
+        let at = ledger.consumed.len();
+        ledger.lost.extend(partitions.iter().map(|tp| (self.0, tp.partition, at)));
         Box::pin(async {})
     }
 }
@@ -203,7 +219,7 @@ pub fn member(
                     if !got.is_empty() {
                         ledger.lock().unwrap().consumed.extend(got);
                         if let Err(e) = c.commit_sync(None).await {
-                            ledger.lock().unwrap().commit_errors.push(e.to_string());
+                            ledger.lock().unwrap().commit_failed(session, e.to_string());
                         }
                     }
                 }

@@ -111,7 +111,8 @@ impl Schedule {
     }
 
     /// Injects a broker-side fault.
-    pub(crate) fn apply(&mut self, mock: &mut MockCluster, relays: &Relays, fault: Fault) {
+    /// Returns the name of the error code it injected, if it injected one.
+    pub(crate) fn apply(&mut self, mock: &mut MockCluster, relays: &Relays, fault: Fault) -> Option<&'static str> {
         let now = Instant::now();
         match fault {
             Fault::LeaderMove { partition, broker } => {
@@ -125,6 +126,7 @@ impl Schedule {
                 let (api, code, name, count) = ERRORS[i];
                 mock.must(&format!("error {api} {code} {count}"));
                 *self.injected.entry(name).or_default() += 1;
+                return Some(name);
             }
             Fault::RttSpike { broker, ms, for_ms } => {
                 mock.must(&format!("rtt {broker} {ms}"));
@@ -133,6 +135,7 @@ impl Schedule {
             Fault::CutResponse { broker } => relays.cut_next(broker),
             Fault::KillMember(_) | Fault::KillStream => {}
         }
+        None
     }
 
     /// Undoes timed faults that are due.
