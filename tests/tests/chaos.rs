@@ -32,6 +32,10 @@ fn check(r: &Report) {
     assert!(r.recovery < Duration::from_secs(120), "no catch-up within 120 s of the last fault ({replay})");
     let armed = r.faults.get("answers cut mid-way").copied().unwrap_or(0);
     assert!(armed == 0 || r.cuts > 0, "{armed} cuts armed, none made: the relays are not in the path ({replay})");
+    // Memory bounded by configuration, not by the data: the clients' RSS (without the
+    // harness's ledger) grows by less than 128 MiB however long the run.
+    let rss = r.clients_rss_kib();
+    assert!(rss.1 <= rss.0 + 128 * 1024, "the clients' RSS grew: {rss:?} KiB ({replay})");
     let own = r.client_fds();
     assert!(own.1 <= own.0 + 32, "open file descriptors grew: {own:?} of {:?} ({replay})", r.fds);
     // Each client holds at most a general, a produce, a fetch and a group connection per

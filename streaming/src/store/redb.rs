@@ -47,6 +47,10 @@ impl RedbStore {
     /// Opens the database file at `path`, creating it if missing (blocking file I/O).
     ///
     /// A redb file can be open once at a time; opening it again while open fails.
+    ///
+    /// redb keeps a page cache of up to 1 GiB by default; to bound the memory lower,
+    /// build the database with `redb::Builder::new().set_cache_size(bytes)` and hand it
+    /// to [`from_database`](Self::from_database).
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore> {
         let path = path.as_ref();
         let db = Database::create(path).map_err(|e| store_error(&format!("redb: open {}", path.display()), &e))?;

@@ -41,3 +41,18 @@ pub(crate) fn duplicates(l: &Ledger) -> Duplicates {
     }
     Duplicates { same_member, unexplained }
 }
+
+/// `CHAOS_DEBUG`: where a member's positions jumped back, and the errors seen.
+pub(crate) fn dump(l: &Ledger) {
+    let mut last: BTreeMap<(u64, i32), (i64, usize)> = BTreeMap::new();
+    for (i, c) in l.consumed.iter().enumerate() {
+        if let Some((prev, j)) = last.get(&(c.0, c.1)) {
+            if c.2 <= *prev {
+                eprintln!("jump back: session {} partition {} from {prev} (#{j}) to {} (#{i})", c.0, c.1, c.2);
+            }
+        }
+        last.insert((c.0, c.1), (c.2, i));
+    }
+    eprintln!("poll errors: {:?}", l.poll_errors);
+    eprintln!("commit errors: {:?}", l.commit_errors);
+}

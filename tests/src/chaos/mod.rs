@@ -82,7 +82,7 @@ pub struct Report {
     pub fds: (usize, usize),
     /// The clients' connections open one minute in and at the end (counted by the relays).
     pub connections: (u64, u64),
-    /// Resident set size in KiB, one minute in and at the end.
+    /// Resident set size in KiB, at the end of the first minute and in the last one.
     pub rss_kib: (u64, u64),
     /// What the harness's ledger holds (every record produced and read), in KiB, at the
     /// same two moments: the part of the RSS that is the test's, not the clients'.
@@ -92,6 +92,12 @@ pub struct Report {
 }
 
 impl Report {
+    /// The RSS without the harness's ledger, in KiB: the clients' (with the runtime, the
+    /// relays and the store's page cache, bounded at 8 MiB), early and in the last minute.
+    pub fn clients_rss_kib(&self) -> (u64, u64) {
+        (self.rss_kib.0.saturating_sub(self.ledger_kib.0), self.rss_kib.1.saturating_sub(self.ledger_kib.1))
+    }
+
     /// Open file descriptors without the relays' four per client connection: the
     /// clients' own (their sockets, the store, the runtime), one minute in and at the end.
     pub fn client_fds(&self) -> (usize, usize) {
@@ -149,7 +155,7 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "| RSS KiB, 1 min → end (of which the harness's ledger) | {} → {} ({} → {}) |",
+            "| RSS KiB, first minute → last (of which the harness's ledger) | {} → {} ({} → {}) |",
             self.rss_kib.0, self.rss_kib.1, self.ledger_kib.0, self.ledger_kib.1
         )
     }
@@ -180,7 +186,13 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     let bootstrap = relays.bootstrap();
     let dir = std::env::temp_dir().join(unique_topic("chaos-store"));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(RedbStore::open(dir.join("store.redb")).unwrap());
+    // The store's page cache bounded at 8 MiB (redb's default is 1 GiB), so that the
+    // clients' memory can be told from the data's.
+    let db = ferrokafka_streaming::store::redb::redb::Builder::new()
+        .set_cache_size(8 << 20)
+        .create(dir.join("store.redb"))
+        .unwrap();
+    let store = Arc::new(RedbStore::from_database(db));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let (group, stream_group) = (unique_topic("chaos-g"), unique_topic("chaos-s"));
@@ -274,6 +286,8 @@ pub fn run(seed: u64, duration: Duration) -> Report {
             schedule.tick(&mut mock);
         }
     }
+    // The last minute's memory: taken before the checks below build their sets.
+    let last_minute = (rss_kib(), ledger.lock().unwrap().kib());
     schedule.heal(&mut mock);
     let last_fault = Instant::now();
     stop.store(true, Ordering::Relaxed);
@@ -327,17 +341,7 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     (report.group_rereads, report.unexplained) = (dups.same_member, dups.unexplained);
     report.commit_failures = l.commit_errors.len();
     if std::env::var_os("CHAOS_DEBUG").is_some() {
-        let mut last: BTreeMap<(u64, i32), (i64, usize)> = BTreeMap::new();
-        for (i, c) in l.consumed.iter().enumerate() {
-            if let Some((prev, j)) = last.get(&(c.0, c.1)) {
-                if c.2 <= *prev {
-                    eprintln!("jump back: session {} partition {} from {prev} (#{j}) to {} (#{i})", c.0, c.1, c.2);
-                }
-            }
-            last.insert((c.0, c.1), (c.2, i));
-        }
-        eprintln!("poll errors: {:?}", l.poll_errors);
-        eprintln!("commit errors: {:?}", l.commit_errors);
+        explain::dump(&l);
     }
     report.injected = schedule.injected();
     report.member_kills = l.member_kills;
@@ -349,8 +353,8 @@ pub fn run(seed: u64, duration: Duration) -> Report {
     (report.order_violations, report.log_duplicates) = order_violations(&l.consumed);
     let first = minute_one.unwrap_or(end);
     report.fds = (first.0, end.0);
-    report.rss_kib = (first.1, end.1);
-    report.ledger_kib = (first.3, end.3);
+    report.rss_kib = (first.1, last_minute.0);
+    report.ledger_kib = (first.3, last_minute.1);
     report.connections = (first.2, end.2);
     report.errors = l.poll_errors.iter().chain(&l.stream_errors).take(8).cloned().collect();
     report.panics = l.panics.clone();
