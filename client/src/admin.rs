@@ -175,6 +175,7 @@ async fn list_on_broker(
     for t in &resp.topics {
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
+            conn.note_error(crate::Api::LIST_OFFSETS, p.error_code);
             let r = match broker_error(ApiKey::ListOffsets, p.error_code, || Subject::Partition(tp.clone())) {
                 Some(e) => Err(e),
                 None => Ok(p.offset),

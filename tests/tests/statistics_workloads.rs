@@ -303,7 +303,13 @@ fn a_group_members_rebalances_on_the_facade_and_in_its_callback() {
         // Committed offsets: none before the first commit, the positions after it.
         let p0 = |s: &Statistics| s.partitions.iter().find(|p| p.partition.partition == 0).cloned().unwrap();
         assert_eq!(p0(&g.statistics()).committed, None);
+        // The first commit is answered NOT_COORDINATOR (16): found again, retried, counted.
+        mock.must("error OffsetCommit 16 1");
         g.commit_sync(None).await.unwrap();
+        let commit_errors: Vec<_> =
+            g.statistics().errors.into_iter().filter(|e| e.api == ferrokafka_client::Api::OFFSET_COMMIT).collect();
+        assert_eq!(commit_errors.len(), 1, "{commit_errors:?}");
+        assert_eq!((commit_errors[0].code.code(), commit_errors[0].count), (16, 3), "one per partition: {commit_errors:?}");
         let after = p0(&g.statistics());
         assert_eq!((after.committed, after.position, after.consumed_offsets), (Some(5), Some(5), 5), "{after:?}");
         assert!(g.statistics().to_json().contains("\"committed_offset\":5"));

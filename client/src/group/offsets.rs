@@ -111,6 +111,11 @@ pub async fn commit(
     let resp: OffsetCommitResponse = conn.call_at(version, &req, None).await?;
     for t in &resp.topics {
         for p in &t.partitions {
+            conn.note_error(crate::Api::OFFSET_COMMIT, p.error_code);
+        }
+    }
+    for t in &resp.topics {
+        for p in &t.partitions {
             if let Some(error) = ResponseError::try_from_code(p.error_code) {
                 if is_stale_generation(error) {
                     return Err(ClientError::CommitFailed {
@@ -188,6 +193,14 @@ async fn fetch(
         .with_topics(Some(topics))
         .with_require_stable(stable && version >= 7);
     let resp: OffsetFetchResponse = conn.call_at(version, &req, None).await?;
+    match resp.error_code {
+        0 => resp
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .for_each(|p| conn.note_error(crate::Api::OFFSET_FETCH, p.error_code)),
+        code => conn.note_error(crate::Api::OFFSET_FETCH, code),
+    }
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::OffsetFetch, error, Subject::Request));
     }
