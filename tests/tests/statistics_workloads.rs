@@ -309,7 +309,11 @@ fn a_group_members_rebalances_on_the_facade_and_in_its_callback() {
         let commit_errors: Vec<_> =
             g.statistics().errors.into_iter().filter(|e| e.api == ferrokafka_client::Api::OFFSET_COMMIT).collect();
         assert_eq!(commit_errors.len(), 1, "{commit_errors:?}");
-        assert_eq!((commit_errors[0].code.code(), commit_errors[0].count), (16, 3), "one per partition: {commit_errors:?}");
+        assert_eq!(
+            (commit_errors[0].code.code(), commit_errors[0].count),
+            (16, 3),
+            "one per partition: {commit_errors:?}"
+        );
         let after = p0(&g.statistics());
         assert_eq!((after.committed, after.position, after.consumed_offsets), (Some(5), Some(5), 5), "{after:?}");
         assert!(g.statistics().to_json().contains("\"committed_offset\":5"));

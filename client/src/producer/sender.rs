@@ -183,6 +183,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
         if q.in_flight > 0 && leader != q.sent_to {
             continue;
         }
+        let limit = if q.resending { 1 } else { limit };
         while q.in_flight < limit && !waiting_for_id {
             if q.ready.is_empty() {
                 match q.open.as_ref().map(|b| b.created + linger) {
@@ -246,12 +247,21 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
             // The answer left the partition out: no code the broker sent.
             Some(None) => (ResponseError::UnknownServerError.code(), -1),
         };
-        if let Some(q) = shared.lock().parts.get_mut(&tp) {
-            q.in_flight = q.in_flight.saturating_sub(1);
-        }
         let error = ResponseError::try_from_code(code);
-        match (produce_verdict(error, idempotent), error) {
+        let verdict = produce_verdict(error, idempotent);
+        if !matches!((verdict, error), (Verdict::Retry { .. }, Some(_))) {
+            // Settled here; a batch to retry leaves the in-flight count in
+            // `requeue_or_fail`, once (counting it twice let later batches overtake it:
+            // a resend the broker no longer recognised, refused out of order forever).
+            if let Some(q) = shared.lock().parts.get_mut(&tp) {
+                q.in_flight = q.in_flight.saturating_sub(1);
+            }
+        }
+        match (verdict, error) {
             (Verdict::Delivered, _) | (_, None) => {
+                if let Some(q) = shared.lock().parts.get_mut(&tp) {
+                    q.resending = false;
+                }
                 shared.counters.delivered(batch.delivery.len(), batch.created.elapsed());
                 done.add(batch.delivery.len(), batch.reserved);
                 batch.delivery.succeed(tp.partition, base);
@@ -336,6 +346,7 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &Clie
             let q = acc.parts.entry(tp.clone()).or_default();
             q.in_flight = q.in_flight.saturating_sub(1);
             if !give_up {
+                q.resending = true;
                 if sent {
                     shared.counters.retried();
                 }

@@ -1,0 +1,137 @@
+//! The accumulator: per-partition queues of batches, open (being filled) and sealed
+//! (ready to send, or put back to be sent again).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrokafka_protocol::records::RecordBatchBuilder;
+use tokio::time::Instant;
+
+use super::delivery::BatchDelivery;
+use super::txn;
+use crate::error::ClientError;
+use crate::metadata::TopicPartition;
+
+/// A batch being filled.
+pub(crate) struct OpenBatch {
+    pub(crate) builder: RecordBatchBuilder,
+    pub(crate) delivery: BatchDelivery,
+    pub(crate) created: Instant,
+    /// Bytes of `buffer.memory` its records hold.
+    pub(crate) reserved: usize,
+}
+
+impl OpenBatch {
+    /// Encodes the batch as the partition's `ordinal`-th; on failure its records are
+    /// failed and `None` returned.
+    pub(crate) fn seal(self, ordinal: u64) -> Option<SealedBatch> {
+        let mut out = bytes::BytesMut::new();
+        match self.builder.finish(&mut out) {
+            Ok(()) => Some(SealedBatch {
+                data: out.freeze(),
+                delivery: self.delivery,
+                created: self.created,
+                attempts: 0,
+                reserved: self.reserved,
+                ordinal,
+                sequence: None,
+            }),
+            Err(e) => {
+                self.delivery.fail(ClientError::Protocol { broker: None, partition: None, source: e });
+                None
+            }
+        }
+    }
+}
+
+/// An encoded batch waiting to be sent (again).
+pub(crate) struct SealedBatch {
+    pub(crate) data: Bytes,
+    pub(crate) delivery: BatchDelivery,
+    pub(crate) created: Instant,
+    pub(crate) attempts: u32,
+    /// Bytes of `buffer.memory` its records hold.
+    pub(crate) reserved: usize,
+    /// Its place in the partition's order of batches.
+    pub(crate) ordinal: u64,
+    /// Base sequence, once stamped (idempotent producer, first send).
+    pub(crate) sequence: Option<i32>,
+}
+
+#[derive(Default)]
+pub(crate) struct PartQueue {
+    pub(crate) open: Option<OpenBatch>,
+    /// Sealed batches in partition order (retries go back to their place).
+    pub(crate) ready: VecDeque<SealedBatch>,
+    pub(crate) in_flight: usize,
+    /// Retry backoff: not sent before this instant.
+    pub(crate) not_before: Option<Instant>,
+    /// A batch failed and will be resent: nothing is sent until every batch in
+    /// flight is back, so the resends go out in order.
+    pub(crate) recovering: bool,
+    /// Resends go out one request at a time until one of them is acknowledged (as the
+    /// Java producer resends in sequence order). Pipelining new batches behind a resend
+    /// that fails again lets them be stored first, and a batch resent after more than
+    /// five newer ones is beyond the broker's duplicate window: refused out of order,
+    /// for ever.
+    pub(crate) resending: bool,
+    /// Ordinal of the next sealed batch.
+    pub(crate) sealed: u64,
+    /// Next base sequence (idempotent producer).
+    pub(crate) next_sequence: i32,
+    /// The broker its batches in flight went to: the partition follows a leader move
+    /// only once they are all back, so one connection carries them, in order.
+    pub(crate) sent_to: Option<i32>,
+}
+
+impl PartQueue {
+    /// Seals the open batch onto `ready`; returns the records and bytes of a batch that
+    /// failed to encode (already reported to its futures).
+    pub(crate) fn seal_open(&mut self) -> Option<(usize, usize)> {
+        let b = self.open.take()?;
+        let failed = (b.delivery.len(), b.reserved);
+        self.sealed += 1;
+        match b.seal(self.sealed) {
+            Some(s) => {
+                self.ready.push_back(s);
+                None
+            }
+            None => Some(failed),
+        }
+    }
+
+    /// Puts a batch back at its place in `ready`.
+    pub(crate) fn requeue(&mut self, batch: SealedBatch) {
+        let at = self.ready.iter().position(|b| b.ordinal > batch.ordinal).unwrap_or(self.ready.len());
+        self.ready.insert(at, batch);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Accumulator {
+    pub(crate) parts: HashMap<TopicPartition, PartQueue>,
+    /// Sticky partition per topic for records without a key.
+    pub(super) sticky: HashMap<String, i32>,
+    /// Topic names seen, shared by the queues' keys (no allocation per record).
+    pub(super) topics: HashSet<Arc<str>>,
+    /// Records accepted and not yet delivered or failed.
+    pub(crate) pending: usize,
+    /// Bytes those records hold, bounded by `buffer.memory`.
+    pub(crate) buffered: usize,
+    /// `send` calls waiting for room; while any wait, lingering batches go out now.
+    pub(crate) blocked: usize,
+    /// `enable.idempotence`.
+    pub(crate) idempotent: bool,
+    /// Producer id and epoch (idempotent producer, once the cluster gave them).
+    pub(crate) producer: Option<(i64, i16)>,
+    /// Why the producer can send no more (idempotent producer after a batch failed
+    /// for good, or no producer id): every record fails with it.
+    pub(crate) fatal: Option<ClientError>,
+    /// A batch failed for good: the epoch is bumped (KIP-360) once nothing is in flight.
+    pub(crate) bump_epoch: bool,
+    /// The transactional producer's state (`transactional.id` set).
+    pub(crate) txn: Option<txn::Txn>,
+    pub(crate) flushing: usize,
+    pub(crate) closed: bool,
+}
