@@ -42,7 +42,14 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
-fn broker_error(api: ApiKey, code: i16, subject: impl FnOnce() -> Subject) -> Option<ClientError> {
+/// The error an answer's `code` means, if any, counted in its broker's statistics.
+fn broker_error(
+    conn: &crate::conn::Connection,
+    api: ApiKey,
+    code: i16,
+    subject: impl FnOnce() -> Subject,
+) -> Option<ClientError> {
+    conn.note_error(Api::of(api), code);
     ResponseError::try_from_code(code).map(|error| ClientError::broker(api, error, subject()))
 }
 
@@ -61,7 +68,7 @@ pub async fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, repli
     let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(30_000);
     let resp: CreateTopicsResponse = conn.call(&req).await?;
     for t in &resp.topics {
-        if let Some(e) = broker_error(ApiKey::CreateTopics, t.error_code, || Subject::Topic(topic.to_owned())) {
+        if let Some(e) = broker_error(&conn, ApiKey::CreateTopics, t.error_code, || Subject::Topic(topic.to_owned())) {
             return Err(e);
         }
     }
@@ -83,7 +90,7 @@ pub async fn delete_topic(cluster: &Cluster, topic: &str) -> Result<()> {
     }
     let resp: DeleteTopicsResponse = conn.call_at(version, &req, None).await?;
     for r in &resp.responses {
-        if let Some(e) = broker_error(ApiKey::DeleteTopics, r.error_code, || Subject::Topic(topic.to_owned())) {
+        if let Some(e) = broker_error(&conn, ApiKey::DeleteTopics, r.error_code, || Subject::Topic(topic.to_owned())) {
             return Err(e);
         }
     }
@@ -175,8 +182,7 @@ async fn list_on_broker(
     for t in &resp.topics {
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
-            conn.note_error(crate::Api::LIST_OFFSETS, p.error_code);
-            let r = match broker_error(ApiKey::ListOffsets, p.error_code, || Subject::Partition(tp.clone())) {
+            let r = match broker_error(&conn, ApiKey::ListOffsets, p.error_code, || Subject::Partition(tp.clone())) {
                 Some(e) => Err(e),
                 None => Ok(p.offset),
             };

@@ -63,6 +63,14 @@ apis! {
     DELETE_TOPICS = DeleteTopics;
     /// InitProducerId (22).
     INIT_PRODUCER_ID = InitProducerId;
+    /// AddPartitionsToTxn (24).
+    ADD_PARTITIONS_TO_TXN = AddPartitionsToTxn;
+    /// AddOffsetsToTxn (25).
+    ADD_OFFSETS_TO_TXN = AddOffsetsToTxn;
+    /// EndTxn (26).
+    END_TXN = EndTxn;
+    /// TxnOffsetCommit (28).
+    TXN_OFFSET_COMMIT = TxnOffsetCommit;
     /// SaslAuthenticate (36).
     SASL_AUTHENTICATE = SaslAuthenticate;
     /// ConsumerGroupHeartbeat (68, KIP-848).

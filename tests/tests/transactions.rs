@@ -295,6 +295,17 @@ fn coordinator_errors_are_retried_and_the_transaction_commits_on_the_mock() {
         mock.must(&format!("coordinator transaction {tid} 3"));
         mock.must("broker_error 1 EndTxn NOT_COORDINATOR 1");
         p.commit_transaction().await.unwrap();
+        // The coordinators' refusals are in the statistics, by API and code.
+        let s = p.statistics();
+        let count = |api, code: i16| -> u64 {
+            s.errors.iter().filter(|e| e.api == api && e.code.code() == code).map(|e| e.count).sum()
+        };
+        assert!(count(ferrokafka_client::Api::END_TXN, 15) >= 1, "COORDINATOR_NOT_AVAILABLE: {:?}", s.errors);
+        assert!(
+            count(ferrokafka_client::Api::ADD_PARTITIONS_TO_TXN, 51) >= 1,
+            "CONCURRENT_TRANSACTIONS: {:?}",
+            s.errors
+        );
         // A fatal answer: the id is not authorized.
         mock.must("error EndTxn TRANSACTIONAL_ID_AUTHORIZATION_FAILED 1");
         p.begin_transaction().unwrap();

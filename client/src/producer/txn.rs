@@ -200,6 +200,10 @@ pub(crate) async fn decide(
     let error = match outcome {
         Ok(0) => return Ok(Next::Done),
         Ok(code) => {
+            // Transactional answers come from the transaction coordinator.
+            if let Some(c) = shared.lock().txn.as_ref().and_then(|t| t.coordinator.as_ref()) {
+                c.note_error(crate::codes::Api::of(api), code);
+            }
             let e = ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError);
             let err = ClientError::broker(api, e, Subject::Transaction(txn_id));
             match txn_error_kind(e) {

@@ -12,9 +12,8 @@
 //!   broker's error counts (`Connection::note_error`, or `Cluster::note_error` by
 //!   address): Produce (per partition), Fetch (per request and partition,
 //!   consumer and range reads), ListOffsets, OffsetCommit, OffsetFetch,
-//!   FindCoordinator, JoinGroup, SyncGroup, Heartbeat and ConsumerGroupHeartbeat; the
-//!   transactional and admin APIs' codes come back to the caller as typed errors and are
-//!   not counted here;
+//!   FindCoordinator, JoinGroup, SyncGroup, Heartbeat, ConsumerGroupHeartbeat, the
+//!   transactional APIs (at the transaction coordinator) and CreateTopics/DeleteTopics;
 //! - the producer's sender counts batches sent, retried, delivered and failed when it
 //!   settles them (`producer/sender.rs`);
 //! - the group member counts a rebalance when its assignment changes;
