@@ -230,6 +230,15 @@ impl Connection {
         self.shared.counters.errors.note(api, code);
     }
 
+    /// Counts an answer's codes: a request-level code once (brokers may repeat it in
+    /// every partition), else each partition's.
+    pub(crate) fn note_errors(&self, api: crate::Api, request_code: i16, partitions: impl IntoIterator<Item = i16>) {
+        match request_code {
+            0 => partitions.into_iter().for_each(|code| self.note_error(api, code)),
+            code => self.note_error(api, code),
+        }
+    }
+
     /// The broker's address.
     pub fn addr(&self) -> &str {
         &self.shared.addr

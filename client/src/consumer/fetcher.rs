@@ -207,16 +207,8 @@ async fn fetch_from(
         // a retriable fetch failure, and the next fetch is full. No position moved.
         lock().entry(leader).or_default().answered(sent, resp.error_code, resp.session_id);
     }
-    // One count per answer with a request-level code (brokers may repeat it in every
-    // partition), else one per partition's code.
-    match resp.error_code {
-        0 => resp
-            .responses
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .for_each(|p| conn.note_error(crate::Api::FETCH, p.error_code)),
-        code => conn.note_error(crate::Api::FETCH, code),
-    }
+    let codes = resp.responses.iter().flat_map(|t| &t.partitions).map(|p| p.error_code);
+    conn.note_errors(crate::Api::FETCH, resp.error_code, codes);
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::Fetch, error, Subject::Request));
     }

@@ -193,14 +193,8 @@ async fn fetch(
         .with_topics(Some(topics))
         .with_require_stable(stable && version >= 7);
     let resp: OffsetFetchResponse = conn.call_at(version, &req, None).await?;
-    match resp.error_code {
-        0 => resp
-            .topics
-            .iter()
-            .flat_map(|t| &t.partitions)
-            .for_each(|p| conn.note_error(crate::Api::OFFSET_FETCH, p.error_code)),
-        code => conn.note_error(crate::Api::OFFSET_FETCH, code),
-    }
+    let codes = resp.topics.iter().flat_map(|t| &t.partitions).map(|p| p.error_code);
+    conn.note_errors(crate::Api::OFFSET_FETCH, resp.error_code, codes);
     if let Some(error) = ResponseError::try_from_code(resp.error_code) {
         return Err(ClientError::broker(ApiKey::OffsetFetch, error, Subject::Request));
     }
