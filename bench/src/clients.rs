@@ -31,9 +31,9 @@ async fn consume_ferrokafka(boot: &str, topic: &str, partitions: i32, n: usize) 
     while count < n {
         let records = consumer.poll(Duration::from_secs(10)).await.expect("poll");
         assert!(!records.is_empty(), "no records for 10 s after {count}");
-        for r in &records {
+        for r in records.views() {
             let r = r.expect("record");
-            bytes += r.record.value.as_ref().map_or(0, Bytes::len) + r.record.key.as_ref().map_or(0, Bytes::len);
+            bytes += r.record.value().map_or(0, <[u8]>::len) + r.record.key().map_or(0, <[u8]>::len);
             count += 1;
         }
     }

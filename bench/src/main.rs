@@ -19,7 +19,60 @@ const PARTITIONS: i32 = 32;
 const BUFFER_MEMORY: &str = "134217728";
 const VALUE_LEN: usize = 100;
 
+/// The values the records carry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Payload {
+    /// A JSON object around a periodic letter pattern: compresses far better than real data.
+    Pattern,
+    /// The same object around random alphanumerics (zstd ratio ~0.54 on 1 MiB batches),
+    /// as in ../shared/docs/perf-anchors.md.
+    Realistic,
+}
+
+impl Payload {
+    fn name(self) -> &'static str {
+        match self {
+            Payload::Pattern => "pattern",
+            Payload::Realistic => "realistic",
+        }
+    }
+
+    /// Topic names are prefixed so both payloads live side by side on one mock.
+    fn prefix(self) -> &'static str {
+        match self {
+            Payload::Pattern => "",
+            Payload::Realistic => "r",
+        }
+    }
+
+    /// `records` lines `KEY:VALUE`: an 8-byte key `k%07d` and a 100-byte value.
+    fn lines(self, records: usize) -> String {
+        let mut text = String::with_capacity(records * (VALUE_LEN + 10));
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for n in 0..records {
+            text.push_str(&format!("k{n:07}:"));
+            let tail: String = (0..VALUE_LEN - 23)
+                .map(|j| match self {
+                    Payload::Pattern => (b'a' + ((n * 7 + j * 13) % 26) as u8) as char,
+                    Payload::Realistic => {
+                        // xorshift64*: a fixed seed, so every run loads the same data.
+                        seed ^= seed >> 12;
+                        seed ^= seed << 25;
+                        seed ^= seed >> 27;
+                        let x = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[(x % 62) as usize] as char
+                    }
+                })
+                .collect();
+            text.push_str(&format!("{{\"id\":{n:09},\"v\":\"{tail}\"}}"));
+            text.push('\n');
+        }
+        text
+    }
+}
+
 struct Row {
+    payload: Payload,
     client: String,
     topic: String,
     walls: Vec<f64>,
@@ -92,6 +145,7 @@ fn orchestrate(argv: Vec<String>) {
     let mut cli = String::from("target/release/ferrokafka");
     let mut static_cli: Option<String> = None;
     let mut only: Option<Vec<String>> = None;
+    let mut payloads = vec![Payload::Pattern, Payload::Realistic];
     let mut i = 0;
     while i < argv.len() {
         match argv[i].as_str() {
@@ -100,6 +154,14 @@ fn orchestrate(argv: Vec<String>) {
             "--cli" => cli = argv[i + 1].clone(),
             "--static-cli" => static_cli = Some(argv[i + 1].clone()),
             "--only" => only = Some(argv[i + 1].split(',').map(str::to_owned).collect()),
+            "--payload" => {
+                payloads = match argv[i + 1].as_str() {
+                    "pattern" => vec![Payload::Pattern],
+                    "realistic" => vec![Payload::Realistic],
+                    "both" => vec![Payload::Pattern, Payload::Realistic],
+                    other => panic!("--payload pattern|realistic|both, not {other}"),
+                }
+            }
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -107,93 +169,100 @@ fn orchestrate(argv: Vec<String>) {
     let me = std::env::current_exe().expect("current exe").display().to_string();
     let mut mock = ferrokafka_tests::mock::MockCluster::start(1);
     let boot = mock.bootstrap().to_owned();
-    let input = std::env::temp_dir().join(format!("ferrokafka-bench-{}.txt", std::process::id()));
-    let mut text = String::with_capacity(records * (VALUE_LEN + 10));
-    for n in 0..records {
-        text.push_str(&format!("k{n:07}:"));
-        let tail: String = (0..VALUE_LEN - 20).map(|j| (b'a' + ((n * 7 + j * 13) % 26) as u8) as char).collect();
-        text.push_str(&format!("{{\"id\":{n:09},\"v\":\"{tail}\"}}"));
-        text.push('\n');
+    let mut inputs = Vec::new();
+    for p in &payloads {
+        let path = std::env::temp_dir().join(format!("ferrokafka-bench-{}-{}.txt", std::process::id(), p.name()));
+        std::fs::write(&path, p.lines(records)).expect("write input");
+        inputs.push((*p, path.display().to_string()));
     }
-    std::fs::write(&input, text).expect("write input");
-    let input = input.display().to_string();
     let payload_mb = (records * (8 + VALUE_LEN)) as f64 / 1e6;
     let mut rows: Vec<Row> = Vec::new();
-    let row = |client: &str, topic: &str, rows: &mut Vec<Row>, (w, c): (f64, f64)| match rows
+    let row = |payload: Payload, client: &str, topic: &str, rows: &mut Vec<Row>, (w, c): (f64, f64)| match rows
         .iter_mut()
-        .find(|r| r.client == client && r.topic == topic)
+        .find(|r| r.payload == payload && r.client == client && r.topic == topic)
     {
         Some(r) => {
             r.walls.push(w);
             r.cpus.push(c);
         }
-        None => rows.push(Row { client: client.into(), topic: topic.into(), walls: vec![w], cpus: vec![c] }),
+        None => rows.push(Row { payload, client: client.into(), topic: topic.into(), walls: vec![w], cpus: vec![c] }),
     };
     let load =
         "-X linger.ms=50 -X batch.num.messages=10000 -X batch.size=1000000 -X queue.buffering.max.messages=1000000";
-    for (topic, codec) in [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")] {
-        mock.create_topic(topic, PARTITIONS as u32);
-        let t = timed(&format!("kcat -P -b {boot} -t {topic} -K: -z {codec} {load} -l {input}"));
-        row(&format!("kcat-produce-{codec}"), topic, &mut rows, t);
+    let codecs = [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")];
+    for (payload, input) in &inputs {
+        for (topic, codec) in codecs {
+            let topic = format!("{}{topic}", payload.prefix());
+            mock.create_topic(&topic, PARTITIONS as u32);
+            let t = timed(&format!("kcat -P -b {boot} -t {topic} -K: -z {codec} {load} -l {input}"));
+            row(*payload, &format!("kcat-produce-{codec}"), &topic, &mut rows, t);
+        }
     }
     for rep in 0..reps {
-        for (topic, codec) in [("perf", "none"), ("perf_lz4", "lz4"), ("perf_zstd", "zstd")] {
-            let n = records;
-            let mut cmds = vec![
-                ("ferrokafka-lib", format!("{me} consume-ferrokafka {boot} {topic} {PARTITIONS} {n}")),
-                ("ferrokafka-cli", format!("{cli} -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
-                ("kcat", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
-                ("kcat-fw10", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f '' -X fetch.wait.max.ms=10")),
-                ("rskafka", format!("{me} consume-rskafka {boot} {topic} {PARTITIONS} {n}")),
+        for (payload, input) in &inputs {
+            for (topic, codec) in codecs {
+                let topic = format!("{}{topic}", payload.prefix());
+                let n = records;
+                let mut cmds = vec![
+                    ("ferrokafka-lib", format!("{me} consume-ferrokafka {boot} {topic} {PARTITIONS} {n}")),
+                    ("ferrokafka-cli", format!("{cli} -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
+                    ("kcat", format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f ''")),
+                    (
+                        "kcat-fw10",
+                        format!("kcat -C -b {boot} -t {topic} -o beginning -e -q -f '' -X fetch.wait.max.ms=10"),
+                    ),
+                    ("rskafka", format!("{me} consume-rskafka {boot} {topic} {PARTITIONS} {n}")),
+                ];
+                if let Some(s) = &static_cli {
+                    cmds.push((
+                        "ferrokafka-cli-static",
+                        format!("{s} -C -b {boot} -t {topic} -o beginning -e -q -f ''"),
+                    ));
+                }
+                for (client, cmd) in cmds.into_iter().filter(|(c, _)| wanted(&only, c)) {
+                    if rep == 0 {
+                        eprintln!("% {client} on {topic} ({codec}, {})", payload.name());
+                    }
+                    row(*payload, client, &topic, &mut rows, timed(&cmd));
+                }
+            }
+            let sink = format!("{}sink{rep}", payload.prefix());
+            for t in ["k", "f", "c", "ki", "ci", "s"] {
+                mock.create_topic(&format!("{sink}_{t}"), PARTITIONS as u32);
+            }
+            let cli_produce = |bin: &str, t: &str, extra: &str| {
+                format!(
+                    "{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 -X buffer.memory={BUFFER_MEMORY} {extra} < {input}"
+                )
+            };
+            let idem = "-X enable.idempotence=true -X acks=all";
+            let mut produces = vec![
+                ("kcat-produce", format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")),
+                ("ferrokafka-lib-produce", format!("{me} produce-ferrokafka {boot} {sink}_f {PARTITIONS} {input}")),
+                ("ferrokafka-cli-produce", cli_produce(&cli, "c", "")),
+                ("kcat-produce-idempotent", format!("kcat -P -b {boot} -t {sink}_ki -K: {load} {idem} -l {input}")),
+                ("ferrokafka-cli-produce-idempotent", cli_produce(&cli, "ci", idem)),
             ];
             if let Some(s) = &static_cli {
-                cmds.push(("ferrokafka-cli-static", format!("{s} -C -b {boot} -t {topic} -o beginning -e -q -f ''")));
+                produces.push(("ferrokafka-cli-static-produce", cli_produce(s, "s", "")));
             }
-            for (client, cmd) in cmds.into_iter().filter(|(c, _)| wanted(&only, c)) {
-                if rep == 0 {
-                    eprintln!("% {client} on {topic} ({codec})");
-                }
-                row(client, topic, &mut rows, timed(&cmd));
+            for (client, cmd) in produces.into_iter().filter(|(c, _)| wanted(&only, c)) {
+                row(*payload, client, "sink", &mut rows, timed(&cmd));
             }
+            std::thread::sleep(Duration::from_millis(200));
         }
-        let sink = format!("sink{rep}");
-        mock.create_topic(&format!("{sink}_k"), PARTITIONS as u32);
-        mock.create_topic(&format!("{sink}_f"), PARTITIONS as u32);
-        mock.create_topic(&format!("{sink}_c"), PARTITIONS as u32);
-        mock.create_topic(&format!("{sink}_ki"), PARTITIONS as u32);
-        mock.create_topic(&format!("{sink}_ci"), PARTITIONS as u32);
-        let cli_produce = |bin: &str, t: &str, extra: &str| {
-            format!(
-                "{bin} -P -b {boot} -t {sink}_{t} -K : -q -X linger.ms=50 -X batch.size=1000000 -X buffer.memory={BUFFER_MEMORY} {extra} < {input}"
-            )
-        };
-        let idem = "-X enable.idempotence=true -X acks=all";
-        let mut produces = vec![
-            ("kcat-produce", format!("kcat -P -b {boot} -t {sink}_k -K: {load} -l {input}")),
-            ("ferrokafka-lib-produce", format!("{me} produce-ferrokafka {boot} {sink}_f {PARTITIONS} {input}")),
-            ("ferrokafka-cli-produce", cli_produce(&cli, "c", "")),
-            ("kcat-produce-idempotent", format!("kcat -P -b {boot} -t {sink}_ki -K: {load} {idem} -l {input}")),
-            ("ferrokafka-cli-produce-idempotent", cli_produce(&cli, "ci", idem)),
-        ];
-        if let Some(s) = &static_cli {
-            mock.create_topic(&format!("{sink}_s"), PARTITIONS as u32);
-            produces.push(("ferrokafka-cli-static-produce", cli_produce(s, "s", "")));
-        }
-        for (client, cmd) in produces.into_iter().filter(|(c, _)| wanted(&only, c)) {
-            row(client, "sink", &mut rows, timed(&cmd));
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
     println!("records: {records} (8-byte key + {VALUE_LEN}-byte value, {payload_mb:.1} MB), {PARTITIONS} partitions, librdkafka mock cluster, {reps} reps, median");
     println!(
-        "| client | topic | runs | wall min / median s | msgs/s (median) | MB/s (median) | CPU-s per 1M (median) |"
+        "| payload | client | topic | runs | wall min / median s | msgs/s (median) | MB/s (median) | CPU-s per 1M (median) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let (wmin, wmed, cmed) = (r.walls.iter().cloned().fold(f64::MAX, f64::min), median(&r.walls), median(&r.cpus));
         let per_m = cmed * 1_000_000.0 / records as f64;
         println!(
-            "| {} | {} | {} | {:.2} / {:.2} | {:.0} | {:.1} | {:.2} |",
+            "| {} | {} | {} | {} | {:.2} / {:.2} | {:.0} | {:.1} | {:.2} |",
+            r.payload.name(),
             r.client,
             r.topic,
             r.walls.len(),
@@ -204,5 +273,7 @@ fn orchestrate(argv: Vec<String>) {
             per_m
         );
     }
-    let _ = std::fs::remove_file(&input);
+    for (_, input) in inputs {
+        let _ = std::fs::remove_file(input);
+    }
 }

@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use ferrokafka_client::consumer::ConsumerRecord;
-use ferrokafka_protocol::records::{Record, TimestampType};
+use ferrokafka_client::consumer::ConsumerRecordView;
+use ferrokafka_protocol::records::{RecordView, TimestampType};
 
 /// How each record is printed.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ impl Output {
     }
 
     /// Writes one record.
-    pub fn write(&self, out: &mut impl Write, topic: &str, partition: i32, r: &Record) -> std::io::Result<()> {
+    pub fn write(&self, out: &mut impl Write, topic: &str, partition: i32, r: &RecordView<'_>) -> std::io::Result<()> {
         match self {
             Output::Json => write_json(out, topic, partition, r),
             Output::Format(f) => write_format(out, f, topic, partition, r),
@@ -39,12 +39,18 @@ impl Output {
     }
 
     /// Writes a consumed record.
-    pub fn write_consumed(&self, out: &mut impl Write, r: &ConsumerRecord<'_>) -> std::io::Result<()> {
+    pub fn write_consumed(&self, out: &mut impl Write, r: &ConsumerRecordView<'_>) -> std::io::Result<()> {
         self.write(out, &r.topic_partition.topic, r.topic_partition.partition, &r.record)
     }
 }
 
-fn write_format(out: &mut impl Write, f: &[u8], topic: &str, partition: i32, r: &Record) -> std::io::Result<()> {
+fn write_format(
+    out: &mut impl Write,
+    f: &[u8],
+    topic: &str,
+    partition: i32,
+    r: &RecordView<'_>,
+) -> std::io::Result<()> {
     let mut i = 0;
     while i < f.len() {
         let c = f[i];
@@ -55,19 +61,19 @@ fn write_format(out: &mut impl Write, f: &[u8], topic: &str, partition: i32, r: 
                     b't' => out.write_all(topic.as_bytes())?,
                     b'p' => write!(out, "{partition}")?,
                     b'o' => write!(out, "{}", r.offset)?,
-                    b'k' => out.write_all(r.key.as_deref().unwrap_or_default())?,
-                    b's' => out.write_all(r.value.as_deref().unwrap_or_default())?,
-                    b'K' => write!(out, "{}", r.key.as_ref().map_or(-1, |k| k.len() as i64))?,
-                    b'S' => write!(out, "{}", r.value.as_ref().map_or(-1, |v| v.len() as i64))?,
+                    b'k' => out.write_all(r.key().unwrap_or_default())?,
+                    b's' => out.write_all(r.value().unwrap_or_default())?,
+                    b'K' => write!(out, "{}", r.key().map_or(-1, |k| k.len() as i64))?,
+                    b'S' => write!(out, "{}", r.value().map_or(-1, |v| v.len() as i64))?,
                     b'T' => write!(out, "{}", r.timestamp)?,
                     b'h' => {
-                        for (n, h) in r.headers.iter().enumerate() {
+                        for (n, h) in r.headers().iter().enumerate() {
                             if n > 0 {
                                 out.write_all(b",")?;
                             }
-                            out.write_all(&h.key)?;
+                            out.write_all(h.key)?;
                             out.write_all(b"=")?;
-                            out.write_all(h.value.as_deref().unwrap_or_default())?;
+                            out.write_all(h.value.unwrap_or_default())?;
                         }
                     }
                     b'%' => out.write_all(b"%")?,
@@ -99,14 +105,13 @@ fn text(b: Option<&[u8]>) -> serde_json::Value {
     b.map_or(serde_json::Value::Null, |b| serde_json::Value::String(String::from_utf8_lossy(b).into_owned()))
 }
 
-fn write_json(out: &mut impl Write, topic: &str, partition: i32, r: &Record) -> std::io::Result<()> {
+fn write_json(out: &mut impl Write, topic: &str, partition: i32, r: &RecordView<'_>) -> std::io::Result<()> {
     let tstype = match r.timestamp_type {
         TimestampType::CreateTime => "create",
         TimestampType::LogAppendTime => "logappend",
         TimestampType::NotAvailable => "none",
     };
-    let headers: Vec<serde_json::Value> =
-        r.headers.iter().flat_map(|h| [text(Some(&h.key)), text(h.value.as_deref())]).collect();
+    let headers: Vec<serde_json::Value> = r.headers().iter().flat_map(|h| [text(Some(h.key)), text(h.value)]).collect();
     let v = serde_json::json!({
         "topic": topic,
         "partition": partition,
@@ -114,8 +119,8 @@ fn write_json(out: &mut impl Write, topic: &str, partition: i32, r: &Record) -> 
         "tstype": tstype,
         "ts": r.timestamp,
         "headers": headers,
-        "key": text(r.key.as_deref()),
-        "payload": text(r.value.as_deref()),
+        "key": text(r.key()),
+        "payload": text(r.value()),
     });
     serde_json::to_writer(&mut *out, &v)?;
     out.write_all(b"\n")
@@ -125,7 +130,7 @@ fn write_json(out: &mut impl Write, topic: &str, partition: i32, r: &Record) -> 
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use ferrokafka_protocol::records::{DecodeOptions, NewHeader, NewRecord, RecordBatchBuilder, RecordSet};
+    use ferrokafka_protocol::records::{DecodeOptions, NewHeader, NewRecord, Record, RecordBatchBuilder, RecordSet};
     use ferrokafka_protocol::Compression;
 
     fn record() -> Record {
@@ -142,18 +147,18 @@ mod tests {
     fn format_tokens_are_binary_safe() {
         let mut out = Vec::new();
         Output::new(Some("%t|%p|%o|%k|%s|%K|%S|%T|%h|%%|%x\\t\\n"), false, None, None)
-            .write(&mut out, "tp", 3, &record())
+            .write(&mut out, "tp", 3, &record().view())
             .unwrap();
         assert_eq!(out, b"tp|3|42|k\x00|v\xff|2|2|7|h=1|%|%x\t\n");
         let mut out = Vec::new();
-        Output::new(None, false, Some(":"), None).write(&mut out, "t", 0, &record()).unwrap();
+        Output::new(None, false, Some(":"), None).write(&mut out, "t", 0, &record().view()).unwrap();
         assert_eq!(out, b"k\x00:v\xff\n");
     }
 
     #[test]
     fn json_envelope() {
         let mut out = Vec::new();
-        Output::Json.write(&mut out, "t", 1, &record()).unwrap();
+        Output::Json.write(&mut out, "t", 1, &record().view()).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["offset"], 42);
         assert_eq!(v["partition"], 1);

@@ -35,7 +35,7 @@ pub async fn consume(config: ClientConfig, args: &Args) -> Result<()> {
                 eprintln!("% group {}: assigned {}", args.group.as_deref().unwrap_or(""), list.join(", "));
             }
         }
-        for r in &records {
+        for r in records.views() {
             output.write_consumed(&mut out, &r?).map_err(io_err)?;
             if args.unbuffered {
                 out.flush().map_err(io_err)?;

@@ -225,14 +225,14 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
     };
     'outer: while !at_end(&consumer) {
         let records = consumer.poll(Duration::from_millis(500)).await?;
-        for r in &records {
+        for r in records.views() {
             let r = r?;
             output.write_consumed(&mut out, &r).map_err(io_err)?;
             if args.unbuffered {
                 out.flush().map_err(io_err)?;
             }
             count += 1;
-            bytes += r.record.value.as_ref().map_or(0, |v| v.len() as u64);
+            bytes += r.record.value().map_or(0, |v| v.len() as u64);
             if args.count.is_some_and(|c| count >= c) {
                 break 'outer;
             }
@@ -294,7 +294,7 @@ async fn read_range(cluster: Cluster, args: &Args) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     while let Some(r) = reader.next().await {
-        output.write(&mut out, &topic, partition, &r?).map_err(io_err)?;
+        output.write(&mut out, &topic, partition, &r?.view()).map_err(io_err)?;
     }
     out.flush().map_err(io_err)
 }

@@ -62,4 +62,4 @@ pub use codes::{Api, ErrorCode};
 pub use error::{ClientError, Result, Subject};
 /// The record types consumers and range reads hand out (zero-copy views), so that
 /// users need not depend on `ferrokafka-protocol`.
-pub use ferrokafka_protocol::records::{Header, Headers, Record, TimestampType};
+pub use ferrokafka_protocol::records::{Header, HeaderView, HeaderViews, Headers, Record, RecordView, TimestampType};

@@ -21,6 +21,7 @@ impl<'a> Cursor<'a> {
         self.data.len().saturating_sub(self.pos)
     }
 
+    #[inline]
     fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
         let end = self.pos.checked_add(N)?;
         let bytes: [u8; N] = self.data.get(self.pos..end)?.try_into().ok()?;
@@ -28,6 +29,7 @@ impl<'a> Cursor<'a> {
         Some(bytes)
     }
 
+    #[inline]
     pub(crate) fn i8(&mut self) -> Option<i8> {
         self.take::<1>().map(i8::from_be_bytes)
     }
@@ -45,7 +47,18 @@ impl<'a> Cursor<'a> {
     }
 
     /// An unsigned LEB128 value of at most `max_bytes` bytes.
+    #[inline]
     fn uvarint(&mut self, max_bytes: usize) -> Option<u64> {
+        // Most varints inside records (lengths, deltas, counts) take one byte.
+        let first = *self.data.get(self.pos)?;
+        if first < 0x80 {
+            self.pos += 1;
+            return Some(u64::from(first));
+        }
+        self.uvarint_long(max_bytes)
+    }
+
+    fn uvarint_long(&mut self, max_bytes: usize) -> Option<u64> {
         let mut value = 0u64;
         for i in 0..max_bytes {
             let b = *self.data.get(self.pos)?;
@@ -59,18 +72,21 @@ impl<'a> Cursor<'a> {
     }
 
     /// A zig-zag varint (at most 5 bytes) as a signed 32-bit value.
+    #[inline]
     pub(crate) fn varint(&mut self) -> Option<i32> {
         let raw = u32::try_from(self.uvarint(5)?).ok()?;
         Some(((raw >> 1) as i32) ^ -((raw & 1) as i32))
     }
 
     /// A zig-zag varlong (at most 10 bytes).
+    #[inline]
     pub(crate) fn varlong(&mut self) -> Option<i64> {
         let raw = self.uvarint(10)?;
         Some(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
 
     /// A varint length (-1 for null) followed by that many bytes: the range they occupy.
+    #[inline]
     pub(crate) fn nullable_bytes(&mut self) -> Option<Option<std::ops::Range<usize>>> {
         let len = self.varint()?;
         if len == -1 {
@@ -81,6 +97,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next `len` bytes as a range, if present.
+    #[inline]
     pub(crate) fn range(&mut self, len: usize) -> Option<std::ops::Range<usize>> {
         let end = self.pos.checked_add(len)?;
         if end > self.data.len() {

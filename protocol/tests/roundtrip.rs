@@ -133,6 +133,10 @@ proptest! {
         let opts = DecodeOptions { check_crcs: false, ..Default::default() };
         for b in RecordSet::new(Bytes::from(data), opts).flatten() {
             b.records().for_each(drop);
+            for v in b.views().flatten() {
+                v.headers().iter().for_each(drop);
+                drop((v.key_bytes(), v.value_bytes(), v.to_record()));
+            }
         }
     }
 }

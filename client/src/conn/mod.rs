@@ -80,6 +80,7 @@ struct Envelope {
     reply: Option<Reply>,
 }
 
+mod buffers;
 mod socket;
 mod task;
 #[cfg(test)]

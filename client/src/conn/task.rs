@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use ferrokafka_protocol::frame::{peek_correlation_id, FrameDecoder};
 use ferrokafka_protocol::ProtocolError;
 use kafka_protocol::messages::ApiKey;
@@ -27,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::buffers::ReadBuffer;
 use super::socket::host_of;
 use super::{ConnectionOptions, Envelope, Reply, RAW_SASL_TOKEN};
 use crate::error::{ClientError, Result};
@@ -190,17 +190,19 @@ async fn read_half<R: AsyncRead + Unpin>(
 ) {
     let addr = task.addr.clone();
     let decoder = FrameDecoder::new(task.opts.max_frame_size);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buffer = ReadBuffer::new();
+    let max_frame_size = task.opts.max_frame_size;
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     // Ids of requests sent without expecting an answer; some brokers answer anyway.
     let mut unanswered: VecDeque<i32> = VecDeque::new();
     let failure: ClientError = loop {
         let earliest = in_flight.iter().min_by_key(|f| f.deadline).map(|f| (f.deadline, f.api, f.timeout));
+        buffer.before_read();
         tokio::select! {
             msg = ctl.recv() => {
                 if let Err(e) = absorb(msg, &mut in_flight, &mut unanswered, &addr) { break e; }
             }
-            read = rd.read_buf(&mut buf) => {
+            read = rd.read_buf(&mut buffer.buf) => {
                 match read {
                     Ok(0) => break ClientError::Disconnected { broker: addr.clone(), reason: "closed by the broker".into() },
                     Err(source) => break task.io_error(source),
@@ -215,7 +217,7 @@ async fn read_half<R: AsyncRead + Unpin>(
                     }
                 }
                 if let Some(e) = stopped { break e; }
-                if let Err(e) = dispatch(&decoder, &mut buf, &mut in_flight, &mut unanswered, &addr) { break e; }
+                if let Err(e) = dispatch(&decoder, &mut buffer, max_frame_size, &mut in_flight, &mut unanswered, &addr) { break e; }
             }
             _ = sleep_until(earliest.map(|e| e.0)), if earliest.is_some() => {
                 let (api, after) = earliest.map(|e| (e.1, e.2)).unwrap_or((ApiKey::ApiVersions, Duration::ZERO));
@@ -266,13 +268,16 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Hands every complete frame in `buf` to the request it answers.
 fn dispatch(
     decoder: &FrameDecoder,
-    buf: &mut BytesMut,
+    buffer: &mut ReadBuffer,
+    max_frame_size: usize,
     in_flight: &mut VecDeque<InFlight>,
     unanswered: &mut VecDeque<i32>,
     addr: &str,
 ) -> Result<()> {
     let protocol = |source| ClientError::Protocol { broker: Some(addr.to_owned()), partition: None, source };
-    while let Some(frame) = decoder.decode(buf).map_err(protocol)? {
+    loop {
+        buffer.make_room(max_frame_size);
+        let Some(frame) = decoder.decode(&mut buffer.buf).map_err(protocol)? else { break };
         if in_flight.front().is_some_and(|f| f.id == RAW_SASL_TOKEN) {
             if let Some(front) = in_flight.pop_front() {
                 let _ = front.reply.send(Ok(frame));

@@ -23,7 +23,7 @@ use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
-pub use records::{ConsumerRecord, ConsumerRecords};
+pub use records::{ConsumerRecord, ConsumerRecordView, ConsumerRecords, RecordViews, RecordsIter};
 pub use stream::{RecordStream, StreamRecord};
 
 use fetcher::{Event, Fetched};

@@ -1,22 +1,28 @@
 //! What [`Consumer::poll`](super::Consumer::poll) returns.
 
-use ferrokafka_protocol::records::{Batch, BatchRecords, Record};
+use ferrokafka_protocol::records::{Batch, BatchViews, Record, RecordView};
 
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
 /// One record with the partition it came from.
 ///
-/// `record`'s key, value and headers are slices of the fetched buffer.
+/// From [`ConsumerRecords::iter`], `record` is an owned [`Record`] whose key, value and
+/// headers are `Bytes` slices of the fetched buffer. From [`ConsumerRecords::views`] it
+/// is a [`RecordView`] borrowing that buffer ([`ConsumerRecordView`]): no refcount per
+/// record, the cheaper way to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsumerRecord<'a> {
+pub struct ConsumerRecord<'a, R = Record> {
     /// Topic and partition.
     pub topic_partition: &'a TopicPartition,
     /// The record (offset, timestamp, key, value, headers).
-    pub record: Record,
+    pub record: R,
     /// Leader epoch of the batch the record came in (-1 if unknown).
     pub leader_epoch: i32,
 }
+
+/// A record borrowed from the poll's [`ConsumerRecords`].
+pub type ConsumerRecordView<'a> = ConsumerRecord<'a, RecordView<'a>>;
 
 /// The batches returned by one poll, grouped by partition in fetch order.
 #[derive(Debug, Default)]
@@ -53,9 +59,18 @@ impl ConsumerRecords {
         self.parts
     }
 
-    /// Iterates every record; a corrupt record ends iteration with its error.
+    /// Iterates every record as an owned [`Record`]; a corrupt record ends iteration
+    /// with its error.
     pub fn iter(&self) -> RecordsIter<'_> {
-        RecordsIter { parts: &self.parts, part: 0, batch: 0, current: None }
+        RecordsIter(self.views())
+    }
+
+    /// Iterates every record as a [`RecordView`] borrowing from these batches; a corrupt
+    /// record ends iteration with its error. Nothing is allocated or reference-counted
+    /// per record; call [`RecordView::to_record`] (or `key_bytes`/`value_bytes`) to keep
+    /// one past this `ConsumerRecords`.
+    pub fn views(&self) -> RecordViews<'_> {
+        RecordViews { parts: &self.parts, part: 0, batch: 0, current: None }
     }
 }
 
@@ -67,18 +82,37 @@ impl<'a> IntoIterator for &'a ConsumerRecords {
     }
 }
 
-/// Iterator over [`ConsumerRecords`].
+/// Iterator over [`ConsumerRecords`] as owned records.
 #[derive(Debug)]
-pub struct RecordsIter<'a> {
-    parts: &'a [(TopicPartition, i64, Vec<Batch>)],
-    part: usize,
-    batch: usize,
-    current: Option<(BatchRecords, i32)>,
-}
+pub struct RecordsIter<'a>(RecordViews<'a>);
 
 impl<'a> Iterator for RecordsIter<'a> {
     type Item = Result<ConsumerRecord<'a>>;
 
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|r| {
+            r.map(|c| ConsumerRecord {
+                topic_partition: c.topic_partition,
+                record: c.record.to_record(),
+                leader_epoch: c.leader_epoch,
+            })
+        })
+    }
+}
+
+/// Iterator over [`ConsumerRecords`] as [`RecordView`]s.
+#[derive(Debug)]
+pub struct RecordViews<'a> {
+    parts: &'a [(TopicPartition, i64, Vec<Batch>)],
+    part: usize,
+    batch: usize,
+    current: Option<(BatchViews<'a>, i32)>,
+}
+
+impl<'a> Iterator for RecordViews<'a> {
+    type Item = Result<ConsumerRecordView<'a>>;
+
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let (tp, from, batches) = self.parts.get(self.part)?;
@@ -96,7 +130,7 @@ impl<'a> Iterator for RecordsIter<'a> {
             }
             match batches.get(self.batch) {
                 Some(b) => {
-                    self.current = Some((b.records_from(*from), b.partition_leader_epoch));
+                    self.current = Some((b.views_from(*from), b.partition_leader_epoch));
                     self.batch += 1;
                 }
                 None => {

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use super::layout::{
     ControlMarker, ATTR_CODEC_MASK, ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, V2_CRC_START, V2_HEADER_LEN,
 };
-use super::record::{skip_headers, Headers, Record, TimestampType};
+use super::record::{skip_headers, Record, TimestampType};
+use super::view::{HeaderViews, Owner, RecordView};
 use super::DecodeOptions;
 use crate::compression::{decompress, Compression};
 use crate::error::{ProtocolError, Result};
@@ -68,7 +69,8 @@ impl Batch {
         }
     }
 
-    /// Iterates all records of the batch.
+    /// Iterates all records of the batch as owned [`Record`]s (each key and value a
+    /// `Bytes` slice: a refcount increment each). [`views`](Self::views) is cheaper.
     pub fn records(&self) -> BatchRecords {
         self.records_from(i64::MIN)
     }
@@ -76,11 +78,18 @@ impl Batch {
     /// Iterates the records whose offset is at least `min_offset`: a fetch may
     /// return a batch that starts before the offset asked for.
     pub fn records_from(&self, min_offset: i64) -> BatchRecords {
-        let inner = match &self.body {
-            Body::V2(data) => Inner::V2 { data: data.clone(), pos: 0, index: 0 },
-            Body::Legacy(records) => Inner::Legacy { records: records.clone().into_iter() },
-        };
-        BatchRecords { batch: Meta::of(self), inner, min_offset, failed: false }
+        BatchRecords { body: self.body.clone(), walk: Walk::new(self, min_offset) }
+    }
+
+    /// Iterates all records as [`RecordView`]s borrowing from this batch: nothing is
+    /// allocated or reference-counted per record.
+    pub fn views(&self) -> BatchViews<'_> {
+        self.views_from(i64::MIN)
+    }
+
+    /// [`views`](Self::views) from the first record at or after `min_offset`.
+    pub fn views_from(&self, min_offset: i64) -> BatchViews<'_> {
+        BatchViews { body: &self.body, walk: Walk::new(self, min_offset) }
     }
 
     /// The marker of a control batch (`None` for data batches or unreadable keys).
@@ -88,137 +97,161 @@ impl Batch {
         if !self.is_control {
             return None;
         }
-        let record = self.records().next()?.ok()?;
-        let key = record.key?;
+        let record = self.views().next()?.ok()?;
+        let key = record.key()?;
         let ty = i16::from_be_bytes(key.get(2..4)?.try_into().ok()?);
         Some(ControlMarker::from_type(ty))
     }
 }
 
-/// The batch fields a record iterator needs.
+/// Where a record iterator is in its batch; shared by [`BatchRecords`] and [`BatchViews`].
 #[derive(Clone, Copy, Debug)]
-struct Meta {
+struct Walk {
     base_offset: i64,
     first_timestamp: i64,
     max_timestamp: i64,
     timestamp_type: TimestampType,
     count: u32,
+    min_offset: i64,
+    pos: usize,
+    index: u32,
+    failed: bool,
 }
 
-impl Meta {
-    fn of(b: &Batch) -> Self {
-        Meta {
+impl Walk {
+    fn new(b: &Batch, min_offset: i64) -> Self {
+        Walk {
             base_offset: b.base_offset,
             first_timestamp: b.first_timestamp,
             max_timestamp: b.max_timestamp,
             timestamp_type: b.timestamp_type,
             count: b.record_count,
+            min_offset,
+            pos: 0,
+            index: 0,
+            failed: false,
         }
+    }
+
+    #[inline(always)]
+    fn next<'a>(&mut self, body: &'a Body) -> Option<Result<RecordView<'a>>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            let next = match body {
+                Body::Legacy(records) => {
+                    let r = records.get(self.index as usize)?;
+                    self.index += 1;
+                    Ok(r.view())
+                }
+                Body::V2(data) => {
+                    if self.index == self.count {
+                        if self.pos == data.len() {
+                            return None;
+                        }
+                        Err(self.corrupt("bytes left after the last record"))
+                    } else {
+                        let r = self.decode(data);
+                        self.index += 1;
+                        r
+                    }
+                }
+            };
+            match next {
+                Ok(r) if r.offset < self.min_offset => continue,
+                Ok(r) => return Some(Ok(r)),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn corrupt(&self, reason: &'static str) -> ProtocolError {
+        ProtocolError::CorruptRecord { offset: self.base_offset, index: self.index, reason }
+    }
+
+    /// Decodes the record at `pos` of a v2 records section and advances `pos`.
+    #[inline(always)]
+    fn decode<'a>(&mut self, data: &'a Bytes) -> Result<RecordView<'a>> {
+        let bytes: &'a [u8] = data;
+        let mut c = Cursor::new(bytes, self.pos);
+        let len = c.varint().ok_or_else(|| self.corrupt("bad record length varint"))?;
+        let len = usize::try_from(len).map_err(|_| self.corrupt("negative record length"))?;
+        let end = c
+            .pos
+            .checked_add(len)
+            .filter(|e| *e <= bytes.len())
+            .ok_or_else(|| self.corrupt("record extends past its batch"))?;
+        let record = &bytes[..end];
+        let mut c = Cursor::new(record, c.pos);
+        c.i8().ok_or_else(|| self.corrupt("missing attributes"))?;
+        let ts_delta = c.varlong().ok_or_else(|| self.corrupt("bad timestamp delta"))?;
+        let offset_delta = c.varint().ok_or_else(|| self.corrupt("bad offset delta"))?;
+        let key = c.nullable_bytes().ok_or_else(|| self.corrupt("bad key"))?;
+        let value = c.nullable_bytes().ok_or_else(|| self.corrupt("bad value"))?;
+        let header_count = c.varint().ok_or_else(|| self.corrupt("bad header count"))?;
+        let header_count = u32::try_from(header_count).map_err(|_| self.corrupt("negative header count"))?;
+        let headers_start = c.pos;
+        if header_count != 0 && !skip_headers(&mut c, header_count) {
+            return Err(self.corrupt("malformed header"));
+        }
+        if c.pos != end {
+            return Err(self.corrupt("record length does not match its fields"));
+        }
+        self.pos = end;
+        let timestamp = match self.timestamp_type {
+            TimestampType::LogAppendTime => self.max_timestamp,
+            _ => self.first_timestamp.wrapping_add(ts_delta),
+        };
+        let headers = HeaderViews { data: record.get(headers_start..).unwrap_or_default(), count: header_count };
+        Ok(RecordView::new(
+            self.base_offset.wrapping_add(i64::from(offset_delta)),
+            timestamp,
+            self.timestamp_type,
+            key.and_then(|r| record.get(r)),
+            value.and_then(|r| record.get(r)),
+            headers,
+            Owner::Buffer(data),
+        ))
     }
 }
 
-#[derive(Debug)]
-enum Inner {
-    V2 { data: Bytes, pos: usize, index: u32 },
-    Legacy { records: std::vec::IntoIter<Record> },
-}
-
-/// Iterator over the records of one [`Batch`]; stops after the first error.
+/// Iterator over the records of one [`Batch`] as owned [`Record`]s; stops after the
+/// first error.
 #[derive(Debug)]
 pub struct BatchRecords {
-    batch: Meta,
-    inner: Inner,
-    min_offset: i64,
-    failed: bool,
+    body: Body,
+    walk: Walk,
 }
 
 impl Iterator for BatchRecords {
     type Item = Result<Record>;
 
+    #[inline]
     fn next(&mut self) -> Option<Result<Record>> {
-        loop {
-            if self.failed {
-                return None;
-            }
-            let next = match &mut self.inner {
-                Inner::Legacy { records } => records.next().map(Ok),
-                Inner::V2 { data, pos, index } => {
-                    if *index == self.batch.count {
-                        if *pos != data.len() {
-                            self.failed = true;
-                            let m = &self.batch;
-                            return Some(Err(corrupt(m, *index, "bytes left after the last record")));
-                        }
-                        None
-                    } else {
-                        let r = decode_record(data, pos, *index, &self.batch);
-                        *index += 1;
-                        Some(r)
-                    }
-                }
-            };
-            match next {
-                Some(Ok(r)) if r.offset < self.min_offset => continue,
-                Some(Err(e)) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
-                other => return other,
-            }
-        }
+        self.walk.next(&self.body).map(|r| r.map(|v| v.to_record()))
     }
 }
 
-fn corrupt(m: &Meta, index: u32, reason: &'static str) -> ProtocolError {
-    ProtocolError::CorruptRecord { offset: m.base_offset, index, reason }
+/// Iterator over the records of one [`Batch`] as [`RecordView`]s borrowing from it;
+/// stops after the first error.
+#[derive(Debug)]
+pub struct BatchViews<'a> {
+    body: &'a Body,
+    walk: Walk,
 }
 
-/// Decodes the record at `*pos` of a v2 records section and advances `pos`.
-fn decode_record(data: &Bytes, pos: &mut usize, index: u32, m: &Meta) -> Result<Record> {
-    let mut c = Cursor::new(data, *pos);
-    let len = c.varint().ok_or_else(|| corrupt(m, index, "bad record length varint"))?;
-    let len = usize::try_from(len).map_err(|_| corrupt(m, index, "negative record length"))?;
-    let end = c
-        .pos
-        .checked_add(len)
-        .filter(|e| *e <= data.len())
-        .ok_or_else(|| corrupt(m, index, "record extends past its batch"))?;
-    let mut c = Cursor::new(&data[..end], c.pos);
-    let bad = |reason| corrupt(m, index, reason);
-    c.i8().ok_or_else(|| bad("missing attributes"))?;
-    let ts_delta = c.varlong().ok_or_else(|| bad("bad timestamp delta"))?;
-    let offset_delta = c.varint().ok_or_else(|| bad("bad offset delta"))?;
-    let key = c.nullable_bytes().ok_or_else(|| bad("bad key"))?;
-    let value = c.nullable_bytes().ok_or_else(|| bad("bad value"))?;
-    let header_count = c.varint().ok_or_else(|| bad("bad header count"))?;
-    if header_count < 0 {
-        return Err(bad("negative header count"));
+impl<'a> Iterator for BatchViews<'a> {
+    type Item = Result<RecordView<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<RecordView<'a>>> {
+        self.walk.next(self.body)
     }
-    let headers_start = c.pos;
-    if !skip_headers(&mut c, header_count) {
-        return Err(bad("malformed header"));
-    }
-    if c.pos != end {
-        return Err(bad("record length does not match its fields"));
-    }
-    *pos = end;
-    let timestamp = match m.timestamp_type {
-        TimestampType::LogAppendTime => m.max_timestamp,
-        _ => m.first_timestamp.wrapping_add(ts_delta),
-    };
-    let headers = if header_count == 0 {
-        Headers::default()
-    } else {
-        Headers::new(data.slice(headers_start..end), header_count as u32)
-    };
-    Ok(Record {
-        offset: m.base_offset.wrapping_add(i64::from(offset_delta)),
-        timestamp,
-        timestamp_type: m.timestamp_type,
-        key: key.map(|r| data.slice(r)),
-        value: value.map(|r| data.slice(r)),
-        headers,
-    })
 }
 
 /// Decodes one complete v2 batch (`bytes` spans exactly the batch).

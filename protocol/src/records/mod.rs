@@ -13,13 +13,15 @@ mod legacy;
 mod legacy_encode;
 mod record;
 mod txn;
+mod view;
 
-pub use batch::{Batch, BatchRecords};
+pub use batch::{Batch, BatchRecords, BatchViews};
 pub use encode::{stamp_producer, stamp_transactional, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
 #[cfg(feature = "test-encoders")]
 pub use legacy_encode::{encode_legacy_message, LegacyMessage};
 pub use record::{Header, Headers, HeadersIter, Record, TimestampType};
 pub use txn::{AbortedTransaction, AbortedTransactions};
+pub use view::{HeaderView, HeaderViews, HeaderViewsIter, RecordView};
 
 use bytes::Bytes;
 

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::view::{HeaderViews, HeaderViewsIter};
 use crate::varint::Cursor;
 
 /// What a record's timestamp means (attribute bit 3).
@@ -74,12 +75,17 @@ impl Headers {
 
     /// Iterates the headers in order.
     pub fn iter(&self) -> HeadersIter<'_> {
-        HeadersIter { headers: self, pos: 0, left: self.count }
+        HeadersIter { data: &self.data, inner: self.as_views().iter() }
     }
 
     /// The value of the last header named `key`, if any (`Some(None)` for a null value).
     pub fn last(&self, key: &str) -> Option<Option<Bytes>> {
         self.iter().filter(|h| h.key == key.as_bytes()).last().map(|h| h.value)
+    }
+
+    /// The headers as views borrowing this record's bytes.
+    pub fn as_views(&self) -> HeaderViews<'_> {
+        HeaderViews { data: &self.data, count: self.count }
     }
 }
 
@@ -110,34 +116,25 @@ impl Header {
 /// Iterator over [`Headers`].
 #[derive(Debug)]
 pub struct HeadersIter<'a> {
-    headers: &'a Headers,
-    pos: usize,
-    left: u32,
+    data: &'a Bytes,
+    inner: HeaderViewsIter<'a>,
 }
 
 impl Iterator for HeadersIter<'_> {
     type Item = Header;
 
     fn next(&mut self) -> Option<Header> {
-        if self.left == 0 {
-            return None;
-        }
-        let data = &self.headers.data;
-        let mut c = Cursor::new(data, self.pos);
-        let key = c.nullable_bytes()??;
-        let value = c.nullable_bytes()?;
-        self.pos = c.pos;
-        self.left -= 1;
-        Some(Header { key: data.slice(key), value: value.map(|r| data.slice(r)) })
+        let h = self.inner.next()?;
+        Some(Header { key: self.data.slice_ref(h.key), value: h.value.map(|v| self.data.slice_ref(v)) })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.left as usize))
+        self.inner.size_hint()
     }
 }
 
 /// Validates `count` headers starting at the cursor; returns false if malformed.
-pub(crate) fn skip_headers(c: &mut Cursor<'_>, count: i32) -> bool {
+pub(crate) fn skip_headers(c: &mut Cursor<'_>, count: u32) -> bool {
     for _ in 0..count {
         match c.nullable_bytes() {
             Some(Some(_)) => {}
