@@ -29,6 +29,13 @@
 //!     let r = record?;
 //!     println!("{} @ {}: {:?}", r.topic_partition, r.record.offset, r.record.value);
 //! }
+//! // Cheaper: views borrowed from the poll's buffers, nothing counted per record.
+//! let records = consumer.poll(Duration::from_secs(1)).await?;
+//! for view in records.views() {
+//!     let v = view?;
+//!     let _kept = v.record.value_bytes(); // a `Bytes` only when asked for (no copy)
+//!     println!("{} @ {}: {:?}", v.topic_partition, v.record.offset, v.record.value_str());
+//! }
 //! # Ok(())
 //! # }
 //! ```
