@@ -2,7 +2,9 @@
 //! Compressed partitions of one response are decoded in parallel, off the async workers.
 
 use bytes::Bytes;
-use ferrokafka_protocol::records::{AbortedTransaction, AbortedTransactions, Batch, DecodeOptions, RecordSet};
+use ferrokafka_protocol::records::{
+    AbortedTransaction, AbortedTransactions, Batch, DecodeOptions, OutputBuffers, RecordSet,
+};
 
 use crate::config::IsolationLevel;
 use crate::error::{ClientError, Result};
@@ -36,6 +38,7 @@ pub(crate) async fn decode_all(
     work: Vec<Work>,
     opts: DecodeOptions,
     isolation: IsolationLevel,
+    buffers: Option<&OutputBuffers>,
 ) -> Vec<(Work, Decoded)> {
     if work.iter().filter(|w| compressed(&w.records)).count() < 2 {
         return work
@@ -44,7 +47,7 @@ pub(crate) async fn decode_all(
                 let r = decode(
                     &w.tp,
                     std::mem::take(&mut w.records),
-                    opts,
+                    (opts, buffers),
                     w.offset,
                     isolation,
                     std::mem::take(&mut w.aborted),
@@ -57,7 +60,10 @@ pub(crate) async fn decode_all(
     for mut w in work {
         let (records, aborted) = (std::mem::take(&mut w.records), std::mem::take(&mut w.aborted));
         let (tp, offset) = (w.tp.clone(), w.offset);
-        let task = tokio::task::spawn_blocking(move || decode(&tp, records, opts, offset, isolation, aborted));
+        let buffers = buffers.cloned();
+        let task = tokio::task::spawn_blocking(move || {
+            decode(&tp, records, (opts, buffers.as_ref()), offset, isolation, aborted)
+        });
         tasks.push((w, task));
     }
     let mut out = Vec::with_capacity(tasks.len());
@@ -78,13 +84,16 @@ pub(crate) async fn decode_all(
 pub(crate) fn decode(
     tp: &TopicPartition,
     records: Bytes,
-    opts: DecodeOptions,
+    (opts, buffers): (DecodeOptions, Option<&OutputBuffers>),
     offset: i64,
     isolation: IsolationLevel,
     aborted: Vec<AbortedTransaction>,
 ) -> Decoded {
     let size = records.len();
     let mut set = RecordSet::new(records, opts);
+    if let Some(buffers) = buffers {
+        set = set.with_buffers(buffers);
+    }
     let mut filter = AbortedTransactions::new(aborted);
     let mut next = offset;
     let mut batches = Vec::new();

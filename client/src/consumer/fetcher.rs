@@ -342,7 +342,7 @@ async fn handle(
     }
     // Decoding (and decompressing) happens without the lock `poll` takes, in parallel
     // across partitions when several hold compressed data.
-    let decoded = decode_all(work, opts, cfg.isolation_level()).await;
+    let decoded = decode_all(work, opts, cfg.isolation_level(), Some(&shared.buffers)).await;
     {
         let mut st = shared.lock();
         for (w, result) in decoded {

@@ -11,6 +11,7 @@ mod records;
 mod stream;
 mod tasks;
 
+use ferrokafka_protocol::records::OutputBuffers;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -87,6 +88,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes the fetcher after assign/seek/resume/poll.
     pub(crate) wake: Notify,
+    /// Decompression output buffers, reused once the records in them are dropped.
+    pub(crate) buffers: OutputBuffers,
 }
 
 impl Shared {

@@ -368,7 +368,7 @@ async fn handle(
     }
     let opts_decode = DecodeOptions { check_crcs: cfg.check_crcs(), ..DecodeOptions::default() };
     let now = Instant::now();
-    for ((w, decoded), mut reservation) in decode_all(work, opts_decode, isolation).await.into_iter().zip(held) {
+    for ((w, decoded), mut reservation) in decode_all(work, opts_decode, isolation, None).await.into_iter().zip(held) {
         let s = &mut slots[w.epoch as usize];
         let (batches, next, size) = match decoded {
             Ok(d) => d,

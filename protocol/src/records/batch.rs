@@ -2,13 +2,14 @@
 
 use bytes::Bytes;
 
+use super::buffers::OutputBuffers;
 use super::layout::{
     ControlMarker, ATTR_CODEC_MASK, ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, V2_CRC_START, V2_HEADER_LEN,
 };
 use super::record::{skip_headers, Record, TimestampType};
 use super::view::{HeaderViews, Owner, RecordView};
 use super::DecodeOptions;
-use crate::compression::{decompress, Compression};
+use crate::compression::{decompress, decompress_into, Compression};
 use crate::error::{ProtocolError, Result};
 use crate::varint::Cursor;
 
@@ -255,7 +256,7 @@ impl<'a> Iterator for BatchViews<'a> {
 }
 
 /// Decodes one complete v2 batch (`bytes` spans exactly the batch).
-pub(crate) fn decode_v2(bytes: Bytes, opts: &DecodeOptions) -> Result<Batch> {
+pub(crate) fn decode_v2(bytes: Bytes, opts: &DecodeOptions, buffers: Option<&OutputBuffers>) -> Result<Batch> {
     let mut c = Cursor::new(&bytes, 0);
     let short = |offset| ProtocolError::CorruptBatch { offset, reason: "batch shorter than its header" };
     let base_offset = c.i64().ok_or(short(-1))?;
@@ -284,9 +285,16 @@ pub(crate) fn decode_v2(bytes: Bytes, opts: &DecodeOptions) -> Result<Batch> {
     let compression =
         Compression::from_id(codec_id).ok_or(ProtocolError::UnknownCodec { offset: base_offset, codec: codec_id })?;
     let section = bytes.slice(V2_HEADER_LEN..);
-    let records = match compression {
-        Compression::None => section,
-        codec => Bytes::from(decompress(codec, &section, opts.max_decompressed_bytes, base_offset)?),
+    let records = match (compression, buffers) {
+        (Compression::None, _) => section,
+        (codec, None) => Bytes::from(decompress(codec, &section, opts.max_decompressed_bytes, base_offset)?),
+        (codec, Some(pool)) => {
+            let out = decompress_into(codec, &section, opts.max_decompressed_bytes, base_offset, pool.take())?;
+            let capacity = out.capacity();
+            let out = Bytes::from(out);
+            pool.keep(&out, capacity);
+            out
+        }
     };
     Ok(Batch {
         base_offset,

@@ -6,6 +6,7 @@
 //! batches, the decompressed) buffer. Walking records allocates nothing per record.
 
 mod batch;
+mod buffers;
 mod encode;
 mod layout;
 mod legacy;
@@ -16,6 +17,7 @@ mod txn;
 mod view;
 
 pub use batch::{Batch, BatchRecords, BatchViews};
+pub use buffers::OutputBuffers;
 pub use encode::{stamp_producer, stamp_transactional, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
 #[cfg(feature = "test-encoders")]
 pub use legacy_encode::{encode_legacy_message, LegacyMessage};
@@ -58,6 +60,7 @@ pub struct RecordSet {
     data: Bytes,
     pos: usize,
     opts: DecodeOptions,
+    buffers: Option<OutputBuffers>,
     truncated: bool,
     failed: bool,
 }
@@ -65,7 +68,14 @@ pub struct RecordSet {
 impl RecordSet {
     /// Starts walking `data` with the given options.
     pub fn new(data: Bytes, opts: DecodeOptions) -> Self {
-        RecordSet { data, pos: 0, opts, truncated: false, failed: false }
+        RecordSet { data, pos: 0, opts, buffers: None, truncated: false, failed: false }
+    }
+
+    /// Decompresses v2 batches into buffers from `buffers`, reused once their records
+    /// are dropped.
+    pub fn with_buffers(mut self, buffers: &OutputBuffers) -> Self {
+        self.buffers = Some(buffers.clone());
+        self
     }
 
     /// Whether iteration stopped at an incomplete trailing batch.
@@ -108,7 +118,7 @@ impl RecordSet {
         let bytes = self.data.slice(self.pos..self.pos + total);
         self.pos += total;
         match magic {
-            2 => batch::decode_v2(bytes, &self.opts).map(Some),
+            2 => batch::decode_v2(bytes, &self.opts, self.buffers.as_ref()).map(Some),
             0 | 1 => legacy::decode_entry(bytes, &self.opts).map(Some),
             _ => Err(ProtocolError::UnsupportedMagic { offset, magic }),
         }
