@@ -6,7 +6,7 @@ use bytes::Bytes;
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
-use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_client::producer::{Producer, ProducerRecordRef};
 use rskafka::client::partition::UnknownTopicHandling;
 
 pub fn run(mode: &str, args: &[String]) {
@@ -90,13 +90,13 @@ async fn produce_ferrokafka(boot: &str, topic: &str, input: &str) -> usize {
         let line = data.slice(start..end);
         start = end + 1;
         let colon = line.iter().position(|b| *b == b':').unwrap_or(0);
-        let rec = ProducerRecord {
-            topic: topic.to_owned(),
-            key: Some(line.slice(..colon)),
-            value: Some(line.slice(colon + 1..)),
+        let rec = ProducerRecordRef {
+            topic,
+            key: Some(&line[..colon]),
+            value: Some(&line[colon + 1..]),
             ..Default::default()
         };
-        pending.push_back(producer.send(rec).await.expect("send"));
+        pending.push_back(producer.send_ref(rec).await.expect("send"));
         n += 1;
         while let Some(d) = pending.pop_front_if(|d| d.is_finished()) {
             d.await.expect("delivery");

@@ -10,7 +10,7 @@ use ferrokafka_client::cluster::Cluster;
 use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::consumer::Consumer;
 use ferrokafka_client::metadata::TopicPartition;
-use ferrokafka_client::producer::{DeliveryFuture, Producer, ProducerRecord};
+use ferrokafka_client::producer::{DeliveryFuture, Producer, ProducerRecordRef};
 use ferrokafka_client::range::RangeReader;
 use ferrokafka_client::ClientError;
 
@@ -121,25 +121,26 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
     let mut sent = 0u64;
     // kcat's -D: the message delimiter, with \n, \t, \r and \xNN escapes.
     let delim = unescape(args.delimiter.as_deref().unwrap_or("\n"));
-    let fixed_key = args.produce_key.as_ref().map(|k| Bytes::copy_from_slice(k.as_bytes()));
+    let fixed_key = args.produce_key.as_ref().map(|k| k.as_bytes());
+    // Each message is read into `line` (reused) and sent borrowed: the producer copies
+    // it into its batch, so nothing is allocated per message.
     while read_message(&mut input, &delim, &mut line).map_err(io_err)? {
         let (key, value) = match &args.key_delimiter {
             Some(d) => match find(&line, d.as_bytes()) {
-                Some(i) => (Some(Bytes::copy_from_slice(&line[..i])), Bytes::copy_from_slice(&line[i + d.len()..])),
-                None => (None, Bytes::copy_from_slice(&line)),
+                Some(i) => (Some(&line[..i]), &line[i + d.len()..]),
+                None => (None, &line[..]),
             },
-            None => (None, Bytes::copy_from_slice(&line)),
+            None => (None, &line[..]),
         };
-        let key = key.or_else(|| fixed_key.clone());
-        let rec = ProducerRecord {
-            topic: topic.clone(),
+        let rec = ProducerRecordRef {
+            topic,
             partition: args.partition,
-            key,
+            key: key.or(fixed_key),
             value: Some(value),
-            headers: headers.clone(),
+            headers: &headers,
             timestamp: None,
         };
-        pending.push_back(producer.send(rec).await?);
+        pending.push_back(producer.send_ref(rec).await?);
         sent += 1;
         while pending.front().is_some_and(DeliveryFuture::is_finished) {
             if let Some(d) = pending.pop_front() {

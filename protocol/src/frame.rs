@@ -87,6 +87,10 @@ fn encode_request_inner<R: Encodable>(dst: &mut BytesMut, meta: &RequestMeta, bo
         .with_client_id(meta.client_id.clone());
     let header_version = meta.api.request_header_version(meta.version);
     let start = dst.len();
+    // One allocation of the right size: a Produce request carries megabytes of records,
+    // and growing the buffer by doubling would copy them again and again.
+    let size = header.compute_size(header_version).map_err(enc)? + body.compute_size(meta.version).map_err(enc)?;
+    dst.reserve(4 + size);
     dst.put_i32(0);
     header.encode(dst, header_version).map_err(enc)?;
     body.encode(dst, meta.version).map_err(enc)?;

@@ -7,25 +7,27 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 use super::RecordMetadata;
 use crate::error::{ClientError, Result};
 
 enum Outcome {
-    Pending,
     Done { partition: i32, base_offset: i64 },
     Failed(ClientError),
 }
 
+/// A batch's outcome, written once; read without a lock once written (a record's
+/// future is polled and checked once per record, so that path takes no lock).
 struct Slot {
-    state: Mutex<(Outcome, Vec<Waker>)>,
+    outcome: OnceLock<Outcome>,
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl Slot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Outcome, Vec<Waker>)> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn wakers(&self) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+        self.wakers.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -38,7 +40,7 @@ pub(crate) struct BatchDelivery {
 
 impl BatchDelivery {
     pub(crate) fn new() -> Self {
-        BatchDelivery { slot: Arc::new(Slot { state: Mutex::new((Outcome::Pending, Vec::new())) }), count: 0 }
+        BatchDelivery { slot: Arc::new(Slot { outcome: OnceLock::new(), wakers: Mutex::new(Vec::new()) }), count: 0 }
     }
 
     /// The future of the next record appended to the batch.
@@ -64,14 +66,12 @@ impl BatchDelivery {
     }
 
     fn finish(&self, outcome: Outcome) {
-        let wakers = {
-            let mut state = self.slot.lock();
-            if !matches!(state.0, Outcome::Pending) {
-                return;
-            }
-            state.0 = outcome;
-            std::mem::take(&mut state.1)
-        };
+        if self.slot.outcome.set(outcome).is_err() {
+            return;
+        }
+        // A future that found no outcome registered its waker under this lock before
+        // looking again, so it is either in this list or sees the outcome.
+        let wakers = std::mem::take(&mut *self.slot.wakers());
         for w in wakers {
             w.wake();
         }
@@ -101,7 +101,17 @@ impl DeliveryFuture {
     /// caller that keeps deliveries in send order collect the finished ones without
     /// waiting on the rest.
     pub fn is_finished(&self) -> bool {
-        !matches!(self.slot.lock().0, Outcome::Pending)
+        self.slot.outcome.get().is_some()
+    }
+
+    fn ready(&self, outcome: &Outcome) -> Result<RecordMetadata> {
+        match outcome {
+            Outcome::Done { partition, base_offset } => {
+                let offset = if *base_offset >= 0 { base_offset + self.index } else { -1 };
+                Ok(RecordMetadata { partition: *partition, offset })
+            }
+            Outcome::Failed(error) => Err(error.clone()),
+        }
     }
 }
 
@@ -109,20 +119,18 @@ impl Future for DeliveryFuture {
     type Output = Result<RecordMetadata>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.slot.lock();
-        match &state.0 {
-            Outcome::Pending => {
-                if !state.1.iter().any(|w| w.will_wake(cx.waker())) {
-                    state.1.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-            Outcome::Done { partition, base_offset } => {
-                let offset = if *base_offset >= 0 { base_offset + self.index } else { -1 };
-                Poll::Ready(Ok(RecordMetadata { partition: *partition, offset }))
-            }
-            Outcome::Failed(error) => Poll::Ready(Err(error.clone())),
+        if let Some(outcome) = self.slot.outcome.get() {
+            return Poll::Ready(self.ready(outcome));
         }
+        let mut wakers = self.slot.wakers();
+        // Looked at again under the lock `finish` takes after setting the outcome.
+        if let Some(outcome) = self.slot.outcome.get() {
+            return Poll::Ready(self.ready(outcome));
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 

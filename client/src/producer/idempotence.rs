@@ -134,6 +134,8 @@ mod tests {
     fn resent_batches_go_back_to_their_place() {
         let batch = |ordinal| SealedBatch {
             data: bytes::Bytes::new(),
+            capacity: 0,
+            buffers: ferrokafka_protocol::records::OutputBuffers::new(),
             delivery: super::super::BatchDelivery::new(),
             created: Instant::now(),
             attempts: 0,

@@ -17,6 +17,7 @@ mod idempotence;
 mod lanes;
 mod partitioner;
 mod queue;
+mod record;
 mod sender;
 mod transactions;
 mod txn;
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ferrokafka_protocol::records::{NewHeader, NewRecord, RecordBatchBuilder};
+use ferrokafka_protocol::records::{NewHeader, NewRecord, OutputBuffers, RecordBatchBuilder, MAX_POOLED};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -39,51 +40,7 @@ use delivery::BatchDelivery;
 pub use delivery::DeliveryFuture;
 pub use partitioner::{murmur2, partition_for_key};
 pub(crate) use queue::{Accumulator, OpenBatch, PartQueue, SealedBatch};
-
-/// A record to send.
-#[derive(Clone, Debug, Default)]
-pub struct ProducerRecord {
-    /// Topic.
-    pub topic: String,
-    /// Partition; `None` lets the partitioner choose.
-    pub partition: Option<i32>,
-    /// Key.
-    pub key: Option<Bytes>,
-    /// Value (`None` for a tombstone).
-    pub value: Option<Bytes>,
-    /// Headers.
-    pub headers: Vec<(String, Option<Bytes>)>,
-    /// Create time in ms since the epoch; `None` = now.
-    pub timestamp: Option<i64>,
-}
-
-impl ProducerRecord {
-    /// A record with a value only.
-    pub fn new(topic: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        ProducerRecord { topic: topic.into(), value: Some(value.into()), ..Default::default() }
-    }
-
-    /// Sets the key.
-    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-
-    /// Sets the partition.
-    pub fn partition(mut self, partition: i32) -> Self {
-        self.partition = Some(partition);
-        self
-    }
-}
-
-/// Where a record landed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordMetadata {
-    /// Partition.
-    pub partition: i32,
-    /// Offset (-1 with `acks=0`).
-    pub offset: i64,
-}
+pub use record::{ProducerRecord, ProducerRecordRef, RecordMetadata};
 
 pub(crate) struct Shared {
     acc: Mutex<Accumulator>,
@@ -97,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) drained: Notify,
     /// Wakes blocked `send` calls when `buffered` drops.
     pub(crate) space: Notify,
+    /// Batch buffers, reused once their batch is acknowledged and dropped.
+    pub(crate) buffers: OutputBuffers,
 }
 
 impl Shared {
@@ -137,6 +96,7 @@ impl Producer {
             wake: Notify::new(),
             drained: Notify::new(),
             space: Notify::new(),
+            buffers: OutputBuffers::new(),
         });
         {
             let mut acc = shared.lock();
@@ -154,18 +114,46 @@ impl Producer {
     /// [`ClientError::BufferFull`] after `max.block.ms`. A record larger than
     /// `buffer.memory` fails at once with [`ClientError::RecordTooLarge`].
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
-        let partitions = self.partition_count(&record.topic).await?;
+        self.send_ref(record.as_ref()).await
+    }
+
+    /// [`send`](Self::send) for a borrowed record: nothing is allocated per record
+    /// (key, value and headers are copied into the batch being built).
+    pub async fn send_ref(&self, record: ProducerRecordRef<'_>) -> Result<DeliveryFuture> {
         let cfg = self.cluster.config();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let headers: Vec<NewHeader<'_>> =
             record.headers.iter().map(|(k, v)| NewHeader { key: k, value: v.as_deref() }).collect();
-        let new =
-            NewRecord { key: record.key.as_deref(), value: record.value.as_deref(), headers: &headers, timestamp };
+        let new = NewRecord { key: record.key, value: record.value, headers: &headers, timestamp };
         let size_hint = 32
-            + record.key.as_ref().map_or(0, Bytes::len)
-            + record.value.as_ref().map_or(0, Bytes::len)
+            + record.key.map_or(0, <[u8]>::len)
+            + record.value.map_or(0, <[u8]>::len)
             + record.headers.iter().map(|(k, v)| 8 + k.len() + v.as_ref().map_or(0, Bytes::len)).sum::<usize>();
-        let mut acc = self.room_for(size_hint, &record.topic).await?;
+        // The topic's partition count: from the last send's, while the metadata is
+        // unchanged (no lookup, no hashing), else from the metadata.
+        let generation = self.cluster.metadata_generation();
+        let recent = match &self.shared.lock().recent {
+            Some((t, n, g)) if *g == generation && &**t == record.topic => Some((t.clone(), *n)),
+            _ => None,
+        };
+        let (topic, partitions) = match recent {
+            Some(r) => r,
+            None => {
+                let n = self.partition_count(record.topic).await?;
+                let mut acc = self.shared.lock();
+                let topic = match acc.topics.get(record.topic) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = Arc::from(record.topic);
+                        acc.topics.insert(t.clone());
+                        t
+                    }
+                };
+                acc.recent = Some((topic.clone(), n, generation));
+                (topic, n)
+            }
+        };
+        let mut acc = self.room_for(size_hint, record.topic).await?;
         if let Some(t) = &acc.txn {
             if t.phase != txn::Phase::InTransaction {
                 return Err(match (&t.error, t.phase) {
@@ -176,28 +164,23 @@ impl Producer {
                 });
             }
         }
-        let partition = match (record.partition, record.key.as_deref()) {
+        let partition = match (record.partition, record.key) {
             (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
             (Some(p), _) => {
-                return Err(ClientError::UnknownTopicOrPartition { topic: record.topic.clone(), partition: Some(p) });
+                return Err(ClientError::UnknownTopicOrPartition {
+                    topic: record.topic.to_owned(),
+                    partition: Some(p),
+                });
             }
             (None, Some(key)) => partition_for_key(key, partitions),
-            (None, None) => match acc.sticky.get(record.topic.as_str()) {
+            (None, None) => match acc.sticky.get(record.topic) {
                 Some(p) => *p,
                 None => {
                     let p = fastrand::usize(..partitions) as i32;
-                    acc.sticky.insert(record.topic.clone(), p);
+                    acc.sticky.insert(record.topic.to_owned(), p);
                     p
                 }
             },
-        };
-        let topic = match acc.topics.get(record.topic.as_str()) {
-            Some(t) => t.clone(),
-            None => {
-                let t: Arc<str> = Arc::from(record.topic.as_str());
-                acc.topics.insert(t.clone());
-                t
-            }
         };
         let tp = TopicPartition { topic, partition };
         let (mut failed, mut released) = (0, 0);
@@ -212,7 +195,13 @@ impl Producer {
                 sealed = true;
             }
             let batch = queue.open.get_or_insert_with(|| OpenBatch {
-                builder: RecordBatchBuilder::new(cfg.compression()),
+                builder: {
+                    let mut b = RecordBatchBuilder::with_buffer(cfg.compression(), self.shared.buffers.take_mut());
+                    // One allocation for the batch (a reused one already has the room).
+                    b.reserve(cfg.batch_size().min(MAX_POOLED));
+                    b
+                },
+                buffers: self.shared.buffers.clone(),
                 delivery: BatchDelivery::new(),
                 created: Instant::now(),
                 reserved: 0,
@@ -233,7 +222,7 @@ impl Producer {
         if sealed && record.key.is_none() && record.partition.is_none() && partitions > 1 {
             // Sticky partitioning: move to another partition once a batch is complete.
             let next = (partition as usize + 1 + fastrand::usize(..partitions - 1)) % partitions;
-            if let Some(p) = acc.sticky.get_mut(record.topic.as_str()) {
+            if let Some(p) = acc.sticky.get_mut(record.topic) {
                 *p = next as i32;
             }
         }
@@ -256,7 +245,8 @@ impl Producer {
         if size > limit {
             return Err(ClientError::RecordTooLarge { topic: topic.to_owned(), size, buffer_memory: limit });
         }
-        let deadline = Instant::now() + cfg.max_block();
+        // The deadline is read from the clock only once a wait begins: most sends find room.
+        let mut deadline = None;
         loop {
             let room = self.shared.space.notified();
             {
@@ -273,7 +263,8 @@ impl Producer {
                 acc.blocked += 1;
             }
             self.shared.wake.notify_one();
-            let waited = tokio::time::timeout_at(deadline, room).await;
+            let until = *deadline.get_or_insert_with(|| Instant::now() + cfg.max_block());
+            let waited = tokio::time::timeout_at(until, room).await;
             self.shared.lock().blocked -= 1;
             if waited.is_err() {
                 return Err(ClientError::BufferFull {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferrokafka_protocol::records::RecordBatchBuilder;
+use ferrokafka_protocol::records::{OutputBuffers, RecordBatchBuilder};
 use tokio::time::Instant;
 
 use super::delivery::BatchDelivery;
@@ -16,6 +16,8 @@ use crate::metadata::TopicPartition;
 /// A batch being filled.
 pub(crate) struct OpenBatch {
     pub(crate) builder: RecordBatchBuilder,
+    /// Where the sealed batch's buffer goes back for reuse once acknowledged.
+    pub(crate) buffers: OutputBuffers,
     pub(crate) delivery: BatchDelivery,
     pub(crate) created: Instant,
     /// Bytes of `buffer.memory` its records hold.
@@ -29,6 +31,8 @@ impl OpenBatch {
         let mut out = bytes::BytesMut::new();
         match self.builder.finish(&mut out) {
             Ok(()) => Some(SealedBatch {
+                capacity: out.capacity(),
+                buffers: self.buffers,
                 data: out.freeze(),
                 delivery: self.delivery,
                 created: self.created,
@@ -48,6 +52,10 @@ impl OpenBatch {
 /// An encoded batch waiting to be sent (again).
 pub(crate) struct SealedBatch {
     pub(crate) data: Bytes,
+    /// Capacity of `data`'s allocation.
+    pub(crate) capacity: usize,
+    /// Where `data`'s buffer goes when the batch is done with (sent for good or failed).
+    pub(crate) buffers: OutputBuffers,
     pub(crate) delivery: BatchDelivery,
     pub(crate) created: Instant,
     pub(crate) attempts: u32,
@@ -57,6 +65,16 @@ pub(crate) struct SealedBatch {
     pub(crate) ordinal: u64,
     /// Base sequence, once stamped (idempotent producer, first send).
     pub(crate) sequence: Option<i32>,
+}
+
+impl SealedBatch {
+    /// The batch is done with (acknowledged, or failed for good): its buffer goes back
+    /// for a new batch, reused once every other handle (a request being written) is
+    /// gone. Returns what reports its outcome.
+    pub(crate) fn retire(self) -> BatchDelivery {
+        self.buffers.keep(&self.data, self.capacity);
+        self.delivery
+    }
 }
 
 #[derive(Default)]
@@ -115,6 +133,10 @@ pub(crate) struct Accumulator {
     pub(super) sticky: HashMap<String, i32>,
     /// Topic names seen, shared by the queues' keys (no allocation per record).
     pub(super) topics: HashSet<Arc<str>>,
+    /// The topic sent to last and its partition count, valid while the cluster's
+    /// metadata generation is unchanged: a run of records to one topic looks up
+    /// neither the metadata nor the topic names.
+    pub(super) recent: Option<(Arc<str>, usize, u64)>,
     /// Records accepted and not yet delivered or failed.
     pub(crate) pending: usize,
     /// Bytes those records hold, bounded by `buffer.memory`.
@@ -134,4 +156,50 @@ pub(crate) struct Accumulator {
     pub(crate) txn: Option<txn::Txn>,
     pub(crate) flushing: usize,
     pub(crate) closed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrokafka_protocol::records::{DecodeOptions, NewRecord, RecordSet};
+    use ferrokafka_protocol::Compression;
+
+    fn open(buffers: &OutputBuffers, value: u8) -> OpenBatch {
+        let mut builder = RecordBatchBuilder::with_buffer(Compression::None, buffers.take_mut());
+        builder.reserve(1 << 16);
+        for _ in 0..100 {
+            builder.push(&NewRecord { key: None, value: Some(&[value; 300]), headers: &[], timestamp: 1 }).unwrap();
+        }
+        OpenBatch {
+            builder,
+            buffers: buffers.clone(),
+            delivery: BatchDelivery::new(),
+            created: Instant::now(),
+            reserved: 0,
+        }
+    }
+
+    fn values(data: &Bytes) -> Vec<u8> {
+        let batch = RecordSet::new(data.clone(), DecodeOptions::default()).next().unwrap().unwrap();
+        batch.views().map(|v| v.unwrap().value().unwrap()[0]).collect()
+    }
+
+    /// A retired batch's buffer carries the next batch; one still held (a request
+    /// being written) is never written over.
+    #[test]
+    fn retired_batch_buffers_are_reused() {
+        let buffers = OutputBuffers::new();
+        let first = open(&buffers, 1).seal(1).unwrap();
+        let at = first.data.as_ptr();
+        let in_request = first.data.clone();
+        first.retire().succeed(0, 0);
+        let second = open(&buffers, 2).seal(2).unwrap();
+        assert_ne!(second.data.as_ptr(), at, "a buffer still held was reused");
+        assert!(values(&in_request).iter().all(|v| *v == 1));
+        drop(in_request);
+        second.retire().succeed(0, 100);
+        let third = open(&buffers, 3).seal(3).unwrap();
+        assert_eq!(third.data.as_ptr(), at, "the released buffer was not reused");
+        assert_eq!(values(&third.data), vec![3; 100]);
+    }
 }

@@ -264,7 +264,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
                 }
                 shared.counters.delivered(batch.delivery.len(), batch.created.elapsed());
                 done.add(batch.delivery.len(), batch.reserved);
-                batch.delivery.succeed(tp.partition, base);
+                batch.retire().succeed(tp.partition, base);
             }
             (Verdict::Retry { refresh: r }, Some(error)) => {
                 refresh |= r;
@@ -390,7 +390,7 @@ fn turn_fatal(acc: &mut Accumulator, tp: &TopicPartition, cause: &ClientError) {
 fn fail(settled: &mut Settled, batch: SealedBatch, error: ClientError) {
     settled.failed += batch.delivery.len();
     settled.add(batch.delivery.len(), batch.reserved);
-    batch.delivery.fail(error);
+    batch.retire().fail(error);
 }
 
 /// Records (and their `buffer.memory` bytes) delivered or failed for good.

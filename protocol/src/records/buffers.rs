@@ -14,7 +14,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// Handles kept on buffers handed out.
 pub const MAX_HELD: usize = 64;
@@ -39,7 +39,12 @@ impl OutputBuffers {
     }
 
     /// A released buffer (cleared), or an empty `Vec` when none is free.
-    pub(crate) fn take(&self) -> Vec<u8> {
+    pub fn take(&self) -> Vec<u8> {
+        Vec::from(self.take_mut())
+    }
+
+    /// [`take`](Self::take) as a `BytesMut`.
+    pub fn take_mut(&self) -> BytesMut {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let mut found = None;
         let mut idle = 0;
@@ -55,10 +60,9 @@ impl OutputBuffers {
             }
             if found.is_none() {
                 let bytes = held.swap_remove(i);
-                if let Ok(buf) = bytes.try_into_mut() {
-                    let mut v = Vec::from(buf);
-                    v.clear();
-                    found = Some(v);
+                if let Ok(mut buf) = bytes.try_into_mut() {
+                    buf.clear();
+                    found = Some(buf);
                 }
                 continue;
             }
@@ -68,8 +72,9 @@ impl OutputBuffers {
         found.unwrap_or_default()
     }
 
-    /// Keeps a handle on `buf` (the output just handed out) to reuse it once released.
-    pub(crate) fn keep(&self, buf: &Bytes, capacity: usize) {
+    /// Keeps a handle on `buf`, whose allocation holds `capacity` bytes, to hand it
+    /// out again once every other handle on it is dropped.
+    pub fn keep(&self, buf: &Bytes, capacity: usize) {
         if capacity > MAX_POOLED {
             return;
         }

@@ -52,9 +52,20 @@ pub struct RecordBatchBuilder {
 impl RecordBatchBuilder {
     /// A builder for a batch compressed with `compression`.
     pub fn new(compression: Compression) -> Self {
+        Self::with_buffer(compression, BytesMut::new())
+    }
+
+    /// A builder writing into `buffer` (cleared first; its capacity is kept), such as
+    /// one from [`OutputBuffers`](super::OutputBuffers): a producer reuses the buffers
+    /// of acknowledged batches instead of allocating (and page-faulting) new ones.
+    pub fn with_buffer(compression: Compression, mut buffer: BytesMut) -> Self {
+        buffer.clear();
+        // Room for the batch header, written in front by `finish`: an uncompressed
+        // batch is then finished without copying its records.
+        buffer.resize(V2_HEADER_LEN, 0);
         RecordBatchBuilder {
             compression,
-            records: BytesMut::new(),
+            records: buffer,
             count: 0,
             last_delta: -1,
             first_timestamp: 0,
@@ -96,7 +107,12 @@ impl RecordBatchBuilder {
 
     /// Uncompressed size of the records pushed so far.
     pub fn records_size(&self) -> usize {
-        self.records.len()
+        self.records.len() - V2_HEADER_LEN
+    }
+
+    /// Reserves room for at least `additional` more bytes of records.
+    pub fn reserve(&mut self, additional: usize) {
+        self.records.reserve(additional);
     }
 
     /// Appends a record at the offset after the previous record's.
@@ -150,36 +166,51 @@ impl RecordBatchBuilder {
         Ok(())
     }
 
-    /// Appends the batch to `out`.
+    /// Appends the batch to `out`. When `out` is empty and the batch is not
+    /// compressed, `out` becomes the builder's own buffer: nothing is copied.
     pub fn finish(self, out: &mut BytesMut) -> Result<()> {
+        let batch = self.finish_batch()?;
+        if out.is_empty() {
+            *out = batch;
+        } else {
+            out.extend_from_slice(&batch);
+        }
+        Ok(())
+    }
+
+    /// The encoded batch: header, (compressed) records, CRC32C.
+    fn finish_batch(mut self) -> Result<BytesMut> {
         if self.count == 0 {
             return Err(ProtocolError::Unencodable("a record batch needs at least one record"));
         }
-        let section = match self.compression {
-            Compression::None => self.records.to_vec(),
-            codec => compress(codec, &self.records)?,
+        let mut batch = match self.compression {
+            Compression::None => std::mem::take(&mut self.records),
+            codec => {
+                let section = compress(codec, &self.records[V2_HEADER_LEN..])?;
+                let mut batch = BytesMut::with_capacity(V2_HEADER_LEN + section.len());
+                batch.resize(V2_HEADER_LEN, 0);
+                batch.extend_from_slice(&section);
+                batch
+            }
         };
-        let batch_len = i32::try_from(V2_HEADER_LEN - 12 + section.len())
-            .map_err(|_| ProtocolError::Unencodable("batch too large"))?;
-        let start = out.len();
-        out.reserve(V2_HEADER_LEN + section.len());
-        out.put_i64(self.base_offset);
-        out.put_i32(batch_len);
-        out.put_i32(-1); // partition leader epoch: set by the broker
-        out.put_i8(2);
-        out.put_u32(0); // CRC, patched below
-        out.put_i16(self.attributes | i16::from(self.compression.id()));
-        out.put_i32(self.last_delta);
-        out.put_i64(self.first_timestamp);
-        out.put_i64(self.max_timestamp);
-        out.put_i64(self.producer_id);
-        out.put_i16(self.producer_epoch);
-        out.put_i32(self.base_sequence);
-        out.put_i32(self.count);
-        out.put_slice(&section);
-        let crc = crc32c::crc32c(&out[start + V2_CRC_START..]);
-        out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
-        Ok(())
+        let batch_len = i32::try_from(batch.len() - 12).map_err(|_| ProtocolError::Unencodable("batch too large"))?;
+        let mut header = &mut batch[..V2_HEADER_LEN];
+        header.put_i64(self.base_offset);
+        header.put_i32(batch_len);
+        header.put_i32(-1); // partition leader epoch: set by the broker
+        header.put_i8(2);
+        header.put_u32(0); // CRC, patched below
+        header.put_i16(self.attributes | i16::from(self.compression.id()));
+        header.put_i32(self.last_delta);
+        header.put_i64(self.first_timestamp);
+        header.put_i64(self.max_timestamp);
+        header.put_i64(self.producer_id);
+        header.put_i16(self.producer_epoch);
+        header.put_i32(self.base_sequence);
+        header.put_i32(self.count);
+        let crc = crc32c::crc32c(&batch[V2_CRC_START..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        Ok(batch)
     }
 
     /// Appends a control batch holding one transaction marker for `producer_id`.

@@ -17,7 +17,7 @@ mod txn;
 mod view;
 
 pub use batch::{Batch, BatchRecords, BatchViews};
-pub use buffers::OutputBuffers;
+pub use buffers::{OutputBuffers, MAX_HELD, MAX_IDLE, MAX_POOLED};
 pub use encode::{stamp_producer, stamp_transactional, ControlMarker, NewHeader, NewRecord, RecordBatchBuilder};
 #[cfg(feature = "test-encoders")]
 pub use legacy_encode::{encode_legacy_message, LegacyMessage};
