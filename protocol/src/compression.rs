@@ -12,7 +12,6 @@ pub use crate::codec::Compression;
 
 /// The 8-byte magic that starts xerial-framed snappy data.
 const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
 
 /// Decompresses `input` (the data of the batch or message at `offset`), refusing
 /// output larger than `limit` bytes.
@@ -43,10 +42,12 @@ pub fn decompress_into(
             read_limited_into(flate2::read::GzDecoder::new(input), out, limit).map_err(|e| e.map_err(fail, too_big))
         }
         Compression::Lz4 => {
-            let patched = lz4_fix_header_checksum(input).map_err(|m| fail(m.to_owned()))?;
-            let reader = std::io::Cursor::new(patched).chain(&input[patched.len()..]);
-            read_limited_into(lz4_flex::frame::FrameDecoder::new(reader), out, limit)
-                .map_err(|e| e.map_err(fail, too_big))
+            let mut out = out;
+            match crate::lz4::decompress_frames(input, limit, &mut out) {
+                Ok(()) => Ok(out),
+                Err(crate::lz4::Lz4Error::TooBig) => Err(too_big),
+                Err(crate::lz4::Lz4Error::Corrupt(m)) => Err(fail(m)),
+            }
         }
         Compression::Zstd => ZSTD_DECODER.with(|cell| {
             // A decoder per thread, reset for each batch: its window and tables are
@@ -161,26 +162,4 @@ fn xerial_decompress(input: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec
         rest = &tail[len..];
     }
     Ok(out)
-}
-
-/// Returns the LZ4 frame header with a correct header checksum.
-///
-/// Kafka clients writing magic 0 computed the frame header checksum over the magic
-/// number too (KAFKA-3160), so strict decoders reject those frames. Both forms are
-/// accepted by recomputing the byte; block and content checksums are still checked.
-fn lz4_fix_header_checksum(input: &[u8]) -> Result<[u8; 7], &'static str> {
-    // Only the fixed 7-byte header (no content size) is patched in place; frames
-    // carrying a content size or dictionary id are passed through unchanged.
-    let mut header = [0u8; 7];
-    let src = input.get(..7).ok_or("lz4 frame header truncated")?;
-    header.copy_from_slice(src);
-    if header[..4] != LZ4_MAGIC {
-        return Err("not an lz4 frame (bad magic)");
-    }
-    let flg = header[4];
-    if flg & 0x08 == 0 && flg & 0x01 == 0 {
-        let hash = twox_hash::XxHash32::oneshot(0, &header[4..6]);
-        header[6] = (hash >> 8) as u8;
-    }
-    Ok(header)
 }

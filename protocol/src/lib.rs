@@ -36,6 +36,7 @@ mod codec;
 pub mod compression;
 mod error;
 pub mod frame;
+mod lz4;
 pub mod records;
 pub mod request;
 pub mod varint;

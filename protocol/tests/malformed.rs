@@ -148,10 +148,18 @@ fn decompression_is_bounded() {
 fn raw_snappy_and_broken_lz4_header_checksum_are_read() {
     let raw = snap::raw::Encoder::new().compress_vec(b"raw snappy block").unwrap();
     assert_eq!(decompress(Compression::Snappy, &raw, 1024, 0).unwrap(), b"raw snappy block");
-    // Kafka's magic-0 writers hashed the magic number into the header checksum.
+    // Kafka's magic-0 writers hashed the magic number into the header checksum
+    // (KAFKA-3160): accepted, as Java's and librdkafka's readers accept it.
     let mut frame = compress(Compression::Lz4, b"old kafka lz4").unwrap();
-    frame[6] = frame[6].wrapping_add(1);
+    assert_eq!(frame[4] & 0x08, 0, "no content size: a 7-byte header");
+    let old_hc = (twox_hash::XxHash32::oneshot(0, &frame[..6]) >> 8) as u8;
+    assert_ne!(old_hc, frame[6]);
+    frame[6] = old_hc;
     assert_eq!(decompress(Compression::Lz4, &frame, 1024, 0).unwrap(), b"old kafka lz4");
+    // Any other checksum is a corrupt header.
+    frame[6] = old_hc.wrapping_add(1);
+    let err = decompress(Compression::Lz4, &frame, 1024, 0).unwrap_err();
+    assert!(err.to_string().contains("header checksum"), "{err}");
 }
 
 #[test]
