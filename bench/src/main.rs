@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 mod clients;
+mod curves;
 mod memory;
 mod streaming;
 
@@ -118,7 +119,8 @@ fn main() {
             println!("{counted}");
         }
         Some("streaming") => streaming::orchestrate(&args.collect::<Vec<_>>()),
-        Some("memory") => {
+        Some(mode @ ("memory" | "curves")) => {
+            let curves = mode == "curves";
             let rest: Vec<String> = args.collect();
             let cli = match rest.iter().position(|a| a == "--cli") {
                 Some(i) => rest[i + 1].clone(),
@@ -128,7 +130,11 @@ fn main() {
                 Some(i) => [&rest[..i], &rest[i + 2..]].concat(),
                 None => rest,
             };
-            memory::orchestrate(&cli, &rest)
+            if curves {
+                curves::orchestrate(&cli, &rest)
+            } else {
+                memory::orchestrate(&cli, &rest)
+            }
         }
         _ => orchestrate(std::env::args().skip(1).collect()),
     }

@@ -18,7 +18,7 @@ const PARTITIONS: i32 = 4;
 /// Runs `args` and returns (wall seconds, peak RSS in KiB, what it wrote to stderr) of
 /// the process, from the kernel's accounting of children (through Python's `resource`
 /// module).
-fn peak_rss(args: &[String]) -> (f64, u64, String) {
+pub(crate) fn peak_rss(args: &[String]) -> (f64, u64, String) {
     let script = "import resource, subprocess, sys\n\
                   subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n\
                   print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
