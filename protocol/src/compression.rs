@@ -21,7 +21,18 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize, offset: i64) -
 
 /// [`decompress`] into `out`, which is cleared first: a buffer reused from an earlier
 /// batch saves the allocation and its page faults.
-pub fn decompress_into(
+pub fn decompress_into(codec: Compression, input: &[u8], limit: usize, offset: i64, out: Vec<u8>) -> Result<Vec<u8>> {
+    let mut out = decompress_unshrunk(codec, input, limit, offset, out)?;
+    // The output lives as long as any record of its batch: a small batch must not pin
+    // a large buffer (a reused one, or LZ4's room for a whole block). Past 4 times
+    // what it holds (and 4 KiB), it is copied into one of its own size.
+    if out.capacity() > out.len().saturating_mul(4).saturating_add(4096) {
+        out.shrink_to_fit();
+    }
+    Ok(out)
+}
+
+fn decompress_unshrunk(
     codec: Compression,
     input: &[u8],
     limit: usize,
@@ -128,7 +139,10 @@ fn default_capacity(input_len: usize, limit: usize) -> usize {
 }
 
 fn read_limited_into(reader: impl Read, mut out: Vec<u8>, limit: usize) -> Result<Vec<u8>, LimitedError> {
-    let read = reader.take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| LimitedError::Codec(e.to_string()))?;
+    let read = reader
+        .take((limit as u64).saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| LimitedError::Codec(e.to_string()))?;
     if read > limit {
         return Err(LimitedError::TooBig);
     }

@@ -90,8 +90,9 @@ fn frame<'a>(mut input: &'a [u8], limit: usize, out: &mut Vec<u8>) -> Result<&'a
     }
     let start = out.len();
     if let Some(size) = content_size {
-        // Only a hint: capped by the limit.
-        out.reserve(usize::try_from(size).unwrap_or(usize::MAX).min(limit.saturating_sub(start)));
+        // Only a hint: capped by the limit and by the most LZ4 can expand this frame to.
+        let most = whole.len().saturating_mul(255);
+        out.reserve(usize::try_from(size).unwrap_or(usize::MAX).min(limit.saturating_sub(start)).min(most));
     }
     loop {
         let word = u32_le(&mut input, "block size")?;
@@ -116,19 +117,21 @@ fn frame<'a>(mut input: &'a [u8], limit: usize, out: &mut Vec<u8>) -> Result<&'a
         // Room for a whole block, or for one byte past the limit (to tell an output
         // that reaches the limit from one that exceeds it).
         let at = out.len();
-        let room = max_block.min((limit + 1).saturating_sub(at));
+        let under_limit = limit.saturating_add(1).saturating_sub(at);
+        let room = max_block.min(under_limit);
         out.resize(at + room, 0);
         let (before, block) = out.split_at_mut(at);
         let decoded = if independent {
             lz4_flex::block::decompress_into(data, block)
         } else {
-            let dict = &before[before.len().saturating_sub(WINDOW)..];
+            // A linked block refers back at most 64 KiB, and never before its frame.
+            let dict = &before[start.max(at.saturating_sub(WINDOW))..];
             lz4_flex::block::decompress_into_with_dict(data, block, dict)
         };
         let n = match decoded {
             Ok(n) => n,
-            // The block did not fit in the room left under the limit.
-            Err(_) if room < max_block => return Err(Lz4Error::TooBig),
+            // The room was cut by the limit: the block may simply not fit under it.
+            Err(_) if room == under_limit => return Err(Lz4Error::TooBig),
             Err(e) => return Err(Lz4Error::Corrupt(format!("lz4 block: {e}"))),
         };
         out.truncate(at + n);

@@ -100,3 +100,18 @@ fn concatenated_frames() {
     frames.extend_from_slice(b"junk");
     assert!(decompress(Compression::Lz4, &frames, 64, 0).is_err());
 }
+
+/// A small batch does not pin a large buffer: not LZ4's room for a whole 4 MiB block,
+/// nor a large reused buffer it was decoded into.
+#[test]
+fn small_outputs_keep_small_buffers() {
+    let frame = encode(FrameInfo::new().block_size(BlockSize::Max4MB), &[42u8; 1000]);
+    let out = decompress(Compression::Lz4, &frame, 64 << 20, 0).unwrap();
+    assert_eq!(out.len(), 1000);
+    assert!(out.capacity() <= 4 * 1000 + 4096, "capacity {}", out.capacity());
+    let out = decompress_into(Compression::Lz4, &frame, 64 << 20, 0, Vec::with_capacity(8 << 20)).unwrap();
+    assert!(out.capacity() <= 4 * 1000 + 4096, "reused: capacity {}", out.capacity());
+    // A limit under the block size still decodes what fits under it.
+    assert_eq!(decompress(Compression::Lz4, &frame, 1000, 0).unwrap().len(), 1000);
+    assert!(decompress(Compression::Lz4, &frame, 999, 0).unwrap_err().to_string().contains("limit"));
+}

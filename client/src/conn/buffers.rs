@@ -38,21 +38,28 @@ impl ReadBuffer {
     /// Before a read from the socket: room for at least [`MIN_READ`] bytes, so that
     /// `BytesMut` never allocates on its own.
     pub(crate) fn before_read(&mut self) {
-        if self.buf.capacity() - self.buf.len() >= MIN_READ || self.buf.try_reclaim(MIN_READ) {
+        let room = self.buf.capacity() - self.buf.len();
+        // The rest of a frame whose room was made already fits as it is.
+        let fits = self.pending(usize::MAX).is_some_and(|total| self.buf.capacity() >= total);
+        if room >= MIN_READ || (fits && room > 0) || self.buf.try_reclaim(MIN_READ) {
             return;
         }
         self.rotate(self.buf.len() + MIN_READ);
+    }
+
+    /// The whole size (prefix included) of the frame starting the buffer, if its prefix
+    /// is there and the size is at most `max_frame_size`.
+    fn pending(&self, max_frame_size: usize) -> Option<usize> {
+        let prefix = self.buf.get(..4)?;
+        let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        usize::try_from(size).ok().filter(|s| *s <= max_frame_size).map(|s| s + 4)
     }
 
     /// Makes room for the frame whose size prefix starts the buffer: in its own
     /// buffer when nobody holds that any more, else in a released spare, else in a
     /// fresh buffer. Sizes above `max_frame_size` are left for the frame decoder to refuse.
     pub(crate) fn make_room(&mut self, max_frame_size: usize) {
-        let Some(prefix) = self.buf.get(..4) else { return };
-        let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-        let Some(total) = usize::try_from(size).ok().filter(|s| *s <= max_frame_size).map(|s| s + 4) else {
-            return;
-        };
+        let Some(total) = self.pending(max_frame_size) else { return };
         if self.buf.capacity() >= total || self.buf.try_reclaim(total - self.buf.len()) {
             return;
         }

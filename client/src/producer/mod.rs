@@ -193,13 +193,20 @@ impl Producer {
             if full {
                 (failed, released) = queue.seal_open().unwrap_or((0, 0));
                 sealed = true;
+                queue.lingered = false;
             }
+            let lingered = queue.lingered;
             let batch = queue.open.get_or_insert_with(|| OpenBatch {
-                builder: {
+                builder: if !lingered {
+                    // A partition that fills its batches (or has not sent one yet) gets a
+                    // reused buffer, sized for a whole batch at once: it will hold about
+                    // that much in records, counted in buffer.memory. One whose last
+                    // batch went out half empty (linger.ms, a flush) grows with its records.
                     let mut b = RecordBatchBuilder::with_buffer(cfg.compression(), self.shared.buffers.take_mut());
-                    // One allocation for the batch (a reused one already has the room).
                     b.reserve(cfg.batch_size().min(MAX_POOLED));
                     b
+                } else {
+                    RecordBatchBuilder::new(cfg.compression())
                 },
                 buffers: self.shared.buffers.clone(),
                 delivery: BatchDelivery::new(),

@@ -96,6 +96,10 @@ pub(crate) struct PartQueue {
     pub(crate) resending: bool,
     /// Ordinal of the next sealed batch.
     pub(crate) sealed: u64,
+    /// Its last batch was sealed by `linger.ms` or a flush, not because it was full:
+    /// the next batch grows with its records instead of starting in a reused buffer
+    /// with room for a whole batch (a sparse partition must not pin one).
+    pub(crate) lingered: bool,
     /// Next base sequence (idempotent producer).
     pub(crate) next_sequence: i32,
     /// The broker its batches in flight went to: the partition follows a leader move
@@ -108,6 +112,7 @@ impl PartQueue {
     /// failed to encode (already reported to its futures).
     pub(crate) fn seal_open(&mut self) -> Option<(usize, usize)> {
         let b = self.open.take()?;
+        self.lingered = true;
         let failed = (b.delivery.len(), b.reserved);
         self.sealed += 1;
         match b.seal(self.sealed) {
