@@ -33,7 +33,10 @@ async fn produce(b: &str, topic: &str, from: usize, to: usize) {
     p.close().await;
 }
 
-/// Polls until `until` values are read (in order, each once), or panics after 30 s.
+/// Polls until at least `until` values are read (in order, each once), or panics after
+/// 30 s. One poll may return more than asked for: a fetch the consumer had in flight to
+/// the leader before the test named the follower again can bring records past a
+/// follower's high watermark; what matters is that none is lost, repeated or reordered.
 async fn read_to(c: &mut Consumer, got: &mut Vec<String>, until: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while got.len() < until {
@@ -45,7 +48,7 @@ async fn read_to(c: &mut Consumer, got: &mut Vec<String>, until: usize) {
             got.push(String::from_utf8(r.record.value.clone().unwrap().to_vec()).unwrap());
         }
     }
-    let want: Vec<String> = (0..until).map(|i| format!("v{i}")).collect();
+    let want: Vec<String> = (0..got.len()).map(|i| format!("v{i}")).collect();
     assert_eq!(got, &want, "every record once, in order");
 }
 
