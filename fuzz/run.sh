@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-20}"
 shift || true
-all=(frame response record_set record_batch_crc decompress roundtrip config tls_store checkpoint sasl)
+all=(frame response record_set record_batch_crc decompress roundtrip config tls_store checkpoint sasl zstd_vendored)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 

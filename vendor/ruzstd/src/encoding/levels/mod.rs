@@ -1,0 +1,2 @@
+mod fastest;
+pub use fastest::compress_fastest;
