@@ -44,7 +44,8 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("{made_by}/ruzstd_0_8_3"), |b| {
             b.iter(|| {
                 out.clear();
-                let mut r = ruzstd_upstream::decoding::StreamingDecoder::new_with_decoder(&frame[..], &mut decoder).unwrap();
+                let mut r =
+                    ruzstd_upstream::decoding::StreamingDecoder::new_with_decoder(&frame[..], &mut decoder).unwrap();
                 r.read_to_end(&mut out).unwrap();
                 assert_eq!(out.len(), plain.len());
             })

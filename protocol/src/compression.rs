@@ -76,7 +76,19 @@ fn decompress_unshrunk(
             };
             let mut out = out;
             out.reserve(cap);
-            read_limited_into(decoder, out, limit).map_err(|e| e.map_err(fail, too_big))
+            let out = read_limited_into(decoder, out, limit).map_err(|e| e.map_err(fail, too_big))?;
+            // A frame with a content checksum (most producers write none; the batch CRC
+            // covers the compressed bytes either way) is checked, as C libzstd checks it.
+            if let (Some(stored), Some(computed)) =
+                (frame_decoder.get_checksum_from_data(), frame_decoder.get_calculated_checksum())
+            {
+                if stored != computed {
+                    return Err(fail(format!(
+                        "zstd content checksum mismatch: {stored:#010x}, computed {computed:#010x}"
+                    )));
+                }
+            }
+            Ok(out)
         }),
         Compression::Snappy => {
             if input.starts_with(&XERIAL_MAGIC) {

@@ -95,9 +95,14 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         ("realistic 100 records".to_string(), realistic::records_section(100, 11)),
         ("realistic 9 records".to_string(), realistic::records_section(9, 13)),
     ];
-    for len in [0, 1, 7, 100, 255, 256, 257, 1_000, 1_023, 1_024, 1_025, 1_026, 1_027, 4_099, 65_536, 131_075, 300_001] {
-        for (alphabet, skew) in [(2, false), (3, true), (5, false), (16, true), (62, false), (200, true), (256, false)] {
-            out.push((format!("{len} bytes over {alphabet} symbols, skew {skew}"), symbols(&mut rng, len, alphabet, skew)));
+    for len in [0, 1, 7, 100, 255, 256, 257, 1_000, 1_023, 1_024, 1_025, 1_026, 1_027, 4_099, 65_536, 131_075, 300_001]
+    {
+        for (alphabet, skew) in [(2, false), (3, true), (5, false), (16, true), (62, false), (200, true), (256, false)]
+        {
+            out.push((
+                format!("{len} bytes over {alphabet} symbols, skew {skew}"),
+                symbols(&mut rng, len, alphabet, skew),
+            ));
         }
     }
     out
@@ -254,4 +259,28 @@ fn long_matches_round_trip_through_the_encoder() {
         assert!(c_libzstd(&frame) == Ok(data.clone()), "C libzstd, shift {shift}");
         assert!(vendored(&frame) == Ok(data.clone()), "vendored ruzstd, shift {shift}");
     }
+}
+
+/// ferrokafka's zstd path compares a frame's content checksum (when it has one) with the
+/// output's, as C libzstd does: ruzstd computes it but leaves the comparison to callers.
+#[test]
+fn content_checksums_are_checked() {
+    let data = realistic::records_section(300, 3);
+    let mut c = zstd::bulk::Compressor::new(3).unwrap();
+    c.include_checksum(true).unwrap();
+    let frame = c.compress(&data).unwrap();
+    let decompress = |f: &[u8]| ferrokafka_protocol::compression::decompress(Compression::Zstd, f, LIMIT, 42);
+    assert_eq!(decompress(&frame).unwrap(), data);
+
+    let mut bad = frame.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 0x40; // the stored checksum (the frame's last 4 bytes)
+    assert!(vendored(&bad) == Ok(data.clone()), "ruzstd alone does not compare");
+    assert!(c_libzstd(&bad).is_err());
+    let err = decompress(&bad).unwrap_err().to_string();
+    assert!(err.contains("checksum mismatch") && err.contains("42"), "{err}");
+
+    // Without a checksum (what Kafka's producers write) nothing is compared.
+    let plain = zstd::bulk::compress(&data, 3).unwrap();
+    assert_eq!(decompress(&plain).unwrap(), data);
 }

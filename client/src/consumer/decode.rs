@@ -32,8 +32,14 @@ fn compressed(records: &[u8]) -> bool {
 
 /// Decodes every partition of a response, in order. When two or more partitions hold
 /// compressed data they are decoded concurrently on blocking threads (decompression is
-/// the expensive part); otherwise inline, which for uncompressed data is cheaper than a
-/// thread hand-off.
+/// the expensive part), as many threads as the machine runs in parallel, each taking
+/// every n-th partition in turn; otherwise inline, which for uncompressed data is
+/// cheaper than a thread hand-off.
+///
+/// One thread per partition would be no faster and costs memory: each blocking thread
+/// keeps its own zstd decoder (window and tables), and 32 partitions of one response
+/// made 32 of them. On a 32-partition zstd topic of 1M records the CLI's peak RSS went
+/// from 140 to 77 MiB and its CPU from 0.385 to 0.311 s (README "Benchmarks").
 pub(crate) async fn decode_all(
     work: Vec<Work>,
     opts: DecodeOptions,
@@ -44,43 +50,67 @@ pub(crate) async fn decode_all(
         return work
             .into_iter()
             .map(|mut w| {
-                let r = decode(
-                    &w.tp,
-                    std::mem::take(&mut w.records),
-                    (opts, buffers),
-                    w.offset,
-                    isolation,
-                    std::mem::take(&mut w.aborted),
-                );
+                let (records, aborted) = (std::mem::take(&mut w.records), std::mem::take(&mut w.aborted));
+                let r = decode(&w.tp, records, (opts, buffers), w.offset, isolation, aborted);
                 (w, r)
             })
             .collect();
     }
-    let mut tasks = Vec::with_capacity(work.len());
-    for mut w in work {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, work.len());
+    let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut heads = Vec::with_capacity(work.len());
+    for (i, mut w) in work.into_iter().enumerate() {
         let (records, aborted) = (std::mem::take(&mut w.records), std::mem::take(&mut w.aborted));
-        let (tp, offset) = (w.tp.clone(), w.offset);
+        shares[i % threads].push((i, w.tp.clone(), w.offset, records, aborted));
+        heads.push(w);
+    }
+    let mut tasks = Vec::with_capacity(threads);
+    for share in shares {
         let buffers = buffers.cloned();
+        let members: Vec<usize> = share.iter().map(|(i, ..)| *i).collect();
         let task = tokio::task::spawn_blocking(move || {
-            decode(&tp, records, (opts, buffers.as_ref()), offset, isolation, aborted)
+            share
+                .into_iter()
+                .map(|(i, tp, offset, records, aborted)| {
+                    (i, decode(&tp, records, (opts, buffers.as_ref()), offset, isolation, aborted))
+                })
+                .collect::<Vec<_>>()
         });
-        tasks.push((w, task));
+        tasks.push((members, task));
     }
-    let mut out = Vec::with_capacity(tasks.len());
-    for (w, task) in tasks {
-        let r = task.await.unwrap_or_else(|e| {
-            Err(ClientError::TaskFailed {
-                task: "record decoding",
-                reason: format!("{} at offset {}: {e}", w.tp, w.offset),
-            })
-        });
-        out.push((w, r));
+    let mut results: Vec<Option<Decoded>> = heads.iter().map(|_| None).collect();
+    for (members, task) in tasks {
+        match task.await {
+            Ok(done) => {
+                for (i, r) in done {
+                    results[i] = Some(r);
+                }
+            }
+            // A panic while decoding: every partition of that share fails.
+            Err(e) => {
+                for i in members {
+                    let w = &heads[i];
+                    let reason = format!("{} at offset {}: {e}", w.tp, w.offset);
+                    results[i] = Some(Err(ClientError::TaskFailed { task: "record decoding", reason }));
+                }
+            }
+        }
     }
-    out
+    heads
+        .into_iter()
+        .zip(results)
+        .map(|(w, r)| {
+            let r = r.unwrap_or_else(|| {
+                Err(ClientError::TaskFailed { task: "record decoding", reason: format!("{} not decoded", w.tp) })
+            });
+            (w, r)
+        })
+        .collect()
 }
 
 /// Decodes a partition's records: the batches to deliver, the next fetch offset
-/// (past control batches and aborted data too) and the bytes held.
+/// (past control batches and aborted data too) and the bytes held (fetched and
+/// decompressed).
 pub(crate) fn decode(
     tp: &TopicPartition,
     records: Bytes,
@@ -111,9 +141,76 @@ pub(crate) fn decode(
             batches.push(b);
         }
     }
+    // Held: the fetched bytes and what decompression made (as the range reader counts),
+    // so that the prefetch budget bounds memory whatever the compression ratio.
+    let size = size + batches.iter().map(Batch::decompressed_len).sum::<usize>();
     if next == offset && set.truncated() {
         let size = set.truncated_batch_size().unwrap_or(0);
         return Err(ClientError::BatchTooLarge { partition: tp.clone(), offset, size });
     }
     Ok((batches, next, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use ferrokafka_protocol::records::{NewRecord, RecordBatchBuilder};
+    use ferrokafka_protocol::Compression;
+
+    use super::*;
+
+    /// `records` records of 1 KiB of one repeated byte from offset `base`: zstd makes
+    /// each batch a few hundred bytes.
+    fn batch(base: i64, records: usize, fill: u8) -> Bytes {
+        let value = [fill; 1024];
+        let mut b = RecordBatchBuilder::new(Compression::Zstd).base_offset(base);
+        for _ in 0..records {
+            b.push(&NewRecord { key: None, value: Some(&value), headers: &[], timestamp: 0 }).expect("push");
+        }
+        let mut out = BytesMut::new();
+        b.finish(&mut out).expect("finish");
+        out.freeze()
+    }
+
+    fn work(partition: i32, records: Bytes) -> Work {
+        Work {
+            tp: TopicPartition::new("t", partition),
+            offset: 0,
+            epoch: 1,
+            records,
+            aborted: Vec::new(),
+            high_watermark: 100,
+            last_stable_offset: 100,
+        }
+    }
+
+    /// The bytes held count what decompression made, so that the prefetch budget bounds
+    /// memory whatever the compression ratio.
+    #[test]
+    fn held_bytes_count_decompressed_records() {
+        let records = batch(0, 100, b'x');
+        assert!(records.len() < 4096, "{} bytes on the wire", records.len());
+        let tp = TopicPartition::new("t", 0);
+        let opts = (DecodeOptions::default(), None);
+        let (batches, next, held) =
+            decode(&tp, records.clone(), opts, 0, IsolationLevel::ReadUncommitted, Vec::new()).expect("decoded");
+        assert_eq!((batches.len(), next), (1, 100));
+        assert!(held >= records.len() + 100 * 1024, "held {held}");
+    }
+
+    /// Many compressed partitions, shared out among the decoding threads, come back in
+    /// the order they were given, each with its own data.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compressed_partitions_come_back_in_order() {
+        let work: Vec<Work> = (0..32).map(|p| work(p, batch(0, 10 + p as usize, p as u8))).collect();
+        let decoded = decode_all(work, DecodeOptions::default(), IsolationLevel::ReadUncommitted, None).await;
+        assert_eq!(decoded.len(), 32);
+        for (p, (w, result)) in decoded.into_iter().enumerate() {
+            assert_eq!(w.tp, TopicPartition::new("t", p as i32));
+            let (batches, next, _) = result.expect("decoded");
+            assert_eq!(next, 10 + p as i64);
+            let first = batches[0].records().next().expect("a record").expect("valid");
+            assert_eq!(first.value.expect("a value")[0], p as u8);
+        }
+    }
 }

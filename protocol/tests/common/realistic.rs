@@ -25,7 +25,12 @@ pub fn records_section(records: usize, seed: u64) -> Vec<u8> {
             value.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[(x % 62) as usize]);
         }
         value.extend_from_slice(b"\"}");
-        let record = NewRecord { key: Some(key.as_bytes()), value: Some(&value), headers: &[], timestamp: 1_700_000_000_000 + i as i64 };
+        let record = NewRecord {
+            key: Some(key.as_bytes()),
+            value: Some(&value),
+            headers: &[],
+            timestamp: 1_700_000_000_000 + i as i64,
+        };
         b.push(&record).expect("push");
     }
     let mut out = BytesMut::new();

@@ -14,6 +14,11 @@ pub struct DecodeBuffer {
     total_output_counter: u64,
     #[cfg(feature = "hash")]
     pub hash: twox_hash::XxHash64,
+    /// ferrokafka (PATCHED.md): whether drained output goes through `hash`. The frame
+    /// decoder turns it off for frames without a content checksum (Kafka's producers
+    /// write none), where the hash is never compared.
+    #[cfg(feature = "hash")]
+    pub hashing: bool,
 }
 
 impl Read for DecodeBuffer {
@@ -40,6 +45,8 @@ impl DecodeBuffer {
             total_output_counter: 0,
             #[cfg(feature = "hash")]
             hash: twox_hash::XxHash64::with_seed(0),
+            #[cfg(feature = "hash")]
+            hashing: true,
         }
     }
 
@@ -221,7 +228,7 @@ impl DecodeBuffer {
     pub fn drain(&mut self) -> Vec<u8> {
         let (slice1, slice2) = self.buffer.as_slices();
         #[cfg(feature = "hash")]
-        {
+        if self.hashing {
             self.hash.write(slice1);
             self.hash.write(slice2);
         }
@@ -287,7 +294,9 @@ impl DecodeBuffer {
         if n1 != 0 {
             let (written1, res1) = write_bytes(&slice1[..n1]);
             #[cfg(feature = "hash")]
-            self.hash.write(&slice1[..written1]);
+            if self.hashing {
+                self.hash.write(&slice1[..written1]);
+            }
             drain_guard.amount += written1;
 
             // Apparently this is what clippy thinks is the best way of expressing this
@@ -298,7 +307,9 @@ impl DecodeBuffer {
             if written1 == n1 && n2 != 0 {
                 let (written2, res2) = write_bytes(&slice2[..n2]);
                 #[cfg(feature = "hash")]
-                self.hash.write(&slice2[..written2]);
+                if self.hashing {
+                    self.hash.write(&slice2[..written2]);
+                }
                 drain_guard.amount += written2;
 
                 // Apparently this is what clippy thinks is the best way of expressing this

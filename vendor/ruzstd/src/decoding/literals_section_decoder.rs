@@ -97,7 +97,8 @@ fn decompress_literals(
         target.resize(start + section.regenerated_size as usize, 0);
         let fast = crate::huff0::fast_decoder::decode(
             &scratch.table,
-            [stream1, stream2, stream3, stream4],
+            &source[..jump3 + stream4.len()],
+            [0, jump1, jump2, jump3],
             &mut target[start..],
         );
         if !fast {
@@ -144,7 +145,7 @@ fn decompress_literals(
         // ferrokafka: see the four-stream case above.
         let start = target.len();
         target.resize(start + section.regenerated_size as usize, 0);
-        if crate::huff0::fast_decoder::decode(&scratch.table, [source], &mut target[start..]) {
+        if crate::huff0::fast_decoder::decode(&scratch.table, source, [0], &mut target[start..]) {
             return Ok(bytes_read + source.len() as u32);
         }
         target.truncate(start);
