@@ -183,7 +183,7 @@ fn drain(cluster: &Cluster, md: &Metadata, shared: &Shared) -> Drained {
         if q.in_flight > 0 && leader != q.sent_to {
             continue;
         }
-        let limit = if q.resending { 1 } else { limit };
+        let limit = if q.resending.is_some() { 1 } else { limit };
         while q.in_flight < limit && !waiting_for_id {
             if q.ready.is_empty() {
                 match q.open.as_ref().map(|b| b.created + linger) {
@@ -260,7 +260,7 @@ async fn complete(cluster: &Cluster, shared: &Shared, group: Group, result: Resu
         match (verdict, error) {
             (Verdict::Delivered, _) | (_, None) => {
                 if let Some(q) = shared.lock().parts.get_mut(&tp) {
-                    q.resending = false;
+                    q.acknowledged(batch.ordinal);
                 }
                 shared.counters.delivered(batch.delivery.len(), batch.created.elapsed());
                 done.add(batch.delivery.len(), batch.reserved);
@@ -346,7 +346,7 @@ fn requeue_or_fail(cluster: &Cluster, shared: &Shared, group: Group, last: &Clie
             let q = acc.parts.entry(tp.clone()).or_default();
             q.in_flight = q.in_flight.saturating_sub(1);
             if !give_up {
-                q.resending = true;
+                q.resend_from(batch.ordinal);
                 if sent {
                     shared.counters.retried();
                 }
