@@ -49,6 +49,9 @@ struct Inner {
     /// SASL for every connection (`SASL_PLAINTEXT`, `SASL_SSL`).
     sasl: Option<Arc<crate::sasl::SaslConfig>>,
     metadata: RwLock<Arc<Metadata>>,
+    /// Bumped each time `metadata` is replaced: lets hot paths keep what they read from
+    /// it until it changes.
+    generation: std::sync::atomic::AtomicU64,
     /// Topics whose metadata is kept fresh.
     topics: RwLock<BTreeSet<String>>,
     slots: std::sync::Mutex<HashMap<(i32, ConnKind), SharedSlot>>,
@@ -170,6 +173,7 @@ impl Cluster {
                 opts,
                 sasl,
                 metadata: RwLock::new(Arc::new(Metadata::empty())),
+                generation: std::sync::atomic::AtomicU64::new(0),
                 topics: RwLock::new(BTreeSet::new()),
                 slots: std::sync::Mutex::new(HashMap::new()),
                 bootstrap: Mutex::new(None),
@@ -189,6 +193,11 @@ impl Cluster {
     /// The client configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// Changes whenever the metadata snapshot is replaced.
+    pub(crate) fn metadata_generation(&self) -> u64 {
+        self.inner.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current metadata snapshot.
@@ -240,6 +249,7 @@ impl Cluster {
         tracing::debug!(brokers = snapshot.brokers.len(), topics = snapshot.topics.len(), "metadata refreshed");
         if let Ok(mut m) = self.inner.metadata.write() {
             *m = snapshot.clone();
+            self.inner.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
         Ok(snapshot)
     }

@@ -120,7 +120,6 @@ impl Producer {
     /// [`send`](Self::send) for a borrowed record: nothing is allocated per record
     /// (key, value and headers are copied into the batch being built).
     pub async fn send_ref(&self, record: ProducerRecordRef<'_>) -> Result<DeliveryFuture> {
-        let partitions = self.partition_count(record.topic).await?;
         let cfg = self.cluster.config();
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let headers: Vec<NewHeader<'_>> =
@@ -130,6 +129,30 @@ impl Producer {
             + record.key.map_or(0, <[u8]>::len)
             + record.value.map_or(0, <[u8]>::len)
             + record.headers.iter().map(|(k, v)| 8 + k.len() + v.as_ref().map_or(0, Bytes::len)).sum::<usize>();
+        // The topic's partition count: from the last send's, while the metadata is
+        // unchanged (no lookup, no hashing), else from the metadata.
+        let generation = self.cluster.metadata_generation();
+        let recent = match &self.shared.lock().recent {
+            Some((t, n, g)) if *g == generation && &**t == record.topic => Some((t.clone(), *n)),
+            _ => None,
+        };
+        let (topic, partitions) = match recent {
+            Some(r) => r,
+            None => {
+                let n = self.partition_count(record.topic).await?;
+                let mut acc = self.shared.lock();
+                let topic = match acc.topics.get(record.topic) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = Arc::from(record.topic);
+                        acc.topics.insert(t.clone());
+                        t
+                    }
+                };
+                acc.recent = Some((topic.clone(), n, generation));
+                (topic, n)
+            }
+        };
         let mut acc = self.room_for(size_hint, record.topic).await?;
         if let Some(t) = &acc.txn {
             if t.phase != txn::Phase::InTransaction {
@@ -158,14 +181,6 @@ impl Producer {
                     p
                 }
             },
-        };
-        let topic = match acc.topics.get(record.topic) {
-            Some(t) => t.clone(),
-            None => {
-                let t: Arc<str> = Arc::from(record.topic);
-                acc.topics.insert(t.clone());
-                t
-            }
         };
         let tp = TopicPartition { topic, partition };
         let (mut failed, mut released) = (0, 0);

@@ -153,6 +153,10 @@ pub(crate) struct Accumulator {
     pub(super) sticky: HashMap<String, i32>,
     /// Topic names seen, shared by the queues' keys (no allocation per record).
     pub(super) topics: HashSet<Arc<str>>,
+    /// The topic sent to last and its partition count, valid while the cluster's
+    /// metadata generation is unchanged: a run of records to one topic looks up
+    /// neither the metadata nor the topic names.
+    pub(super) recent: Option<(Arc<str>, usize, u64)>,
     /// Records accepted and not yet delivered or failed.
     pub(crate) pending: usize,
     /// Bytes those records hold, bounded by `buffer.memory`.
