@@ -77,6 +77,8 @@ pub struct Args {
     pub produce_key: Option<String>,
     /// `-D DELIM`: the message delimiter (input of -P, output of -C); `\n` by default.
     pub delimiter: Option<String>,
+    /// `-l FILE`: produce the messages of this file (split as stdin is) instead of stdin.
+    pub input_file: Option<String>,
     /// `--stats` (or librdkafka's `-X statistics.interval.ms=N`): a statistics line
     /// (librdkafka's JSON) on stderr this often while consuming.
     pub stats: Option<std::time::Duration>,
@@ -186,6 +188,7 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
         unbuffered: false,
         produce_key: None,
         delimiter: None,
+        input_file: None,
         stats: None,
     };
     let mut stats_flag = false;
@@ -232,8 +235,9 @@ pub fn parse(argv: &[String]) -> Result<Args, UsageError> {
             "-u" => args.unbuffered = true,
             "-k" => args.produce_key = Some(value(&mut it, "-k")?.clone()),
             "-D" => args.delimiter = Some(value(&mut it, "-D")?.clone()),
+            "-l" => args.input_file = Some(value(&mut it, "-l")?.clone()),
             "--stats" => stats_flag = true,
-            "-E" | "-O" | "-T" | "-Z" | "-l" | "-s" | "-r" | "-m" | "-U" => {
+            "-E" | "-O" | "-T" | "-Z" | "-s" | "-r" | "-m" | "-U" => {
                 return Err(UsageError(format!("kcat option {a} is not supported by ferrokafka")))
             }
             "read-range" => mode = Some(Mode::ReadRange),
@@ -337,6 +341,7 @@ usage: ferrokafka -C|-P|-L|-Q -b BROKERS [options]
   -H NAME=VAL   header (produce)         -z CODEC   none|gzip|snappy|lz4|zstd
   -X KEY=VAL    client configuration     -F FILE    configuration file (key=value lines)
   -D DELIM      message delimiter (\\n)   -k KEY     key of every produced record
+  -l FILE       produce the messages of FILE instead of stdin
   -d CONTEXTS   debug output on stderr: broker,protocol,consumer,cgrp,topic,metadata,
                 fetch,msg,security,eos,admin,all (or RUST_LOG)   -v  more output
   -u            unbuffered output        -q         quiet       -V  version

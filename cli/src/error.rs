@@ -14,7 +14,7 @@ pub enum CliError {
     /// Reading the input or writing the output failed.
     #[error("{what}: {source}")]
     Io {
-        /// `stdin` or `stdout`.
+        /// `stdin`, `stdout` or `-l` (the input file).
         what: &'static str,
         /// The I/O error.
         #[source]

@@ -115,9 +115,18 @@ async fn produce(cluster: Cluster, args: &Args) -> Result<()> {
     // one, so the producer keeps batching; `send` itself waits when buffer.memory is
     // full, which bounds this queue too.
     let mut pending = std::collections::VecDeque::new();
-    let stdin = std::io::stdin();
+    // kcat's -l FILE, else stdin; split into messages the same way.
+    let mut input: Box<dyn std::io::BufRead> = match &args.input_file {
+        Some(path) => Box::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            std::fs::File::open(path).map_err(|e| CliError::Io {
+                what: "-l",
+                source: std::io::Error::new(e.kind(), format!("{path}: {e}")),
+            })?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
     let mut line = Vec::new();
-    let mut input = stdin.lock();
     let mut sent = 0u64;
     // kcat's -D: the message delimiter, with \n, \t, \r and \xNN escapes.
     let delim = unescape(args.delimiter.as_deref().unwrap_or("\n"));
@@ -165,10 +174,18 @@ fn offset_of(map: &HashMap<TopicPartition, i64>, tp: &TopicPartition) -> Result<
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
+    // A byte search for the delimiter's first byte, then a comparison of the rest: the
+    // windowed comparison called memcmp at every position (6% of producing 1M lines).
+    let (&first, rest) = needle.split_first()?;
+    let mut from = 0;
+    while let Some(i) = hay.get(from..)?.iter().position(|&b| b == first) {
+        let at = from + i;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
@@ -298,4 +315,28 @@ async fn read_range(cluster: Cluster, args: &Args) -> Result<()> {
         output.write(&mut out, &topic, partition, &r?.view()).map_err(io_err)?;
     }
     out.flush().map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_matches_the_windowed_search() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"k1:v1", b":"),
+            (b"k1:v1", b"::"),
+            (b"a:b::c", b"::"),
+            (b"ab:a:::x:::", b":::"),
+            (b"no delimiter", b":"),
+            (b"ends with:", b":"),
+            (b"", b":"),
+            (b"x", b""),
+            (b"::", b":::"),
+        ];
+        for (hay, needle) in cases {
+            let want = if needle.is_empty() { None } else { hay.windows(needle.len()).position(|w| w == *needle) };
+            assert_eq!(find(hay, needle), want, "{:?} in {:?}", needle, hay);
+        }
+    }
 }

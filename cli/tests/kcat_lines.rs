@@ -56,7 +56,12 @@ fn kcat_command_lines_run_unchanged() {
         ("-P -b {b} -t {t} -D ;; -p0", b"one;;two;;three"),
         ("-P -b {b} -t{t} -Hh1=x -H h2=y -zgzip", b"with-headers\n"),
     ];
-    for (template, input) in produce {
+    // -l FILE: the messages of a file instead of stdin.
+    let file = std::env::temp_dir().join(format!("{}.txt", unique_topic("kcat-l")));
+    std::fs::write(&file, "k1:from-file\nk2:second\n").unwrap();
+    let from_file = format!("-P -b {{b}} -t {{t}} -K: -l {}", file.display());
+    let produce = [produce, &[(from_file.as_str(), &b""[..])]].concat();
+    for (template, input) in &produce {
         let (theirs, ours) = (unique_topic("kcat-p"), unique_topic("fk-p"));
         mock.create_topic(&theirs, 1);
         mock.create_topic(&ours, 1);
@@ -66,6 +71,7 @@ fn kcat_command_lines_run_unchanged() {
         assert!(!want.is_empty(), "{template}");
         assert_eq!(got, want, "{template}: ferrokafka wrote what kcat wrote");
     }
+    std::fs::remove_file(&file).unwrap();
 
     // Consumer lines over one topic: stdout must match byte for byte.
     let t = unique_topic("kcat-c");

@@ -57,6 +57,7 @@ pub mod consumer;
 mod error;
 mod fetch;
 mod fetch_session;
+mod fxhash;
 pub mod group;
 pub mod metadata;
 pub mod producer;

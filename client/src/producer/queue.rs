@@ -148,7 +148,8 @@ impl PartQueue {
 
 #[derive(Default)]
 pub(crate) struct Accumulator {
-    pub(crate) parts: HashMap<TopicPartition, PartQueue>,
+    /// Fx-hashed: looked up once per record (`crate::fxhash`).
+    pub(crate) parts: HashMap<TopicPartition, PartQueue, crate::fxhash::FxBuild>,
     /// Sticky partition per topic for records without a key.
     pub(super) sticky: HashMap<String, i32>,
     /// Topic names seen, shared by the queues' keys (no allocation per record).
