@@ -253,6 +253,10 @@ fn orchestrate(argv: Vec<String>) {
                 produces.push(("ferrokafka-cli-static-produce", cli_produce(s, "s", "")));
             }
             for (client, cmd) in produces.into_iter().filter(|(c, _)| wanted(&only, c)) {
+                // The mock stays busy for a while after taking 1M records (it trims each
+                // partition to ~5 MiB): run straight after kcat's, our rows ran 2–3×
+                // slower than alone (`--only`), so each producer starts on a settled mock.
+                std::thread::sleep(Duration::from_secs(1));
                 row(*payload, client, "sink", &mut rows, timed(&cmd));
             }
             std::thread::sleep(Duration::from_millis(200));
