@@ -56,7 +56,10 @@ pub(crate) async fn decode_all(
             })
             .collect();
     }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, work.len());
+    // Read once: on Linux it reads the cgroup's CPU quota from files.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let threads = cores.clamp(1, work.len());
     let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
     let mut heads = Vec::with_capacity(work.len());
     for (i, mut w) in work.into_iter().enumerate() {
@@ -86,7 +89,8 @@ pub(crate) async fn decode_all(
                     results[i] = Some(r);
                 }
             }
-            // A panic while decoding: every partition of that share fails.
+            // A panic while decoding: every partition of that share fails (its thread
+            // decoded them in turn; which one panicked is not known).
             Err(e) => {
                 for i in members {
                     let w = &heads[i];
@@ -195,6 +199,9 @@ mod tests {
         let (batches, next, held) =
             decode(&tp, records.clone(), opts, 0, IsolationLevel::ReadUncommitted, Vec::new()).expect("decoded");
         assert_eq!((batches.len(), next), (1, 100));
+        // Counted once: the range reader reserves exactly this (it once added the
+        // decompressed bytes again).
+        assert_eq!(held, records.len() + batches[0].decompressed_len());
         assert!(held >= records.len() + 100 * 1024, "held {held}");
     }
 

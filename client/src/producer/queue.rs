@@ -126,7 +126,6 @@ impl PartQueue {
         }
     }
 
-    /// Puts a batch back at its place in `ready`.
     /// The batch of `ordinal` failed and will be resent: resends go out one at a time.
     pub(crate) fn resend_from(&mut self, ordinal: u64) {
         self.resending = Some(self.resending.map_or(ordinal, |first| first.min(ordinal)));
@@ -140,6 +139,7 @@ impl PartQueue {
         }
     }
 
+    /// Puts a batch back at its place in `ready`.
     pub(crate) fn requeue(&mut self, batch: SealedBatch) {
         let at = self.ready.iter().position(|b| b.ordinal > batch.ordinal).unwrap_or(self.ready.len());
         self.ready.insert(at, batch);

@@ -398,7 +398,8 @@ async fn handle(
             }
             continue;
         }
-        reservation.resize(size + batches.iter().map(|b| b.decompressed_len()).sum::<usize>());
+        // `size` counts the fetched bytes and what decompression made (`decode`).
+        reservation.resize(size);
         let chunk = Chunk { batches, start: s.next, next, reservation: Some(reservation) };
         s.next = next;
         s.last_progress = now;
