@@ -29,33 +29,28 @@ const LIMIT: usize = 1 << 22;
 
 type Outcome = Result<Vec<u8>, String>;
 
-fn vendored(frame: &[u8]) -> Outcome {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut decoder = ruzstd::decoding::FrameDecoder::new();
-        let mut out = Vec::new();
-        ruzstd::decoding::StreamingDecoder::new_with_decoder(frame, &mut decoder)
-            .map_err(|e| e.to_string())?
-            .take(LIMIT as u64)
-            .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?;
-        Ok(out)
-    }))
-    .unwrap_or_else(|_| Err("panic".into()))
+/// A decoder function over one ruzstd crate (the two share their API): the frame
+/// decoded through `StreamingDecoder`, at most `LIMIT` bytes, a panic as an outcome.
+macro_rules! ruzstd_decoder {
+    ($name:ident, $krate:ident) => {
+        fn $name(frame: &[u8]) -> Outcome {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut decoder = $krate::decoding::FrameDecoder::new();
+                let mut out = Vec::new();
+                $krate::decoding::StreamingDecoder::new_with_decoder(frame, &mut decoder)
+                    .map_err(|e| e.to_string())?
+                    .take(LIMIT as u64)
+                    .read_to_end(&mut out)
+                    .map_err(|e| e.to_string())?;
+                Ok(out)
+            }))
+            .unwrap_or_else(|_| Err("panic".into()))
+        }
+    };
 }
 
-fn upstream(frame: &[u8]) -> Outcome {
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut decoder = ruzstd_upstream::decoding::FrameDecoder::new();
-        let mut out = Vec::new();
-        ruzstd_upstream::decoding::StreamingDecoder::new_with_decoder(frame, &mut decoder)
-            .map_err(|e| e.to_string())?
-            .take(LIMIT as u64)
-            .read_to_end(&mut out)
-            .map_err(|e| e.to_string())?;
-        Ok(out)
-    }))
-    .unwrap_or_else(|_| Err("panic".into()))
-}
+ruzstd_decoder!(vendored, ruzstd);
+ruzstd_decoder!(upstream, ruzstd_upstream);
 
 fn c_libzstd(frame: &[u8]) -> Outcome {
     zstd::bulk::decompress(frame, LIMIT).map_err(|e| e.to_string())

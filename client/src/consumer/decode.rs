@@ -145,8 +145,9 @@ pub(crate) fn decode(
             batches.push(b);
         }
     }
-    // Held: the fetched bytes and what decompression made (as the range reader counts),
-    // so that the prefetch budget bounds memory whatever the compression ratio.
+    // Held: the fetched bytes and what decompression made, so that the consumer's
+    // prefetch budget and the range reader's reservations bound memory whatever the
+    // compression ratio.
     let size = size + batches.iter().map(Batch::decompressed_len).sum::<usize>();
     if next == offset && set.truncated() {
         let size = set.truncated_batch_size().unwrap_or(0);
