@@ -23,13 +23,14 @@ const PLAN_PARTITIONS: i32 = 1000;
 const WORDS: [&str; 12] =
     ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "kafka", "spark", "stream", "batch"];
 
-/// Counts the space-separated words of `value` into `counts`, keys sharing `value`'s buffer.
-fn count_words(value: &Bytes, counts: &mut HashMap<Bytes, u64>) {
+/// Counts the space-separated words of `value` into `counts`. A new word's key shares
+/// the value's buffer, which `owner` gives as `Bytes` (no copy).
+fn count_words(value: &[u8], owner: impl Fn() -> Bytes, counts: &mut HashMap<Bytes, u64>) {
     for word in value.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
         match counts.get_mut(word) {
             Some(c) => *c += 1,
             None => {
-                counts.insert(value.slice_ref(word), 1);
+                counts.insert(owner().slice_ref(word), 1);
             }
         }
     }
@@ -48,10 +49,10 @@ pub async fn plain_wordcount(boot: &str, topic: &str, partitions: i32, n: usize)
     while records < n {
         let polled = consumer.poll(Duration::from_secs(10)).await.expect("poll");
         assert!(!polled.is_empty(), "no records for 10 s after {records}");
-        for r in &polled {
-            let r = r.expect("record");
-            if let Some(v) = &r.record.value {
-                count_words(v, &mut counts);
+        for r in polled.views() {
+            let r = r.expect("record").record;
+            if let Some(v) = r.value() {
+                count_words(v, || r.value_bytes().unwrap_or_default(), &mut counts);
             }
             records += 1;
         }
@@ -82,14 +83,15 @@ pub async fn stream_wordcount(boot: &str, topic: &str, partitions: i32, n: usize
         let parts = batch
             .foreach_partition(|mut p| async move {
                 let mut counts = HashMap::new();
-                let mut n = 0;
-                while let Some(r) = p.records.next().await {
-                    if let Some(v) = &r?.value {
-                        count_words(v, &mut counts);
-                    }
-                    n += 1;
-                }
-                Ok((n, counts))
+                let n = p
+                    .records
+                    .for_each_view(|r| {
+                        if let Some(v) = r.value() {
+                            count_words(v, || r.value_bytes().unwrap_or_default(), &mut counts);
+                        }
+                    })
+                    .await?;
+                Ok((n as usize, counts))
             })
             .await
             .expect("foreach_partition");

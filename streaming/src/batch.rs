@@ -169,6 +169,16 @@ impl ExecutorPool {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// Or, with nothing allocated or reference-counted per record, as views that live for
+/// the call ([`PartitionRecords::for_each_view`]):
+///
+/// ```no_run
+/// # async fn f(mut p: ferrokafka_streaming::BatchPartition) -> ferrokafka_streaming::Result<()> {
+/// let mut bytes = 0;
+/// p.records.for_each_view(|record| bytes += record.value().map_or(0, <[u8]>::len)).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct BatchPartition {
     /// Index in the batch: `batch.offset_ranges()[index] == range`.

@@ -4,7 +4,9 @@
 //! `batch.offset_ranges()[i]`. Executors (tasks with an id and a host) read their
 //! partitions lazily, one Fetch per leader for all of an executor's partitions, within
 //! one memory budget ([`ReadOptions::memory_budget`]); records reach your code as they
-//! are fetched, as views into the fetched buffers.
+//! are fetched, sharing the fetched buffers (no copy): as owned records
+//! (`p.records.next()`), or as views for the length of a callback
+//! (`p.records.for_each_view(…)`, no refcount either).
 //!
 //! | Spark (Scala) | ferrokafka |
 //! |---|---|
@@ -12,6 +14,7 @@
 //! | `stream.foreachRDD { rdd => … }` | `stream.process(\|batch\| async move { … })` |
 //! | `rdd.asInstanceOf[HasOffsetRanges].offsetRanges` | `batch.offset_ranges()` ([`HasOffsetRanges`]) |
 //! | `rdd.foreachPartition { iter => … offsetRanges(TaskContext.get.partitionId) }` | `batch.foreach_partition(\|mut p\| async move { … p.range … p.records.next().await … })` |
+//! | `iter.foreach { record => … }` inside `foreachPartition` | `p.records.for_each_view(\|record\| …).await`: views borrowing from the fetched bytes, nothing allocated or reference-counted per record |
 //! | `record.value` (`StringDeserializer`) | [`Record::value_str`] |
 //! | `stream.asInstanceOf[CanCommitOffsets].commitAsync(offsetRanges)` | `stream.commit_async(batch.offset_ranges())` |
 //! | `KafkaUtils.createRDD(sc, kafkaParams, offsetRanges, PreferConsistent)` | `create_batch(ranges, &PreferConsistent, pool)` |

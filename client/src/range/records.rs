@@ -12,6 +12,8 @@ use super::budget::Reservation;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
+mod views;
+
 /// One partition's decoded answer to one fetch, holding its bytes' reservation.
 #[derive(Debug)]
 pub(crate) struct Chunk {
@@ -228,14 +230,10 @@ impl PartitionRecords {
         Ok(out)
     }
 
-    /// Counts the rest of the range's records (reading them).
+    /// Counts the rest of the range's records (reading them, as views).
     pub async fn count(mut self) -> Result<usize> {
-        let mut n = 0;
-        while let Some(r) = self.next().await {
-            r?;
-            n += 1;
-        }
-        Ok(n)
+        let n = self.for_each_view(|_| {}).await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Record>>> {
@@ -243,67 +241,112 @@ impl PartitionRecords {
             if self.finished {
                 return Poll::Ready(None);
             }
-            if !self.allow_gaps && self.expected >= self.until {
+            if self.complete() {
                 self.finish();
                 return Poll::Ready(None);
             }
             if let Some(cur) = &mut self.current {
                 match cur.next_record() {
-                    Some(Ok(r)) if r.offset < self.expected => continue,
-                    Some(Ok(r)) if r.offset >= self.until => {
-                        cur.peeked = Some(r);
-                        self.finish();
-                        return Poll::Ready(None);
-                    }
-                    Some(Ok(r)) => {
-                        if r.offset != self.expected && !self.allow_gaps {
-                            return Poll::Ready(Some(Err(self.gap(r.offset))));
+                    Some(Ok(r)) => match self.judge(r.offset) {
+                        Judged::Skip => continue,
+                        Judged::Take => return Poll::Ready(Some(Ok(r))),
+                        Judged::Past => {
+                            if let Some(cur) = &mut self.current {
+                                cur.peeked = Some(r);
+                            }
+                            self.finish();
+                            return Poll::Ready(None);
                         }
-                        self.expected = r.offset + 1;
-                        return Poll::Ready(Some(Ok(r)));
-                    }
-                    Some(Err(source)) => {
-                        self.finished = true;
-                        self.current = None;
-                        let e = ClientError::Protocol { broker: None, partition: Some(self.tp.clone()), source };
-                        return Poll::Ready(Some(Err(e)));
-                    }
+                        Judged::Gap(e) => return Poll::Ready(Some(Err(e))),
+                    },
+                    Some(Err(source)) => return Poll::Ready(Some(Err(self.corrupt(source)))),
                     None => self.current = None,
                 }
             }
-            let Some(rx) = &mut self.rx else {
-                return Poll::Ready(self.end_of_data());
-            };
-            match rx.poll_recv(cx) {
+            match self.poll_chunk(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    if let Some(w) = &self.wake {
-                        w.notify_one();
-                    }
-                    self.current = Some(Cursor::new(chunk));
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) => return Poll::Ready(None),
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+
+    /// Without gaps allowed, `until - 1` was handed out: the range is read.
+    fn complete(&self) -> bool {
+        !self.allow_gaps && self.expected >= self.until
+    }
+
+    /// What to do with the next record of the partition, at `offset`: the range's
+    /// rules, shared by [`next`](Self::next) and [`for_each_view`](Self::for_each_view).
+    fn judge(&mut self, offset: i64) -> Judged {
+        if offset < self.expected {
+            Judged::Skip
+        } else if offset >= self.until {
+            Judged::Past
+        } else if offset != self.expected && !self.allow_gaps {
+            Judged::Gap(self.gap(offset))
+        } else {
+            self.expected = offset + 1;
+            Judged::Take
+        }
+    }
+
+    fn corrupt(&mut self, source: ferrokafka_protocol::ProtocolError) -> ClientError {
+        self.finished = true;
+        self.current = None;
+        self.rx = None;
+        ClientError::Protocol { broker: None, partition: Some(self.tp.clone()), source }
+    }
+
+    /// Waits for the next chunk: `Ok(true)` when it is the current one, `Ok(false)` at
+    /// the end of the range.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
+        let Some(rx) = &mut self.rx else {
+            return Poll::Ready(self.end_of_data());
+        };
+        match rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(w) = &self.wake {
+                    w.notify_one();
                 }
-                Poll::Ready(Some(Err(e))) => {
-                    self.finished = true;
-                    self.rx = None;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(None) => {
-                    self.rx = None;
-                    return Poll::Ready(self.end_of_data());
-                }
+                self.current = Some(Cursor::new(chunk));
+                Poll::Ready(Ok(true))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.finished = true;
+                self.rx = None;
+                Poll::Ready(Err(e))
+            }
+            Poll::Ready(None) => {
+                self.rx = None;
+                Poll::Ready(self.end_of_data())
             }
         }
     }
 
     /// Every chunk was delivered and the fetch position passed `until`: the rest of the
     /// range holds no records (markers, compaction). An error when gaps are refused.
-    fn end_of_data(&mut self) -> Option<Result<Record>> {
+    fn end_of_data(&mut self) -> Result<bool> {
         if !self.allow_gaps && self.expected < self.until {
-            return Some(Err(self.gap(self.until)));
+            return Err(self.gap(self.until));
         }
         self.finish();
-        None
+        Ok(false)
     }
+}
+
+/// A record's place in the range.
+enum Judged {
+    /// Below the position: already handed out, or before `from`.
+    Skip,
+    /// The next record of the range.
+    Take,
+    /// At or past `until`: the range is read.
+    Past,
+    /// Past a gap the range does not allow.
+    Gap(ClientError),
 }
 
 impl futures_core::Stream for PartitionRecords {

@@ -80,13 +80,19 @@ async fn run_batch(stream: &mut DirectStream, store: &RedbStore, commit: bool) -
     let per_partition = batch
         .foreach_partition(|mut p| async move {
             let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            while let Some(r) = p.records.next().await {
-                let r = r?;
-                let text = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
-                for w in text.split_whitespace() {
-                    *counts.entry(w.to_owned()).or_default() += 1;
-                }
-            }
+            p.records
+                .for_each_view(|r| {
+                    let text = String::from_utf8_lossy(r.value().unwrap_or_default());
+                    for w in text.split_whitespace() {
+                        match counts.get_mut(w) {
+                            Some(n) => *n += 1,
+                            None => {
+                                counts.insert(w.to_owned(), 1);
+                            }
+                        }
+                    }
+                })
+                .await?;
             Ok(counts)
         })
         .await?;
