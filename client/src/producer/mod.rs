@@ -195,7 +195,7 @@ impl Producer {
                 sealed = true;
                 queue.lingered = false;
             }
-            let lingered = queue.lingered;
+            let (lingered, last) = (queue.lingered, queue.last_records);
             let batch = queue.open.get_or_insert_with(|| OpenBatch {
                 builder: if !lingered {
                     // A partition that fills its batches (or has not sent one yet) gets a
@@ -206,7 +206,13 @@ impl Producer {
                     b.reserve(cfg.batch_size().min(MAX_POOLED));
                     b
                 } else {
-                    RecordBatchBuilder::new(cfg.compression())
+                    // Room for the last batch's records and a quarter more, at once:
+                    // grown by doubling from nothing, a batch of 500 KB was reallocated
+                    // (and copied) eight times, and musl's allocator maps and unmaps
+                    // each of those buffers.
+                    let mut b = RecordBatchBuilder::new(cfg.compression());
+                    b.reserve((last + last / 4).min(cfg.batch_size()));
+                    b
                 },
                 buffers: self.shared.buffers.clone(),
                 delivery: BatchDelivery::new(),

@@ -99,9 +99,11 @@ pub(crate) struct PartQueue {
     /// Ordinal of the next sealed batch.
     pub(crate) sealed: u64,
     /// Its last batch was sealed by `linger.ms` or a flush, not because it was full:
-    /// the next batch grows with its records instead of starting in a reused buffer
-    /// with room for a whole batch (a sparse partition must not pin one).
+    /// the next batch does not start in a reused buffer with room for a whole batch (a
+    /// sparse partition must not pin one), but in one sized for the last batch.
     pub(crate) lingered: bool,
+    /// Bytes of records in the last batch sealed.
+    pub(crate) last_records: usize,
     /// Next base sequence (idempotent producer).
     pub(crate) next_sequence: i32,
     /// The broker its batches in flight went to: the partition follows a leader move
@@ -115,6 +117,7 @@ impl PartQueue {
     pub(crate) fn seal_open(&mut self) -> Option<(usize, usize)> {
         let b = self.open.take()?;
         self.lingered = true;
+        self.last_records = b.builder.records_size();
         let failed = (b.delivery.len(), b.reserved);
         self.sealed += 1;
         match b.seal(self.sealed) {
