@@ -77,6 +77,11 @@ fn decompress_unshrunk(
             let mut out = out;
             out.reserve(cap);
             let out = read_limited_into(decoder, out, limit).map_err(|e| e.map_err(fail, too_big))?;
+            // A frame that announces its content size must hold exactly that much, as
+            // C libzstd checks (a damaged size field is otherwise unnoticed).
+            if declares_content_size(input) && announced != out.len() {
+                return Err(fail(format!("zstd frame announces {announced} bytes of content, holds {}", out.len())));
+            }
             // A frame with a content checksum (most producers write none; the batch CRC
             // covers the compressed bytes either way) is checked, as C libzstd checks it.
             if let (Some(stored), Some(computed)) =
@@ -148,6 +153,15 @@ thread_local! {
 
 fn default_capacity(input_len: usize, limit: usize) -> usize {
     input_len.saturating_mul(4).min(limit).max(64)
+}
+
+/// Whether a zstd frame's header carries a Frame_Content_Size field (RFC 8878,
+/// 3.1.1.1.1: its flag, or the single-segment flag, is set).
+fn declares_content_size(frame: &[u8]) -> bool {
+    match frame {
+        [0x28, 0xb5, 0x2f, 0xfd, fhd, ..] => fhd >> 6 != 0 || fhd & 0x20 != 0,
+        _ => false,
+    }
 }
 
 fn read_limited_into(reader: impl Read, mut out: Vec<u8>, limit: usize) -> Result<Vec<u8>, LimitedError> {

@@ -9,6 +9,9 @@
 //!   frame or aimed at the Huffman streams and their jump table: the vendored decoder
 //!   gives exactly what the release gives, output or error message.
 //!
+//! - Damaged frames that carry a content checksum: where C libzstd accepts one,
+//!   ferrokafka's zstd path gives the same bytes, and it refuses what C refuses.
+//!
 //! C libzstd is not an oracle for damaged frames: without a checksum, the release and
 //! C libzstd can both accept a frame whose jump table was moved and give different
 //! bytes (the release cuts the four streams where their bits end, C at fixed segment
@@ -234,6 +237,75 @@ fn damaged_huffman_streams_give_what_the_release_gives() {
         }
     }
     assert!(accepted > 100 && refused > 100, "accepted {accepted}, refused {refused}");
+}
+
+/// One whole frame that carries a content checksum (RFC 8878, 3.1.1.1.1): only then
+/// does C libzstd accepting it vouch for its output.
+fn one_checksummed_frame(frame: &[u8]) -> bool {
+    frame.len() > 4
+        && frame[..4] == [0x28, 0xb5, 0x2f, 0xfd]
+        && frame[4] & 4 != 0
+        && zstd::zstd_safe::find_frame_compressed_size(frame) == Ok(frame.len())
+}
+
+/// Damaged frames that carry a content checksum, through ferrokafka's zstd path (the
+/// vendored decoder, then the checksum and content size checks) and C libzstd:
+/// - where C accepts one, ferrokafka gives the same bytes;
+/// - whatever ferrokafka accepts decodes to the undamaged frame's content. It is more
+///   lenient than C in one way: it ignores the reserved bits of a sequences section
+///   header, as the release does, where C refuses the frame. The content is intact
+///   (the checksum vouches for it), so the difference is kept.
+///
+/// This found that a damaged content size field went unnoticed: the release does not
+/// compare it with what it decoded; `compression.rs` now does, as C does.
+#[test]
+fn damaged_checksummed_frames_agree_with_c_libzstd() {
+    let mut rng = Rng(0x5eed_c0de_0bad_f00d);
+    let mut c = zstd::bulk::Compressor::new(3).unwrap();
+    c.include_checksum(true).unwrap();
+    let mut bases = Vec::new();
+    let mut data: Vec<Vec<u8>> =
+        inputs().into_iter().map(|(_, d)| d).filter(|d| (64..=20_000).contains(&d.len())).collect();
+    data.push(realistic::records_section(120, 5));
+    for d in data {
+        let frame = c.compress(&d).unwrap();
+        assert!(one_checksummed_frame(&frame));
+        bases.push((frame, d));
+    }
+    let (mut same, mut lenient, mut refused) = (0, 0, 0);
+    for case in 0..20_000 {
+        let (base, content) = &bases[case % bases.len()];
+        let mut frame = base.clone();
+        let at = 6 + rng.below(frame.len().saturating_sub(6));
+        match rng.below(3) {
+            0 => frame[at] ^= 1 << rng.below(8),
+            1 => frame[at] = rng.next() as u8,
+            _ => frame.truncate(at),
+        }
+        if !one_checksummed_frame(&frame) {
+            continue;
+        }
+        let ours = ferrokafka_protocol::compression::decompress(Compression::Zstd, &frame, LIMIT, 0);
+        if let Ok(got) = &ours {
+            assert!(got == content, "case {case}: ferrokafka accepts a damaged frame and gives other content");
+        }
+        match (c_libzstd(&frame), ours) {
+            (Ok(want), Ok(got)) => {
+                assert!(got == want, "case {case}: C libzstd and ferrokafka give different bytes");
+                same += 1;
+            }
+            (Ok(_), Err(e)) => {
+                panic!("case {case}: C libzstd accepts a checksummed frame that ferrokafka refuses: {e}")
+            }
+            (Err(_), Ok(_)) => lenient += 1,
+            (Err(_), Err(_)) => refused += 1,
+        }
+    }
+    eprintln!("same {same}, lenient {lenient}, refused {refused}");
+    // Damage to a checksummed frame is nearly always refused: few cases are compared.
+    assert!(same > 30 && refused > 10_000, "same {same}, lenient {lenient}, refused {refused}");
+    // The reserved bits are one bit pair in a frame of hundreds of bytes.
+    assert!(lenient <= same / 4, "same {same}, lenient {lenient}, refused {refused}");
 }
 
 /// zstd-rs issue 116: two 128 KiB blocks of random bytes, the second the first shifted.
