@@ -75,7 +75,12 @@ pub(crate) async fn decode_all(
             share
                 .into_iter()
                 .map(|(i, tp, offset, records, aborted)| {
-                    (i, decode(&tp, records, (opts, buffers.as_ref()), offset, isolation, aborted))
+                    // A panic fails its own partition, not the rest of the share. No panic
+                    // should be reachable from the wire; this is the net under that rule.
+                    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        decode(&tp, records, (opts, buffers.as_ref()), offset, isolation, aborted)
+                    }));
+                    (i, decoded.unwrap_or_else(|p| Err(panicked(&tp, offset, p.as_ref()))))
                 })
                 .collect::<Vec<_>>()
         });
@@ -89,8 +94,7 @@ pub(crate) async fn decode_all(
                     results[i] = Some(r);
                 }
             }
-            // A panic while decoding: every partition of that share fails (its thread
-            // decoded them in turn; which one panicked is not known).
+            // The thread itself failed (cancelled at shutdown): its whole share fails.
             Err(e) => {
                 for i in members {
                     let w = &heads[i];
@@ -112,6 +116,16 @@ pub(crate) async fn decode_all(
         .collect()
 }
 
+/// The error for a partition whose decoding panicked.
+fn panicked(tp: &TopicPartition, offset: i64, payload: &(dyn std::any::Any + Send)) -> ClientError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ClientError::TaskFailed { task: "record decoding", reason: format!("{tp} at offset {offset}: panicked: {message}") }
+}
+
 /// Decodes a partition's records: the batches to deliver, the next fetch offset
 /// (past control batches and aborted data too) and the bytes held (fetched and
 /// decompressed).
@@ -123,6 +137,10 @@ pub(crate) fn decode(
     isolation: IsolationLevel,
     aborted: Vec<AbortedTransaction>,
 ) -> Decoded {
+    #[cfg(test)]
+    if &*tp.topic == tests::PANIC_TOPIC {
+        panic!("decoding {tp} failed on purpose");
+    }
     let size = records.len();
     let mut set = RecordSet::new(records, opts);
     if let Some(buffers) = buffers {
@@ -177,6 +195,9 @@ mod tests {
         out.freeze()
     }
 
+    /// A partition of this topic panics while it is decoded.
+    pub(super) const PANIC_TOPIC: &str = "panics-when-decoded";
+
     fn work(partition: i32, records: Bytes) -> Work {
         Work {
             tp: TopicPartition::new("t", partition),
@@ -219,6 +240,24 @@ mod tests {
             assert_eq!(next, 10 + p as i64);
             let first = batches[0].records().next().expect("a record").expect("valid");
             assert_eq!(first.value.expect("a value")[0], p as u8);
+        }
+    }
+
+    /// A partition whose decoding panics fails alone: the other partitions decoded on
+    /// the same thread come back decoded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_fails_only_its_own_partition() {
+        let mut work: Vec<Work> = (0..8).map(|p| work(p, batch(0, 5, p as u8))).collect();
+        work[2].tp = TopicPartition::new(PANIC_TOPIC, 2);
+        let decoded = decode_all(work, DecodeOptions::default(), IsolationLevel::ReadUncommitted, None).await;
+        for (p, (w, result)) in decoded.into_iter().enumerate() {
+            if p == 2 {
+                let e = result.expect_err("the panic is an error");
+                assert!(e.to_string().contains("panicked: decoding"), "{e}");
+                assert_eq!(&*w.tp.topic, PANIC_TOPIC);
+            } else {
+                assert_eq!(result.expect("decoded").1, 5, "partition {p}");
+            }
         }
     }
 }
