@@ -308,6 +308,27 @@ fn damaged_checksummed_frames_agree_with_c_libzstd() {
     assert!(lenient <= same / 4, "same {same}, lenient {lenient}, refused {refused}");
 }
 
+/// A frame whose Frame_Content_Size field was changed decodes to its content all the
+/// same (the release never compares the two); ferrokafka refuses it, as C does.
+#[test]
+fn a_wrong_content_size_is_refused() {
+    let data = realistic::records_section(40, 9);
+    let frame = zstd::bulk::compress(&data, 3).unwrap();
+    let fhd = frame[4];
+    assert!(fhd >> 6 != 0 || fhd & 0x20 != 0, "C writes the content size");
+    // The field follows the descriptor and, without the single-segment flag, the window
+    // descriptor; no dictionary id at level 3.
+    let at = 5 + usize::from(fhd & 0x20 == 0);
+    let mut bad = frame.clone();
+    bad[at] ^= 1;
+    assert_eq!(vendored(&bad), Ok(data.clone()), "ruzstd alone does not notice");
+    assert!(c_libzstd(&bad).is_err());
+    let err = ferrokafka_protocol::compression::decompress(Compression::Zstd, &bad, LIMIT, 7).unwrap_err().to_string();
+    assert!(err.contains("announces"), "{err}");
+    let ok = ferrokafka_protocol::compression::decompress(Compression::Zstd, &frame, LIMIT, 7).unwrap();
+    assert_eq!(ok, data);
+}
+
 /// zstd-rs issue 116: two 128 KiB blocks of random bytes, the second the first shifted.
 /// The release's encoder writes a match of 65,539 to 131,074 bytes 32,768 bytes short;
 /// the vendored copy carries upstream's fix (9187c53). At the Fastest level (the only

@@ -206,19 +206,21 @@ impl Producer {
                     b.reserve(cfg.batch_size().min(MAX_POOLED));
                     b
                 } else {
-                    // Room for the last batch's records and a quarter more, at once:
-                    // grown by doubling from nothing, a batch of 500 KB was reallocated
-                    // (and copied) eight times, and musl's allocator maps and unmaps
-                    // each of those buffers.
-                    let mut b = RecordBatchBuilder::new(cfg.compression());
-                    b.reserve((last + last / 4).min(cfg.batch_size()));
-                    b
+                    RecordBatchBuilder::new(cfg.compression())
                 },
+                // Once a second record comes (a partition with one record per linger
+                // window stays small), room for the last batch's records and a quarter
+                // more, at once: grown by doubling from nothing, a 500 KB batch was
+                // reallocated and copied eight times, each an mmap and munmap under musl.
+                grow_to: if lingered { (last + last / 4).min(cfg.batch_size()) } else { 0 },
                 buffers: self.shared.buffers.clone(),
                 delivery: BatchDelivery::new(),
                 created: Instant::now(),
                 reserved: 0,
             });
+            if batch.grow_to != 0 && batch.builder.len() == 1 {
+                batch.builder.reserve(std::mem::take(&mut batch.grow_to));
+            }
             match batch.builder.push(&new) {
                 Ok(()) => {
                     batch.reserved += size_hint;

@@ -22,6 +22,8 @@ pub(crate) struct OpenBatch {
     pub(crate) created: Instant,
     /// Bytes of `buffer.memory` its records hold.
     pub(crate) reserved: usize,
+    /// Room to reserve for records when the second record comes (0: none).
+    pub(crate) grow_to: usize,
 }
 
 impl OpenBatch {
@@ -200,6 +202,7 @@ mod tests {
             delivery: BatchDelivery::new(),
             created: Instant::now(),
             reserved: 0,
+            grow_to: 0,
         }
     }
 

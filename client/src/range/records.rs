@@ -56,17 +56,19 @@ impl Cursor {
         }
     }
 
-    /// Skips records below `offset`; the offset of the first record at or past it.
-    fn skip_below(&mut self, offset: i64) -> Option<i64> {
+    /// Skips records below `offset`: the offset of the first record at or past it,
+    /// `Ok(None)` when the chunk holds none, `Err` at a record that does not decode.
+    fn skip_below(&mut self, offset: i64) -> std::result::Result<Option<i64>, ()> {
         loop {
-            match self.next_record()? {
-                Ok(r) if r.offset < offset => continue,
-                Ok(r) => {
+            match self.next_record() {
+                None => return Ok(None),
+                Some(Ok(r)) if r.offset < offset => continue,
+                Some(Ok(r)) => {
                     let o = r.offset;
                     self.peeked = Some(r);
-                    return Some(o);
+                    return Ok(Some(o));
                 }
-                Err(_) => return None,
+                Some(Err(_)) => return Err(()),
             }
         }
     }
@@ -101,10 +103,13 @@ impl Remainder {
         let after_last = self.served_until == from;
         let next = self.cursor.chunk.next;
         match self.cursor.skip_below(from) {
-            Some(o) if o == from || (after_last && allow_gaps) => Some((self.cursor, next)),
-            Some(_) => None,
-            None if next == from || (after_last && allow_gaps && next >= from) => Some((self.cursor, next)),
-            None => None,
+            Ok(Some(o)) if o == from || (after_last && allow_gaps) => Some((self.cursor, next)),
+            Ok(Some(_)) => None,
+            Ok(None) if next == from || (after_last && allow_gaps && next >= from) => Some((self.cursor, next)),
+            Ok(None) => None,
+            // A record that does not decode: the range fetches afresh (and meets the
+            // error there) rather than continue past the rest of a broken batch.
+            Err(()) => None,
         }
     }
 }

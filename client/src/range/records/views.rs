@@ -19,8 +19,8 @@ impl PartitionRecords {
     /// The range's rules are [`next`](Self::next)'s: never past `until`, a gap in the
     /// offsets is an error unless allowed, and what is left of the last chunk goes to
     /// the [`keep_remainder_in`](Self::keep_remainder_in) sink. It awaits only between
-    /// chunks. It may follow calls of `next` on the same range, and after an error the
-    /// range is over (`next` returns `None`).
+    /// chunks. It may follow calls of `next` on the same range, and after an error (or a
+    /// panic in `f`) the range is over (`next` returns `None`).
     ///
     /// Spark's `iter.foreach { record => … }` over a `KafkaRDD` partition, without the
     /// per-record `ConsumerRecord`:
@@ -46,7 +46,12 @@ impl PartitionRecords {
                 return Ok(n);
             }
             if let Some(cur) = self.current.take() {
-                self.walk(cur, &mut f, &mut n)?;
+                // Should `f` panic mid-chunk, the range is over: read on, it would
+                // miss the rest of this chunk.
+                self.finished = true;
+                if !self.walk(cur, &mut f, &mut n)? {
+                    self.finished = false;
+                }
                 continue;
             }
             if !std::future::poll_fn(|cx| self.poll_chunk(cx)).await? {
@@ -55,9 +60,9 @@ impl PartitionRecords {
         }
     }
 
-    /// Hands `f` the records of a chunk. At the range's end the cursor is put back,
-    /// positioned at the first record not handed out, and the range finishes.
-    fn walk<F>(&mut self, mut cur: Cursor, f: &mut F, n: &mut u64) -> Result<()>
+    /// Hands `f` the records of a chunk; whether the range finished. At the range's end
+    /// the cursor is put back, positioned at the first record not handed out.
+    fn walk<F>(&mut self, mut cur: Cursor, f: &mut F, n: &mut u64) -> Result<bool>
     where
         F: FnMut(RecordView<'_>),
     {
@@ -95,10 +100,10 @@ impl PartitionRecords {
                 cur.batch = i + 1;
                 self.current = Some(cur);
                 self.finish();
-                return Ok(());
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 }
 
