@@ -15,6 +15,7 @@ use ferrokafka_client::config::ClientConfig;
 use ferrokafka_client::group::{GroupConsumer, GroupContext, ListenerFuture, RebalanceListener};
 use ferrokafka_client::metadata::TopicPartition;
 use ferrokafka_client::producer::{Producer, ProducerRecord};
+use ferrokafka_client::ClientError;
 use ferrokafka_tests::mock::MockCluster;
 use ferrokafka_tests::tansu::Tansu;
 use ferrokafka_tests::unique_topic;
@@ -83,7 +84,27 @@ impl Member {
                 }
                 *a.lock().unwrap() = c.assignment();
             }
-            c.commit_sync(None).await.unwrap();
+            // A member stopping while another leaves can meet the rebalance that leave
+            // started: REBALANCE_IN_PROGRESS, as Java's commitSync throws. As a Java
+            // caller would, poll to finish the rebalance (keeping what it delivers),
+            // then commit again.
+            let mut attempts = 0;
+            loop {
+                match c.commit_sync(None).await {
+                    Ok(()) => break,
+                    Err(ClientError::CommitFailed { error, .. })
+                        if error.name() == "REBALANCE_IN_PROGRESS" && attempts < 20 =>
+                    {
+                        attempts += 1;
+                        let polled = c.poll(Duration::from_millis(200)).await.unwrap();
+                        for rec in &polled {
+                            let rec = rec.unwrap();
+                            r.lock().unwrap().push((rec.topic_partition.partition, rec.record.offset));
+                        }
+                    }
+                    Err(e) => panic!("the last commit failed: {e}"),
+                }
+            }
             c.close().await.unwrap();
         });
         Member { assigned, records, commit_failures, stop, task }
