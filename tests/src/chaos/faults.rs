@@ -37,8 +37,9 @@ pub(crate) enum Fault {
     Error(usize),
     /// A broker answers slowly for a while.
     RttSpike { broker: u32, ms: u32, for_ms: u64 },
-    /// A broker's next Fetch or Produce answer is cut in the middle, its connection closed.
-    CutResponse { broker: u32 },
+    /// The next Fetch or Produce answer (from any broker) is cut in the middle, its
+    /// connection closed.
+    CutResponse,
     /// A group member dies (no LeaveGroup) and a new one starts.
     KillMember(usize),
     /// The stream process dies and restarts from its store.
@@ -52,7 +53,7 @@ impl Fault {
             Fault::BrokerDown { .. } => "broker down/up",
             Fault::Error(_) => "error codes",
             Fault::RttSpike { .. } => "RTT spikes",
-            Fault::CutResponse { .. } => "answers cut mid-way",
+            Fault::CutResponse => "answers cut mid-way",
             Fault::KillMember(_) => "member kills",
             Fault::KillStream => "stream kills",
         }
@@ -98,7 +99,7 @@ impl Schedule {
             3..=7 => Fault::Error(self.rng.usize(0..ERRORS.len())),
             8 => Fault::RttSpike { broker, ms: self.rng.u32(200..1500), for_ms: self.rng.u64(1000..3000) },
             9 | 10 => Fault::KillMember(self.rng.usize(0..3)),
-            11 => Fault::CutResponse { broker },
+            11 => Fault::CutResponse,
             _ => Fault::KillStream,
         };
         *self.counts.entry(fault.kind()).or_default() += 1;
@@ -132,7 +133,7 @@ impl Schedule {
                 mock.must(&format!("rtt {broker} {ms}"));
                 self.slow.insert(broker, now + Duration::from_millis(for_ms));
             }
-            Fault::CutResponse { broker } => relays.cut_next(broker),
+            Fault::CutResponse => relays.cut_next(),
             Fault::KillMember(_) | Fault::KillStream => {}
         }
         None

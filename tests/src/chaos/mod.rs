@@ -72,8 +72,8 @@ pub struct Report {
     /// idempotence state for plain idempotent producers (DESIGN.md), so they append the
     /// retry; a Kafka broker drops it.
     pub log_duplicates: usize,
-    /// Answers the relays actually cut (an armed cut waits for the broker's next Fetch
-    /// or Produce answer).
+    /// Answers the relays actually cut (an armed cut waits for the next Fetch or Produce
+    /// answer through any relay).
     pub cuts: u64,
     /// How long after the last fault until both readers had every acknowledged record.
     pub recovery: Duration,

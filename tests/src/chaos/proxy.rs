@@ -1,8 +1,10 @@
 //! A relay in front of each mock broker, for the chaos run's "connection cut in the
 //! middle of a response" fault. The clients bootstrap through the relays; Metadata and
 //! FindCoordinator answers are rewritten to name the relays, so every later connection
-//! goes through them too. Armed for a broker, a relay forwards the first half of that
-//! broker's next Fetch or Produce answer and closes both sides.
+//! goes through them too. Once a cut is armed, the next Fetch or Produce answer through
+//! any relay is forwarded only in part (its first half) and both sides are closed. Any
+//! relay, not one broker's: a broker may lead no partition when the cut is armed (after
+//! leader moves) or be down, and the cut would then wait for ever.
 //!
 //! Only Fetch and Produce answers are cut: they travel on connections of their own, so a
 //! cut never drops a JoinGroup the mock still holds (the mocks abort when one is sent
@@ -25,8 +27,8 @@ use crate::mock::MockCluster;
 pub(crate) struct Relays {
     /// Per broker (id - 1): its relay's port.
     ports: Vec<u16>,
-    /// Per broker: answers still to cut.
-    armed: Vec<Arc<AtomicU32>>,
+    /// Answers still to cut, through whichever relay carries one first.
+    armed: Arc<AtomicU32>,
     cuts: Arc<AtomicU64>,
     /// Client connections open now, through every relay.
     open: Arc<AtomicU64>,
@@ -59,11 +61,11 @@ impl Relays {
                 .map(|(u, p)| (u.rsplit(':').next().and_then(|x| x.parse().ok()).expect("broker port"), *p))
                 .collect(),
         );
-        let armed: Vec<Arc<AtomicU32>> = (0..brokers).map(|_| Arc::new(AtomicU32::new(0))).collect();
+        let armed = Arc::new(AtomicU32::new(0));
         let (cuts, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let open = Arc::new(AtomicU64::new(0));
-        for ((listener, upstream), arm) in listeners.into_iter().zip(upstreams).zip(&armed) {
-            let (map, arm, cuts, stop, open) = (map.clone(), arm.clone(), cuts.clone(), stop.clone(), open.clone());
+        for (listener, upstream) in listeners.into_iter().zip(upstreams) {
+            let (map, arm, cuts, stop, open) = (map.clone(), armed.clone(), cuts.clone(), stop.clone(), open.clone());
             std::thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::Relaxed) {
@@ -89,9 +91,9 @@ impl Relays {
         self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
     }
 
-    /// The next Fetch or Produce answer of `broker` (1-based) is cut in the middle.
-    pub(crate) fn cut_next(&self, broker: u32) {
-        self.armed[broker as usize - 1].fetch_add(1, Ordering::Relaxed);
+    /// The next Fetch or Produce answer through any relay is cut in the middle.
+    pub(crate) fn cut_next(&self) {
+        self.armed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The clients' connections open now (all of them go through the relays).
