@@ -5,6 +5,7 @@
 //!
 //! - [`frame`]: size-prefixed frames, request and response headers.
 //! - [`versions`]: ApiVersions negotiation.
+//! - [`produce`]: Produce requests written as parts, their record batches not copied.
 //! - [`records`]: record batches (magic 2) and legacy message sets (magic 0/1),
 //!   decoded zero-copy from `Bytes`; encoding of v2 batches.
 //! - [`compression`]: gzip, snappy, lz4 and zstd in pure Rust, with a size limit.
@@ -37,6 +38,7 @@ pub mod compression;
 mod error;
 pub mod frame;
 mod lz4;
+pub mod produce;
 pub mod records;
 pub mod request;
 pub mod varint;

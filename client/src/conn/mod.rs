@@ -1,7 +1,10 @@
 //! One broker connection: a task that owns the socket, and cheap handles to it.
 //!
 //! Callers encode their request (with a correlation id from the handle), hand the
-//! frame to the task over a channel, and await a oneshot for the response frame.
+//! frame to the task over a channel, and await a oneshot for the response frame. A
+//! frame is a list of parts written one after another: one buffer for most requests;
+//! a Produce request's record batches are parts of their own, never copied
+//! ([`encode_produce`]).
 //! The task (see [`task`]: a writer and a reader half running concurrently, so reads
 //! and timeouts are serviced while a request is being written) writes requests in
 //! arrival order, keeps at most `max.in.flight.requests.per.connection` unanswered,
@@ -20,12 +23,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::frame::{decode_response, encode_request, RequestMeta};
+use ferrokafka_protocol::produce::{encode_produce, ProduceTopic};
 use ferrokafka_protocol::versions::{
     api_versions_request, parse_api_versions, ApiVersionsReply, BrokerVersions, API_VERSIONS_MAX,
 };
 use ferrokafka_protocol::{ProtocolError, Request};
 use ferrokafka_tls::TlsConnector;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -74,10 +78,16 @@ type Reply = oneshot::Sender<Result<Bytes>>;
 struct Envelope {
     id: i32,
     api: ApiKey,
-    frame: Bytes,
+    /// The frame's parts, size prefix first, written one after another (none is empty).
+    frame: Vec<Bytes>,
     timeout: Duration,
     /// `None` for requests the broker does not answer (Produce with acks=0).
     reply: Option<Reply>,
+}
+
+/// The size of a frame, prefix included: what the byte counters count.
+fn frame_len(frame: &[Bytes]) -> usize {
+    frame.iter().map(Bytes::len).sum()
 }
 
 mod buffers;
@@ -299,27 +309,46 @@ impl Connection {
         })
     }
 
-    /// Sends a request the broker will not answer (Produce with acks=0).
-    pub async fn send_only<R: Request>(&self, version: i16, req: &R) -> Result<()> {
+    /// Puts a Produce request on the queue, each partition's record batches written from
+    /// their own buffer (not copied: [`encode_produce`]), and returns the future of its
+    /// answer as [`enqueue`](Self::enqueue) does; `None` with `acks == 0`, which the
+    /// broker does not answer.
+    pub(crate) async fn enqueue_produce(
+        &self,
+        version: i16,
+        transactional_id: Option<&str>,
+        acks: i16,
+        timeout_ms: i32,
+        topics: &[ProduceTopic<'_>],
+    ) -> Result<Option<impl std::future::Future<Output = Result<ProduceResponse>> + Send + 'static>> {
         let _open = self.shared.gate.read().await;
-        let (id, frame) = self.encode(R::API, version, req)?;
-        let bytes = frame.len();
-        let env = Envelope { id, api: R::API, frame, timeout: self.shared.request_timeout, reply: None };
-        self.tx.send(env).await.map_err(|_| self.stopped())?;
-        self.shared.counters.sent_unanswered(bytes);
-        Ok(())
+        let meta = self.next_meta(ApiKey::Produce, version);
+        let id = meta.correlation_id;
+        let frame = encode_produce(&meta, transactional_id, acks, timeout_ms, topics)
+            .map_err(|source| self.protocol_error(source))?;
+        if acks == 0 {
+            let bytes = frame_len(&frame);
+            let env = Envelope { id, api: ApiKey::Produce, frame, timeout: self.shared.request_timeout, reply: None };
+            self.tx.send(env).await.map_err(|_| self.stopped())?;
+            self.shared.counters.sent_unanswered(bytes);
+            return Ok(None);
+        }
+        let waiting = self.push(id, ApiKey::Produce, frame, None).await?;
+        let conn = self.clone();
+        Ok(Some(async move { conn.answer::<ProduceResponse>(waiting, ApiKey::Produce, version).await }))
     }
 
-    fn encode<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<(i32, Bytes)> {
+    /// The header of a new request: the next correlation id, and `client.id`.
+    fn next_meta(&self, api: ApiKey, version: i16) -> RequestMeta {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
-        let meta = RequestMeta { api, version, correlation_id: id, client_id: Some(self.shared.client_id.clone()) };
+        RequestMeta { api, version, correlation_id: id, client_id: Some(self.shared.client_id.clone()) }
+    }
+
+    fn encode<Req: Encodable>(&self, api: ApiKey, version: i16, req: &Req) -> Result<(i32, Vec<Bytes>)> {
+        let meta = self.next_meta(api, version);
         let mut buf = BytesMut::new();
-        encode_request(&mut buf, &meta, req).map_err(|source| ClientError::Protocol {
-            broker: Some(self.shared.addr.clone()),
-            partition: None,
-            source,
-        })?;
-        Ok((id, buf.freeze()))
+        encode_request(&mut buf, &meta, req).map_err(|source| self.protocol_error(source))?;
+        Ok((meta.correlation_id, vec![buf.freeze()]))
     }
 
     async fn raw_call<Req: Encodable>(
@@ -363,9 +392,14 @@ impl Connection {
         extra_timeout: Option<Duration>,
     ) -> Result<Waiting> {
         let (id, frame) = self.encode(api, version, req)?;
+        self.push(id, api, frame, extra_timeout).await
+    }
+
+    /// Puts an encoded request on the queue (the caller passed the gate, or holds it).
+    async fn push(&self, id: i32, api: ApiKey, frame: Vec<Bytes>, extra_timeout: Option<Duration>) -> Result<Waiting> {
         let (reply, rx) = oneshot::channel();
         let timeout = self.shared.request_timeout + extra_timeout.unwrap_or_default();
-        let bytes = frame.len();
+        let bytes = frame_len(&frame);
         let env = Envelope { id, api, frame, timeout, reply: Some(reply) };
         self.tx.send(env).await.map_err(|_| self.stopped())?;
         self.shared.counters.sent(bytes);
@@ -418,7 +452,7 @@ impl Connection {
         let env = Envelope {
             id: RAW_SASL_TOKEN,
             api: ApiKey::SaslHandshake,
-            frame: frame.freeze(),
+            frame: vec![frame.freeze()],
             timeout,
             reply: Some(reply),
         };

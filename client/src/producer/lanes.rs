@@ -8,11 +8,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use kafka_protocol::messages::{
-    produce_request::{PartitionProduceData, TopicProduceData},
-    ApiKey, ProduceRequest, TopicName, TransactionalId,
-};
-use kafka_protocol::protocol::StrBytes;
+use ferrokafka_protocol::produce::ProduceTopic;
+use kafka_protocol::messages::ApiKey;
 use tokio::sync::mpsc;
 
 use super::SealedBatch;
@@ -82,8 +79,9 @@ async fn lane(
     }
 }
 
-/// Puts the group's Produce request on the leader's connection; returns the future of
-/// the per-partition answers, or `None` with `acks=0` (no answer comes).
+/// Puts the group's Produce request on the leader's connection (its batches are written
+/// from their own buffers, not copied into the request); returns the future of the
+/// per-partition answers, or `None` with `acks=0` (no answer comes).
 async fn enqueue(
     cluster: &Cluster,
     leader: i32,
@@ -92,16 +90,12 @@ async fn enqueue(
     let cfg = cluster.config();
     let conn = cluster.broker(leader, ConnKind::Produce).await?;
     let version = conn.version(ApiKey::Produce)?;
-    let mut topics: Vec<TopicProduceData> = Vec::new();
+    let mut topics: Vec<ProduceTopic<'_>> = Vec::new();
     for (tp, b) in group {
-        let p = PartitionProduceData::default().with_index(tp.partition).with_records(Some(b.data.clone()));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == &*tp.topic) {
-            Some(t) => t.partition_data.push(p),
-            None => topics.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(tp.topic.to_string())))
-                    .with_partition_data(vec![p]),
-            ),
+        let p = (tp.partition, b.data.clone());
+        match topics.iter_mut().find(|t| t.name == &*tp.topic) {
+            Some(t) => t.partitions.push(p),
+            None => topics.push(ProduceTopic { name: &tp.topic, partitions: vec![p] }),
         }
     }
     let acks: i16 = match cfg.acks() {
@@ -109,16 +103,10 @@ async fn enqueue(
         Acks::Leader => 1,
         Acks::All => -1,
     };
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_transactional_id(cfg.transactional_id().map(|id| TransactionalId(StrBytes::from_string(id.to_owned()))))
-        .with_timeout_ms(i32::try_from(cfg.request_timeout().as_millis()).unwrap_or(i32::MAX))
-        .with_topic_data(topics);
-    if acks == 0 {
-        conn.send_only(version, &req).await?;
+    let timeout_ms = i32::try_from(cfg.request_timeout().as_millis()).unwrap_or(i32::MAX);
+    let Some(answer) = conn.enqueue_produce(version, cfg.transactional_id(), acks, timeout_ms, &topics).await? else {
         return Ok(None);
-    }
-    let answer = conn.enqueue(version, &req, None).await?;
+    };
     let counted = conn.clone();
     Ok(Some(async move {
         let resp = answer.await?;
