@@ -1,23 +1,40 @@
 //! `for_each_view` against `next`: the same records, the same outcome and the same
 //! remainder, on ranges over random partitions (gaps, batches that start before the
-//! fetch position, compressed batches), read whole by either or begun by `next`.
+//! fetch position, compressed batches, a record that does not decode, a fetch that
+//! fails), with chunks still arriving while the range is read, read whole by either or
+//! begun by `next`, and for a second range continuing from the first one's remainder.
 
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use ferrokafka_protocol::records::{Batch, DecodeOptions, NewRecord, RecordBatchBuilder, RecordSet};
-use ferrokafka_protocol::Compression;
+use ferrokafka_protocol::{Compression, ProtocolError};
 use proptest::prelude::*;
 use tokio::sync::mpsc;
 
 use super::super::{Chunk, PartitionRecords, RemainderSink};
-use crate::error::ClientError;
+use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 
 /// One batch: its first offset, offset deltas (increasing), whether zstd.
 type Spec = (i64, Vec<i32>, bool);
 
-fn encode((base, deltas, zstd): &Spec) -> Batch {
+/// Length of a v2 batch header: the first record starts there.
+const HEADER: usize = 61;
+
+/// How the fetch loop delivers a partition: batches per chunk, a record that does not
+/// decode (batch, record; in an uncompressed batch), and a fetch that fails after that
+/// many chunks.
+#[derive(Clone, Copy, Debug)]
+struct Feed {
+    per_chunk: usize,
+    corrupt: Option<(usize, usize)>,
+    fail_after: Option<usize>,
+}
+
+/// Encodes a batch; with `corrupt`, that record's length is made negative (the CRC is
+/// not checked, so the batch decodes and the record does not).
+fn encode((base, deltas, zstd): &Spec, corrupt: Option<usize>) -> Batch {
     let compression = if *zstd { Compression::Zstd } else { Compression::None };
     let mut b = RecordBatchBuilder::new(compression).base_offset(*base);
     for d in deltas {
@@ -27,7 +44,17 @@ fn encode((base, deltas, zstd): &Spec) -> Batch {
     }
     let mut out = BytesMut::new();
     b.finish(&mut out).expect("finish");
-    let mut set = RecordSet::new(out.freeze(), DecodeOptions::default());
+    if let (Some(k), false) = (corrupt, zstd) {
+        let mut pos = HEADER;
+        for _ in 0..k % deltas.len() {
+            // Each record is short: its length is one zig-zag varint byte.
+            assert!(out[pos] < 0x80 && out[pos].is_multiple_of(2), "a one-byte length");
+            pos += 1 + usize::from(out[pos] / 2);
+        }
+        out[pos] = 0x01;
+    }
+    let opts = DecodeOptions { check_crcs: false, ..DecodeOptions::default() };
+    let mut set = RecordSet::new(out.freeze(), opts);
     set.next().expect("one batch").expect("valid")
 }
 
@@ -56,8 +83,25 @@ fn partition() -> impl Strategy<Value = Vec<Spec>> {
     })
 }
 
+fn feeds() -> impl Strategy<Value = Feed> {
+    let corrupt = prop::option::weighted(0.25, (0usize..8, 0usize..6));
+    let fail = prop::option::weighted(0.25, 0usize..4);
+    (1usize..4, corrupt, fail).prop_map(|(per_chunk, corrupt, fail_after)| Feed { per_chunk, corrupt, fail_after })
+}
+
 fn last_offset((base, deltas, _): &Spec) -> i64 {
     base + i64::from(*deltas.last().expect("records"))
+}
+
+/// How a read ended, when not at the range's end.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    /// `NonConsecutive`: expected, got.
+    Gap(i64, i64),
+    /// A record that did not decode: its batch's base offset and its index.
+    Corrupt(i64, u32),
+    /// The fetch loop's error, passed on.
+    FetchFailed,
 }
 
 /// What a read gave: each record's offset and value, how it ended, and the offsets
@@ -65,33 +109,59 @@ fn last_offset((base, deltas, _): &Spec) -> i64 {
 #[derive(Debug, PartialEq)]
 struct Outcome {
     records: Vec<(i64, Bytes)>,
-    error: Option<(i64, i64)>,
+    error: Option<Ended>,
     remainder: Option<(i64, Vec<i64>)>,
 }
 
-/// The chunks a fetch loop starting at `from` would deliver: the batches whose last
-/// offset is at least `from`, `per_chunk` at a time.
-fn records(specs: &[Spec], range: (i64, i64), gaps: bool, per_chunk: usize) -> (PartitionRecords, RemainderSink) {
-    let batches: Vec<&Spec> = specs.iter().filter(|s| last_offset(s) >= range.0).collect();
-    let (tx, rx) = mpsc::channel(batches.len().max(1));
-    let mut start = range.0;
-    for group in batches.chunks(per_chunk) {
-        let next = last_offset(group.last().expect("a batch")) + 1;
-        let chunk = Chunk { batches: group.iter().map(|s| encode(s)).collect(), start, next, reservation: None };
-        tx.try_send(Ok(chunk)).expect("room");
+/// The fetch loop's side: the chunks of the batches whose last offset is at least
+/// `from`, sent one at a time by a task of their own while the range is read (the
+/// channel holds one), then perhaps a failed fetch. Run inside a runtime.
+fn fetch(specs: &[Spec], from: i64, feed: Feed) -> mpsc::Receiver<Result<Chunk>> {
+    let corrupt = feed.corrupt.map(|(b, r)| (b % specs.len(), r));
+    let batches: Vec<(usize, &Spec)> = specs.iter().enumerate().filter(|(_, s)| last_offset(s) >= from).collect();
+    let mut chunks = Vec::new();
+    let mut start = from;
+    for group in batches.chunks(feed.per_chunk) {
+        let next = last_offset(group.last().expect("a batch").1) + 1;
+        let encoded = group.iter().map(|(i, s)| encode(s, corrupt.filter(|c| c.0 == *i).map(|c| c.1))).collect();
+        chunks.push(Chunk { batches: encoded, start, next, reservation: None });
         start = next;
     }
-    drop(tx);
-    let tp = TopicPartition::new("t", 0);
-    let mut r = PartitionRecords::new(tp, range, gaps, Some(rx), None, None, None);
-    let sink: RemainderSink = Arc::new(Mutex::new(None));
+    let fail_after = feed.fail_after.map(|n| n.min(chunks.len()));
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            if fail_after == Some(i) {
+                break;
+            }
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        if fail_after.is_some() {
+            let reason = "the fetch failed".to_owned();
+            let _ = tx.send(Err(ClientError::Disconnected { broker: "b".into(), reason })).await;
+        }
+    });
+    rx
+}
+
+fn sink() -> RemainderSink {
+    Arc::new(Mutex::new(None))
+}
+
+/// A fresh range's records, fetched from its start.
+fn fresh(specs: &[Spec], range: (i64, i64), gaps: bool, feed: Feed, sink: &RemainderSink) -> PartitionRecords {
+    let rx = (range.0 < range.1).then(|| fetch(specs, range.0, feed));
+    let mut r = PartitionRecords::new(TopicPartition::new("t", 0), range, gaps, rx, None, None, None);
     r.keep_remainder_in(sink.clone());
-    (r, sink)
+    r
 }
 
 /// Reads `first` records with `next`, then the rest with `for_each_view` when
 /// `views`, else with `next`.
-async fn read(mut r: PartitionRecords, sink: RemainderSink, first: usize, views: bool) -> Outcome {
+async fn read(mut r: PartitionRecords, sink: &RemainderSink, first: usize, views: bool) -> Outcome {
     let mut records = Vec::new();
     let mut result = Ok(());
     for _ in 0..first {
@@ -125,28 +195,79 @@ async fn read(mut r: PartitionRecords, sink: RemainderSink, first: usize, views:
     }
     assert!(r.next().await.is_none(), "the range is over");
     let error = result.err().map(|e| match e {
-        ClientError::NonConsecutive { expected, got, .. } => (expected, got),
+        ClientError::NonConsecutive { expected, got, .. } => Ended::Gap(expected, got),
+        ClientError::Protocol { source: ProtocolError::CorruptRecord { offset, index, .. }, .. } => {
+            Ended::Corrupt(offset, index)
+        }
+        ClientError::Disconnected { .. } => Ended::FetchFailed,
         other => panic!("unexpected error {other}"),
     });
-    let remainder = sink.lock().expect("sink").take().map(|mut rest| {
-        let mut left = Vec::new();
-        while let Some(rec) = rest.cursor.next_record() {
-            left.push(rec.expect("valid").offset);
-        }
-        (rest.served_until, left)
-    });
-    Outcome { records, error, remainder }
+    let served = sink.lock().expect("sink").as_ref().map(|rest| rest.served_until);
+    Outcome { records, error, remainder: served.map(|s| (s, Vec::new())) }
 }
 
-fn run(specs: &[Spec], range: (i64, i64), gaps: bool, per_chunk: usize, first: usize) -> (Outcome, Outcome) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    rt.block_on(async {
-        let (r, sink) = records(specs, range, gaps, per_chunk);
-        let owned = read(r, sink, usize::MAX, false).await;
-        let (r, sink) = records(specs, range, gaps, per_chunk);
-        let viewed = read(r, sink, first, true).await;
-        (owned, viewed)
-    })
+/// The offsets a remainder holds (it is used up).
+fn rest_of(sink: &RemainderSink, outcome: &mut Outcome) {
+    if let (Some(mut rest), Some(out)) = (sink.lock().expect("sink").take(), outcome.remainder.as_mut()) {
+        while let Some(rec) = rest.cursor.next_record() {
+            match rec {
+                Ok(rec) => out.1.push(rec.offset),
+                Err(_) => {
+                    out.1.push(-1);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
+}
+
+/// One range read all with `next`, and again with `first` by `next` and the rest by views.
+fn one(specs: &[Spec], range: (i64, i64), gaps: bool, feed: Feed, first: usize) -> (Outcome, Outcome) {
+    let once = |first, views| {
+        block_on(async {
+            let sink = sink();
+            let mut out = read(fresh(specs, range, gaps, feed, &sink), &sink, first, views).await;
+            rest_of(&sink, &mut out);
+            out
+        })
+    };
+    (once(usize::MAX, false), once(first, true))
+}
+
+/// Two ranges, the second starting where the first ended and continuing from its
+/// remainder when `resume_at` allows, as `resume_ranges` does: the outcome of each and
+/// whether the second was resumed.
+async fn chain(
+    specs: &[Spec],
+    r1: (i64, i64),
+    len2: i64,
+    gaps: bool,
+    feed: Feed,
+    first: [usize; 2],
+    views: bool,
+) -> (Outcome, Outcome, bool) {
+    let sink1 = sink();
+    let one = read(fresh(specs, r1, gaps, feed, &sink1), &sink1, first[0], views).await;
+    let r2 = (r1.1, r1.1 + len2);
+    let rest = sink1.lock().expect("sink").take().and_then(|m| m.resume_at(r2.0, gaps));
+    let sink2 = sink();
+    let second = match rest {
+        Some((cursor, next)) => {
+            let rx = (r2.0 < r2.1 && next < r2.1).then(|| fetch(specs, next, feed));
+            let mut r = PartitionRecords::new(TopicPartition::new("t", 0), r2, gaps, rx, Some(cursor), None, None);
+            r.keep_remainder_in(sink2.clone());
+            r
+        }
+        None => fresh(specs, r2, gaps, feed, &sink2),
+    };
+    let resumed = second.resumed();
+    let mut two = read(second, &sink2, first[1], views).await;
+    rest_of(&sink2, &mut two);
+    (one, two, resumed)
 }
 
 proptest! {
@@ -158,31 +279,85 @@ proptest! {
         a in 0i64..40,
         len in 0i64..40,
         gaps: bool,
-        per_chunk in 1usize..4,
+        feed in feeds(),
         first in 0usize..6,
     ) {
-        let (owned, viewed) = run(&specs, (a, a + len), gaps, per_chunk, first);
+        let (owned, viewed) = one(&specs, (a, a + len), gaps, feed, first);
+        prop_assert_eq!(owned, viewed);
+    }
+
+    #[test]
+    fn views_read_what_next_reads_in_a_resumed_range(
+        specs in partition(),
+        a in 0i64..30,
+        len in 0i64..20,
+        len2 in 0i64..20,
+        gaps: bool,
+        feed in feeds(),
+        first in (0usize..4, 0usize..4),
+    ) {
+        let owned = block_on(chain(&specs, (a, a + len), len2, gaps, feed, [usize::MAX; 2], false));
+        let viewed = block_on(chain(&specs, (a, a + len), len2, gaps, feed, [first.0, first.1], true));
         prop_assert_eq!(owned, viewed);
     }
 }
 
-/// The checks above compare against `next`; this pins what both must give on a known
+const PLAIN: Feed = Feed { per_chunk: 2, corrupt: None, fail_after: None };
+
+/// Offsets 0, 1, 2 | 4, 5 (zstd) | 6, 8.
+fn known() -> Vec<Spec> {
+    vec![(0, vec![0, 1, 2], false), (4, vec![0, 1], true), (6, vec![0, 2], false)]
+}
+
+fn offsets(o: &Outcome) -> Vec<i64> {
+    o.records.iter().map(|r| r.0).collect()
+}
+
+/// The checks above compare against `next`; these pin what both must give on a known
 /// partition, so that a fault shared by both would show.
 #[test]
 fn a_known_range_reads_its_records_and_leaves_the_rest() {
-    // Offsets 0, 1, 2 | 4, 5 (zstd) | 6, 8.
-    let specs = vec![(0, vec![0, 1, 2], false), (4, vec![0, 1], true), (6, vec![0, 2], false)];
-    let (owned, viewed) = run(&specs, (1, 6), true, 2, 1);
+    let (owned, viewed) = one(&known(), (1, 6), true, PLAIN, 1);
     assert_eq!(owned, viewed);
-    let offsets: Vec<i64> = viewed.records.iter().map(|r| r.0).collect();
-    assert_eq!(offsets, [1, 2, 4, 5]);
+    assert_eq!(offsets(&viewed), [1, 2, 4, 5]);
     assert_eq!(viewed.records[2].1, Bytes::from_static(b"v4"));
     assert_eq!(viewed.error, None);
     // The chunk of batches 2 and 3 is left from offset 6.
     assert_eq!(viewed.remainder, Some((6, vec![6, 8])));
 
-    let (owned, viewed) = run(&specs, (1, 6), false, 2, 0);
+    let (owned, viewed) = one(&known(), (1, 6), false, PLAIN, 0);
     assert_eq!(owned, viewed);
-    assert_eq!(viewed.records.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
-    assert_eq!(viewed.error, Some((3, 4)));
+    assert_eq!(offsets(&viewed), [1, 2]);
+    assert_eq!(viewed.error, Some(Ended::Gap(3, 4)));
+}
+
+#[test]
+fn a_known_range_stops_at_a_broken_record_or_a_failed_fetch() {
+    // The second record of the first batch (offset 1) does not decode.
+    let broken = Feed { corrupt: Some((0, 1)), ..PLAIN };
+    let (owned, viewed) = one(&known(), (0, 9), true, broken, 0);
+    assert_eq!(owned, viewed);
+    assert_eq!(offsets(&viewed), [0]);
+    assert_eq!(viewed.error, Some(Ended::Corrupt(0, 1)));
+    assert_eq!(viewed.remainder, None);
+
+    // The second fetch fails: the first chunk's records, then its error.
+    let failing = Feed { fail_after: Some(1), ..PLAIN };
+    let (owned, viewed) = one(&known(), (0, 9), true, failing, 2);
+    assert_eq!(owned, viewed);
+    assert_eq!(offsets(&viewed), [0, 1, 2, 4, 5]);
+    assert_eq!(viewed.error, Some(Ended::FetchFailed));
+}
+
+#[test]
+fn a_known_second_range_continues_from_the_remainder() {
+    let run = |first, views| block_on(chain(&known(), (1, 5), 4, true, PLAIN, first, views));
+    let (one, two, resumed) = run([1, 1], true);
+    assert_eq!((&one.error, &two.error), (&None, &None));
+    assert_eq!(offsets(&one), [1, 2, 4]);
+    // Record 5 comes from the first chunk, kept; 6 and 8 from a fetch at 6.
+    assert!(resumed);
+    assert_eq!(offsets(&two), [5, 6, 8]);
+    assert_eq!(run([usize::MAX; 2], false), run([1, 1], true));
+    assert_eq!(run([usize::MAX; 2], false), run([0, 0], true));
 }
