@@ -232,9 +232,16 @@ fn orchestrate(argv: Vec<String>) {
                     row(*payload, client, &topic, &mut rows, timed(&cmd));
                 }
             }
+            // The producers write to a mock of their own, started afresh for each rep and
+            // payload: one mock taking every rep's sink topics grew to several GB in a
+            // full run, and the producers' rows slowed by up to 3× in its later reps
+            // (system time in page faults; README, "Benchmarks"). A fresh mock holds one
+            // rep's six topics.
+            let mut sinks = ferrokafka_tests::mock::MockCluster::start(1);
+            let boot = sinks.bootstrap().to_owned();
             let sink = format!("{}sink{rep}", payload.prefix());
             for t in ["k", "f", "c", "ki", "ci", "s"] {
-                mock.create_topic(&format!("{sink}_{t}"), PARTITIONS as u32);
+                sinks.create_topic(&format!("{sink}_{t}"), PARTITIONS as u32);
             }
             let cli_produce = |bin: &str, t: &str, extra: &str| {
                 format!(
@@ -259,6 +266,7 @@ fn orchestrate(argv: Vec<String>) {
                 std::thread::sleep(Duration::from_secs(1));
                 row(*payload, client, "sink", &mut rows, timed(&cmd));
             }
+            drop(sinks);
             std::thread::sleep(Duration::from_millis(200));
         }
     }
