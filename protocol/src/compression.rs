@@ -61,39 +61,25 @@ fn decompress_unshrunk(
             }
         }
         Compression::Zstd => ZSTD_DECODER.with(|cell| {
-            // A decoder per thread, reset for each batch: its window and tables are
+            // A decoder per thread, reset for each frame: its window and tables are
             // allocated once instead of once per batch.
             let mut frame_decoder = cell.borrow_mut();
-            let decoder = ruzstd::decoding::StreamingDecoder::new_with_decoder(input, &mut *frame_decoder)
-                .map_err(|e| fail(e.to_string()))?;
-            // The frame header's content size (when the producer wrote one) sizes the output
-            // exactly. It is only a hint from the wire: capped by the limit and by 64× the
-            // input, so a tiny frame announcing a huge size reserves nothing large.
-            let announced = usize::try_from(decoder.decoder.content_size()).unwrap_or(usize::MAX);
-            let cap = match announced {
-                0 => default_capacity(input.len(), limit),
-                n => n.min(limit).min(input.len().saturating_mul(64).max(1 << 16)),
-            };
             let mut out = out;
-            out.reserve(cap);
-            let out = read_limited_into(decoder, out, limit).map_err(|e| e.map_err(fail, too_big))?;
-            // A frame that announces its content size must hold exactly that much, as
-            // C libzstd checks (a damaged size field is otherwise unnoticed).
-            if declares_content_size(input) && announced != out.len() {
-                return Err(fail(format!("zstd frame announces {announced} bytes of content, holds {}", out.len())));
-            }
-            // A frame with a content checksum (most producers write none; the batch CRC
-            // covers the compressed bytes either way) is checked, as C libzstd checks it.
-            if let (Some(stored), Some(computed)) =
-                (frame_decoder.get_checksum_from_data(), frame_decoder.get_calculated_checksum())
-            {
-                if stored != computed {
-                    return Err(fail(format!(
-                        "zstd content checksum mismatch: {stored:#010x}, computed {computed:#010x}"
-                    )));
+            let mut rest = input;
+            // Frames back to back decode as their concatenation and skippable frames are
+            // skipped; anything else is refused. That is how C libzstd's ZSTD_decompress
+            // (librdkafka, the JVM's zstd-jni) reads a batch's data.
+            loop {
+                match skippable_frame_len(rest) {
+                    Some(len) => {
+                        rest = rest.get(len..).ok_or_else(|| fail("zstd skippable frame runs past the data".into()))?;
+                    }
+                    None => out = zstd_frame(&mut rest, &mut frame_decoder, out, limit, (&fail, &too_big))?,
+                }
+                if rest.is_empty() {
+                    return Ok(out);
                 }
             }
-            Ok(out)
         }),
         Compression::Snappy => {
             if input.starts_with(&XERIAL_MAGIC) {
@@ -153,6 +139,58 @@ thread_local! {
 
 fn default_capacity(input_len: usize, limit: usize) -> usize {
     input_len.saturating_mul(4).min(limit).max(64)
+}
+
+/// Decodes the zstd frame `rest` starts with onto `out` (at most `limit` bytes in all),
+/// and advances `rest` past it.
+fn zstd_frame(
+    rest: &mut &[u8],
+    frame_decoder: &mut ruzstd::decoding::FrameDecoder,
+    mut out: Vec<u8>,
+    limit: usize,
+    (fail, too_big): (&dyn Fn(String) -> ProtocolError, &ProtocolError),
+) -> Result<Vec<u8>> {
+    let frame = *rest;
+    let before = out.len();
+    let remaining = limit.saturating_sub(before);
+    let decoder = ruzstd::decoding::StreamingDecoder::new_with_decoder(&mut *rest, &mut *frame_decoder)
+        .map_err(|e| fail(e.to_string()))?;
+    // The frame header's content size (when the producer wrote one) sizes the output
+    // exactly. It is only a hint from the wire: capped by the limit and by 64× the
+    // input, so a tiny frame announcing a huge size reserves nothing large.
+    let announced = usize::try_from(decoder.decoder.content_size()).unwrap_or(usize::MAX);
+    let cap = match announced {
+        0 => default_capacity(frame.len(), remaining),
+        n => n.min(remaining).min(frame.len().saturating_mul(64).max(1 << 16)),
+    };
+    out.reserve(cap);
+    let out = read_limited_into(decoder, out, remaining).map_err(|e| e.map_err(fail, too_big.clone()))?;
+    // A frame that announces its content size must hold exactly that much, as
+    // C libzstd checks (a damaged size field is otherwise unnoticed).
+    if declares_content_size(frame) && announced != out.len() - before {
+        return Err(fail(format!("zstd frame announces {announced} bytes of content, holds {}", out.len() - before)));
+    }
+    // A frame with a content checksum (most producers write none; the batch CRC
+    // covers the compressed bytes either way) is checked, as C libzstd checks it.
+    if let (Some(stored), Some(computed)) =
+        (frame_decoder.get_checksum_from_data(), frame_decoder.get_calculated_checksum())
+    {
+        if stored != computed {
+            return Err(fail(format!("zstd content checksum mismatch: {stored:#010x}, computed {computed:#010x}")));
+        }
+    }
+    Ok(out)
+}
+
+/// The whole length of the zstd skippable frame (RFC 8878, 3.1.2) `data` starts with,
+/// if it starts with one.
+fn skippable_frame_len(data: &[u8]) -> Option<usize> {
+    match data {
+        [m, 0x2a, 0x4d, 0x18, a, b, c, d, ..] if m & 0xf0 == 0x50 => {
+            usize::try_from(u32::from_le_bytes([*a, *b, *c, *d])).ok().map(|n| n.saturating_add(8))
+        }
+        _ => None,
+    }
 }
 
 /// Whether a zstd frame's header carries a Frame_Content_Size field (RFC 8878,
