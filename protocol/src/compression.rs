@@ -49,9 +49,7 @@ fn decompress_unshrunk(
             out.extend_from_slice(input);
             Ok(out)
         }
-        Compression::Gzip => {
-            read_limited_into(flate2::read::GzDecoder::new(input), out, limit).map_err(|e| e.map_err(fail, too_big))
-        }
+        Compression::Gzip => gzip_members(input, limit, out).map_err(|e| e.map_err(fail, too_big)),
         Compression::Lz4 => {
             let mut out = out;
             match crate::lz4::decompress_frames(input, limit, &mut out) {
@@ -139,6 +137,22 @@ thread_local! {
 
 fn default_capacity(input_len: usize, limit: usize) -> usize {
     input_len.saturating_mul(4).min(limit).max(64)
+}
+
+/// Gzip members back to back decode as their concatenation, as Java's
+/// `GZIPInputStream` reads a batch (the Java producer writes one member). Like it,
+/// bytes after a member that do not start another member's header are ignored.
+fn gzip_members(input: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, LimitedError> {
+    let mut rest = input;
+    loop {
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        let remaining = limit.saturating_sub(out.len());
+        out = read_limited_into(&mut member, out, remaining)?;
+        rest = member.into_inner();
+        if !rest.starts_with(&[0x1f, 0x8b, 0x08]) {
+            return Ok(out);
+        }
+    }
 }
 
 /// Decodes the zstd frame `rest` starts with onto `out` (at most `limit` bytes in all),
