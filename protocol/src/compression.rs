@@ -65,19 +65,17 @@ fn decompress_unshrunk(
             let mut out = out;
             let mut rest = input;
             // Frames back to back decode as their concatenation and skippable frames are
-            // skipped; anything else is refused. That is how C libzstd's ZSTD_decompress
-            // (librdkafka, the JVM's zstd-jni) reads a batch's data.
-            loop {
+            // skipped; anything else is refused; no frame at all is no content. That is how
+            // C libzstd's ZSTD_decompress (librdkafka, the JVM's zstd-jni) reads a batch's data.
+            while !rest.is_empty() {
                 match skippable_frame_len(rest) {
                     Some(len) => {
                         rest = rest.get(len..).ok_or_else(|| fail("zstd skippable frame runs past the data".into()))?;
                     }
                     None => out = zstd_frame(&mut rest, &mut frame_decoder, out, limit, (&fail, &too_big))?,
                 }
-                if rest.is_empty() {
-                    return Ok(out);
-                }
             }
+            Ok(out)
         }),
         Compression::Snappy => {
             if input.starts_with(&XERIAL_MAGIC) {
@@ -140,18 +138,33 @@ fn default_capacity(input_len: usize, limit: usize) -> usize {
 }
 
 /// Gzip members back to back decode as their concatenation, as Java's
-/// `GZIPInputStream` reads a batch (the Java producer writes one member). Like it,
-/// bytes after a member that do not start another member's header are ignored.
+/// `GZIPInputStream` reads a batch (the Java producer writes one member). Like it, bytes
+/// after a member whose header does not parse are ignored; a later member whose header
+/// parses must decode whole. Two differences from Java 17, both on bytes no producer
+/// writes: a member with reserved header flags is ignored here (flate2 refuses such a
+/// header, Java reads the member), and 18 or fewer trailing bytes holding a whole header
+/// are refused here (Java 17 does not look at them).
 fn gzip_members(input: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, LimitedError> {
     let mut rest = input;
+    let mut first = true;
     loop {
+        let before = out.len();
+        let remaining = limit.saturating_sub(before);
         let mut member = flate2::bufread::GzDecoder::new(rest);
-        let remaining = limit.saturating_sub(out.len());
-        out = read_limited_into(&mut member, out, remaining)?;
+        match (&mut member).take((remaining as u64).saturating_add(1)).read_to_end(&mut out) {
+            Ok(n) if n > remaining => return Err(LimitedError::TooBig),
+            Ok(_) => {}
+            Err(_) if !first && member.header().is_none() => {
+                out.truncate(before);
+                return Ok(out);
+            }
+            Err(e) => return Err(LimitedError::Codec(e.to_string())),
+        }
         rest = member.into_inner();
-        if !rest.starts_with(&[0x1f, 0x8b, 0x08]) {
+        if rest.is_empty() {
             return Ok(out);
         }
+        first = false;
     }
 }
 

@@ -103,6 +103,35 @@ fn what_follows_a_frame_must_be_a_frame() {
 }
 
 #[test]
+fn a_later_frame_is_checked_like_the_first() {
+    let mut rng = Rng(19);
+    let good = c_frame(&text(&mut rng, 3000), 3, false);
+    let second = text(&mut rng, 3000);
+    // A damaged content checksum (the frame's last four bytes).
+    let mut checksum = c_frame(&second, 3, true);
+    let n = checksum.len();
+    checksum[n - 1] ^= 0x40;
+    // A damaged content size: the field follows the descriptor and, without the
+    // single-segment flag, the window descriptor (no dictionary id at level 3).
+    let mut size = c_frame(&second, 3, false);
+    let fhd = size[4];
+    assert!(fhd >> 6 != 0 || fhd & 0x20 != 0, "C writes the content size");
+    size[5 + usize::from(fhd & 0x20 == 0)] ^= 1;
+    for (case, bad, says) in [("checksum", checksum, "checksum"), ("content size", size, "announces")] {
+        let data = [good.clone(), bad].concat();
+        assert!(c_libzstd(&data).is_err(), "{case}: C accepts it");
+        let err = ours(&data).expect_err(case).to_string();
+        assert!(err.contains(says), "{case}: {err}");
+    }
+}
+
+#[test]
+fn no_frame_at_all_is_no_content() {
+    assert_eq!(c_libzstd(b"").unwrap(), b"");
+    assert_eq!(ours(b"").unwrap(), b"");
+}
+
+#[test]
 fn the_limit_counts_every_frame() {
     let mut rng = Rng(17);
     let (a, b) = (text(&mut rng, 600), text(&mut rng, 600));
