@@ -23,13 +23,17 @@ type Spec = (i64, Vec<i32>, bool);
 const HEADER: usize = 61;
 
 /// How the fetch loop delivers a partition: batches per chunk, a record that does not
-/// decode (batch, record; in an uncompressed batch), and a fetch that fails after that
-/// many chunks.
+/// decode (batch, record; in an uncompressed batch), a fetch that fails after that many
+/// chunks, how far past its last record each chunk's next position lies (a compacted
+/// tail, filtered control or aborted batches), and whether an empty chunk (a fetch that
+/// gave only such batches) follows each.
 #[derive(Clone, Copy, Debug)]
 struct Feed {
     per_chunk: usize,
     corrupt: Option<(usize, usize)>,
     fail_after: Option<usize>,
+    tail: i64,
+    empty: bool,
 }
 
 /// Encodes a batch; with `corrupt`, that record's length is made negative (the CRC is
@@ -86,7 +90,9 @@ fn partition() -> impl Strategy<Value = Vec<Spec>> {
 fn feeds() -> impl Strategy<Value = Feed> {
     let corrupt = prop::option::weighted(0.25, (0usize..8, 0usize..6));
     let fail = prop::option::weighted(0.25, 0usize..4);
-    (1usize..4, corrupt, fail).prop_map(|(per_chunk, corrupt, fail_after)| Feed { per_chunk, corrupt, fail_after })
+    let tail = prop_oneof![3 => Just(0i64), 1 => 1i64..3];
+    (1usize..4, corrupt, fail, tail, prop::bool::weighted(0.2))
+        .prop_map(|(per_chunk, corrupt, fail_after, tail, empty)| Feed { per_chunk, corrupt, fail_after, tail, empty })
 }
 
 fn last_offset((base, deltas, _): &Spec) -> i64 {
@@ -113,19 +119,28 @@ struct Outcome {
     remainder: Option<(i64, Vec<i64>)>,
 }
 
-/// The fetch loop's side: the chunks of the batches whose last offset is at least
-/// `from`, sent one at a time by a task of their own while the range is read (the
-/// channel holds one), then perhaps a failed fetch. Run inside a runtime.
-fn fetch(specs: &[Spec], from: i64, feed: Feed) -> mpsc::Receiver<Result<Chunk>> {
+/// The fetch loop's side (`reader.rs`) for a range read from `from` to `until`: the
+/// chunks of the batches whose last offset is at least `from`, up to the first whose
+/// next position reaches `until`, sent one at a time by a task of their own while the
+/// range is read (the channel holds one), then perhaps a failed fetch. Run inside a
+/// runtime.
+fn fetch(specs: &[Spec], (from, until): (i64, i64), feed: Feed) -> mpsc::Receiver<Result<Chunk>> {
     let corrupt = feed.corrupt.map(|(b, r)| (b % specs.len(), r));
     let batches: Vec<(usize, &Spec)> = specs.iter().enumerate().filter(|(_, s)| last_offset(s) >= from).collect();
     let mut chunks = Vec::new();
     let mut start = from;
     for group in batches.chunks(feed.per_chunk) {
-        let next = last_offset(group.last().expect("a batch").1) + 1;
+        if start >= until {
+            break;
+        }
+        let next = (last_offset(group.last().expect("a batch").1) + 1 + feed.tail).max(start);
         let encoded = group.iter().map(|(i, s)| encode(s, corrupt.filter(|c| c.0 == *i).map(|c| c.1))).collect();
         chunks.push(Chunk { batches: encoded, start, next, reservation: None });
         start = next;
+        if feed.empty && start < until {
+            chunks.push(Chunk { batches: Vec::new(), start, next: start + 1, reservation: None });
+            start += 1;
+        }
     }
     let fail_after = feed.fail_after.map(|n| n.min(chunks.len()));
     let (tx, rx) = mpsc::channel(1);
@@ -153,7 +168,7 @@ fn sink() -> RemainderSink {
 
 /// A fresh range's records, fetched from its start.
 fn fresh(specs: &[Spec], range: (i64, i64), gaps: bool, feed: Feed, sink: &RemainderSink) -> PartitionRecords {
-    let rx = (range.0 < range.1).then(|| fetch(specs, range.0, feed));
+    let rx = (range.0 < range.1).then(|| fetch(specs, range, feed));
     let mut r = PartitionRecords::new(TopicPartition::new("t", 0), range, gaps, rx, None, None, None);
     r.keep_remainder_in(sink.clone());
     r
@@ -257,7 +272,7 @@ async fn chain(
     let sink2 = sink();
     let second = match rest {
         Some((cursor, next)) => {
-            let rx = (r2.0 < r2.1 && next < r2.1).then(|| fetch(specs, next, feed));
+            let rx = (r2.0 < r2.1 && next < r2.1).then(|| fetch(specs, (next, r2.1), feed));
             let mut r = PartitionRecords::new(TopicPartition::new("t", 0), r2, gaps, rx, Some(cursor), None, None);
             r.keep_remainder_in(sink2.clone());
             r
@@ -302,7 +317,7 @@ proptest! {
     }
 }
 
-const PLAIN: Feed = Feed { per_chunk: 2, corrupt: None, fail_after: None };
+const PLAIN: Feed = Feed { per_chunk: 2, corrupt: None, fail_after: None, tail: 0, empty: false };
 
 /// Offsets 0, 1, 2 | 4, 5 (zstd) | 6, 8.
 fn known() -> Vec<Spec> {
@@ -317,13 +332,17 @@ fn offsets(o: &Outcome) -> Vec<i64> {
 /// partition, so that a fault shared by both would show.
 #[test]
 fn a_known_range_reads_its_records_and_leaves_the_rest() {
-    let (owned, viewed) = one(&known(), (1, 6), true, PLAIN, 1);
+    let (owned, viewed) = one(&known(), (1, 5), true, PLAIN, 1);
     assert_eq!(owned, viewed);
-    assert_eq!(offsets(&viewed), [1, 2, 4, 5]);
+    assert_eq!(offsets(&viewed), [1, 2, 4]);
     assert_eq!(viewed.records[2].1, Bytes::from_static(b"v4"));
     assert_eq!(viewed.error, None);
-    // The chunk of batches 2 and 3 is left from offset 6.
-    assert_eq!(viewed.remainder, Some((6, vec![6, 8])));
+    // The first chunk (batches 1 and 2, fetched up to 6) is left from offset 5.
+    assert_eq!(viewed.remainder, Some((5, vec![5])));
+    // A range that ends with its chunk leaves nothing.
+    let (owned, viewed) = one(&known(), (1, 6), true, PLAIN, 1);
+    assert_eq!(owned, viewed);
+    assert_eq!((offsets(&viewed), viewed.remainder), (vec![1, 2, 4, 5], None));
 
     let (owned, viewed) = one(&known(), (1, 6), false, PLAIN, 0);
     assert_eq!(owned, viewed);
