@@ -151,14 +151,13 @@ fn gzip_members(input: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>,
         let before = out.len();
         let remaining = limit.saturating_sub(before);
         let mut member = flate2::bufread::GzDecoder::new(rest);
-        match (&mut member).take((remaining as u64).saturating_add(1)).read_to_end(&mut out) {
-            Ok(n) if n > remaining => return Err(LimitedError::TooBig),
-            Ok(_) => {}
-            Err(_) if !first && member.header().is_none() => {
+        match read_limited(&mut member, &mut out, remaining) {
+            Ok(()) => {}
+            Err(LimitedError::Codec(_)) if !first && member.header().is_none() => {
                 out.truncate(before);
                 return Ok(out);
             }
-            Err(e) => return Err(LimitedError::Codec(e.to_string())),
+            Err(e) => return Err(e),
         }
         rest = member.into_inner();
         if rest.is_empty() {
@@ -191,7 +190,7 @@ fn zstd_frame(
         n => n.min(remaining).min(frame.len().saturating_mul(64).max(1 << 16)),
     };
     out.reserve(cap);
-    let out = read_limited_into(decoder, out, remaining).map_err(|e| e.map_err(fail, too_big.clone()))?;
+    read_limited(decoder, &mut out, remaining).map_err(|e| e.map_err(fail, too_big.clone()))?;
     // A frame that announces its content size must hold exactly that much, as
     // C libzstd checks (a damaged size field is otherwise unnoticed).
     if declares_content_size(frame) && announced != out.len() - before {
@@ -229,15 +228,16 @@ fn declares_content_size(frame: &[u8]) -> bool {
     }
 }
 
-fn read_limited_into(reader: impl Read, mut out: Vec<u8>, limit: usize) -> Result<Vec<u8>, LimitedError> {
+/// Appends what `reader` gives to `out`, refusing more than `limit` bytes.
+fn read_limited(reader: impl Read, out: &mut Vec<u8>, limit: usize) -> Result<(), LimitedError> {
     let read = reader
         .take((limit as u64).saturating_add(1))
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| LimitedError::Codec(e.to_string()))?;
     if read > limit {
         return Err(LimitedError::TooBig);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn snappy_raw(input: &[u8], limit: usize, mut out: Vec<u8>) -> Result<Vec<u8>, LimitedError> {
