@@ -8,6 +8,11 @@
 use ferrokafka_protocol::compression::{compress, decompress};
 use ferrokafka_protocol::{Compression, ProtocolError};
 
+#[path = "common/rng.rs"]
+mod rng;
+
+use rng::Rng;
+
 const LIMIT: usize = 1 << 20;
 
 fn ours(data: &[u8]) -> Result<Vec<u8>, ProtocolError> {
@@ -16,22 +21,6 @@ fn ours(data: &[u8]) -> Result<Vec<u8>, ProtocolError> {
 
 fn c_libzstd(data: &[u8]) -> Result<Vec<u8>, String> {
     zstd::bulk::decompress(data, LIMIT).map_err(|e| e.to_string())
-}
-
-/// xorshift64*: the same cases every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() >> 33) as usize % n
-    }
 }
 
 /// Text that compresses: words from a small vocabulary.

@@ -27,6 +27,10 @@ use ferrokafka_protocol::Compression;
 
 #[path = "common/realistic.rs"]
 mod realistic;
+#[path = "common/rng.rs"]
+mod rng;
+
+use rng::Rng;
 
 const LIMIT: usize = 1 << 22;
 
@@ -57,21 +61,6 @@ ruzstd_decoder!(upstream, ruzstd_upstream);
 
 fn c_libzstd(frame: &[u8]) -> Outcome {
     zstd::bulk::decompress(frame, LIMIT).map_err(|e| e.to_string())
-}
-
-/// xorshift64*: deterministic inputs and damage.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() >> 32) as usize % n.max(1)
-    }
 }
 
 /// `len` bytes over an alphabet of `symbols`, each symbol about twice as likely as the
