@@ -238,6 +238,16 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
     let progress = std::io::stderr().is_terminal() && !args.quiet;
     let (mut count, mut bytes, mut last_report, started) = (0u64, 0u64, Instant::now(), Instant::now());
     let mut last_stats = Instant::now();
+    // Progress on a terminal: records, rate and lag, rewritten in place.
+    let report = |c: &Consumer, count: u64, bytes: u64| {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let lag: i64 = tps.iter().filter_map(|tp| c.lag(tp)).sum();
+        eprint!(
+            "\r% {count} records ({:.0}/s, {:.1} MB/s), lag {lag}   ",
+            count as f64 / secs,
+            bytes as f64 / secs / 1e6
+        );
+    };
     let at_end = |c: &Consumer| {
         args.exit_at_end && tps.iter().all(|tp| c.position(tp).is_some_and(|p| ends.get(tp).is_none_or(|e| p >= *e)))
     };
@@ -260,18 +270,14 @@ async fn consume(cluster: Cluster, args: &Args) -> Result<()> {
             last_stats = Instant::now();
         }
         if progress && last_report.elapsed() >= Duration::from_secs(1) {
-            let secs = started.elapsed().as_secs_f64().max(1e-3);
-            let lag: i64 = tps.iter().filter_map(|tp| consumer.lag(tp)).sum();
-            eprint!(
-                "\r% {count} records ({:.0}/s, {:.1} MB/s), lag {lag}   ",
-                count as f64 / secs,
-                bytes as f64 / secs / 1e6
-            );
+            report(&consumer, count, bytes);
             last_report = Instant::now();
         }
     }
     out.flush().map_err(io_err)?;
     if progress {
+        // The last figures, whatever the time since the last report (`-e`, `-c`).
+        report(&consumer, count, bytes);
         eprintln!();
     }
     consumer.close().await;

@@ -75,6 +75,35 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// Polls `c` (its partitions `tps` assigned and positioned) until every partition is
+/// read to its end, then until `idle` passes without a record; hands each record to
+/// `each`. The end is the high watermark, or with `read_committed` the last stable
+/// offset, as the consumer learns them from its fetches: a slow first fetch cannot end
+/// the read early (an idle window from the start could, on a loaded machine). Fails
+/// after 60 s without reaching the end.
+pub async fn read_to_end(
+    c: &mut ferrokafka_client::consumer::Consumer,
+    tps: &[ferrokafka_client::metadata::TopicPartition],
+    idle: Duration,
+    mut each: impl FnMut(&ferrokafka_client::consumer::ConsumerRecord<'_>),
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last: Option<Instant> = None;
+    while last.is_none_or(|t| t.elapsed() < idle) {
+        let at_end = tps.iter().all(|tp| c.lag(tp) == Some(0));
+        if last.is_none() && at_end {
+            last = Some(Instant::now());
+        }
+        assert!(last.is_some() || Instant::now() < deadline, "not at the end of {tps:?} after 60 s");
+        for r in &c.poll(Duration::from_millis(200)).await.unwrap() {
+            each(&r.unwrap());
+            if last.is_some() {
+                last = Some(Instant::now());
+            }
+        }
+    }
+}
+
 /// The repository root (where the workspace `Cargo.toml` is).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()

@@ -160,22 +160,33 @@ pub fn kpy_consume(bootstrap: &str, topic: &str, partition: i32, count: usize) -
 const CK_READ_COMMITTED: &str = r#"
 import sys, json, time
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import KafkaError
 c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "ck-" + sys.argv[2],
-              "isolation.level": "read_committed", "enable.auto.commit": False})
-c.assign([TopicPartition(sys.argv[2], p, 0) for p in range(int(sys.argv[3]))])
-out, last = [], time.time()
-while time.time() - last < 5:
+              "isolation.level": "read_committed", "enable.auto.commit": False,
+              "enable.partition.eof": True})
+parts = int(sys.argv[3])
+c.assign([TopicPartition(sys.argv[2], p, 0) for p in range(parts)])
+# To the end of every partition (its EOF event, at the last stable offset), at most 50 s,
+# then until 2 s pass without a record.
+out, at_end, start, last = [], set(), time.time(), None
+while (last is None and time.time() - start < 50) or (last is not None and time.time() - last < 2):
     m = c.poll(0.2)
-    if m is None or m.error():
-        continue
-    out.append(m.value().decode()); last = time.time()
+    if m is not None and m.error() and m.error().code() == KafkaError._PARTITION_EOF:
+        at_end.add(m.partition())
+    elif m is not None and not m.error():
+        out.append(m.value().decode())
+        at_end.discard(m.partition())
+        if last is not None:
+            last = time.time()
+    if last is None and len(at_end) == parts:
+        last = time.time()
 c.close()
 json.dump(out, sys.stdout)
 "#;
 
 /// Every value of `topic` (partitions 0..`partitions`, from offset 0) that
-/// confluent-kafka (librdkafka 2.16) reads with `isolation.level=read_committed`,
-/// until 5 s pass without a record.
+/// confluent-kafka (librdkafka 2.16) reads with `isolation.level=read_committed`: to
+/// the end of every partition, then until 2 s pass without a record.
 pub fn ck_read_committed(bootstrap: &str, topic: &str, partitions: i32) -> Result<Vec<String>, String> {
     let out = run(
         Command::new("timeout").args([

@@ -580,16 +580,12 @@ fn kafka_eos_example_outputs_every_count_once() {
         c.assign([tp.clone()]);
         c.seek(&tp, 0).unwrap();
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        let mut idle = Instant::now();
-        while idle.elapsed() < Duration::from_secs(2) {
-            for r in &c.poll(Duration::from_millis(200)).await.unwrap() {
-                let r = r.unwrap();
-                let key = String::from_utf8(r.record.key.clone().unwrap().to_vec()).unwrap();
-                let n: i64 = std::str::from_utf8(r.record.value.as_deref().unwrap()).unwrap().parse().unwrap();
-                *counts.entry(key).or_default() += n;
-                idle = Instant::now();
-            }
-        }
+        ferrokafka_tests::read_to_end(&mut c, std::slice::from_ref(&tp), Duration::from_secs(2), |r| {
+            let key = String::from_utf8(r.record.key.clone().unwrap().to_vec()).unwrap();
+            let n: i64 = std::str::from_utf8(r.record.value.as_deref().unwrap()).unwrap().parse().unwrap();
+            *counts.entry(key).or_default() += n;
+        })
+        .await;
         let cluster = ferrokafka_client::cluster::Cluster::connect(cfg).await.unwrap();
         let tps = [TopicPartition::new(&*topic, 0), TopicPartition::new(&*topic, 1)];
         let offsets = ferrokafka_client::group::admin::stable_committed_offsets(&cluster, &group, &tps).await.unwrap();

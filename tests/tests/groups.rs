@@ -346,27 +346,39 @@ fn coordinator_errors_and_moves_are_survived() {
 }
 
 const KPY_MEMBER: &str = r#"
-import json, sys, time
+import json, select, sys, time
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-boot, topic, group, strategy, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+boot, topic, group, strategy, end = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 assignor = RangePartitionAssignor if strategy == "range" else RoundRobinPartitionAssignor
 c = KafkaConsumer(topic, bootstrap_servers=boot, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
                   partition_assignment_strategy=[assignor], session_timeout_ms=6000, heartbeat_interval_ms=500,
                   api_version_auto_timeout_ms=20000)
-deadline = time.time() + seconds
-while time.time() < deadline:
+def step():
     c.poll(timeout_ms=200)
-    print(json.dumps({"assigned": sorted(tp.partition for tp in c.assignment())}), flush=True)
     if c.assignment():
         try:
             c.commit()
         except (CommitFailedError, RebalanceInProgressError):
             pass  # the group is rebalancing (our member left): the next poll rejoins
+# Consume and commit until told to stop (a line on stdin), at most 2 minutes.
+deadline = time.time() + 120
+while time.time() < deadline and not select.select([sys.stdin], [], [], 0)[0]:
+    step()
+    print(json.dumps({"assigned": sorted(tp.partition for tp in c.assignment())}), flush=True)
+# Then until every partition's committed offset is the end (the other member's commits
+# included), at most 30 s, and print what is committed.
 parts = [TopicPartition(topic, p) for p in range(6)]
-print(json.dumps({"committed": {str(tp.partition): c.committed(tp) for tp in parts}}), flush=True)
+deadline = time.time() + 30
+committed = {}
+while time.time() < deadline:
+    committed = {str(tp.partition): c.committed(tp) for tp in parts}
+    if all(o == end for o in committed.values()):
+        break
+    step()
+print(json.dumps({"committed": committed}), flush=True)
 c.close(autocommit=False)
 "#;
 
@@ -374,7 +386,7 @@ c.close(autocommit=False)
 /// roundrobin) and see each other's committed offsets.
 #[test]
 fn mixed_group_with_kafka_python() {
-    use std::io::BufRead;
+    use std::io::{BufRead, Write};
     let broker = Tansu::start();
     let b = broker.addr().to_owned();
     let rt = runtime();
@@ -384,7 +396,8 @@ fn mixed_group_with_kafka_python() {
         produce(&rt, &b, &topic, 10, 6);
         let group = unique_topic("g-mixed");
         let mut py = std::process::Command::new("python3")
-            .args(["-c", KPY_MEMBER, &b, &topic, &group, strategy, "25"])
+            .args(["-c", KPY_MEMBER, &b, &topic, &group, strategy, "10"])
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3 with kafka-python");
@@ -423,8 +436,22 @@ fn mixed_group_with_kafka_python() {
             std::thread::sleep(Duration::from_millis(100));
         }
         let mine: Vec<TopicPartition> = ours.assigned().into_iter().collect();
-        std::thread::sleep(Duration::from_secs(2));
+        // Our member reads all ten records of each of its partitions before it stops.
+        let read_all = || {
+            let read = ours.records.lock().unwrap();
+            mine.iter().all(|tp| read.iter().any(|&(p, o)| p == tp.partition && o == 9))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !read_all() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{strategy}: our member did not read its partitions {mine:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         ours.stop(&rt); // commits its positions
+                        // kafka-python may stop now: it waits for every committed offset to be the end.
+        let _ = py.stdin.take().unwrap().write_all(b"stop\n");
         let committed = loop {
             match rx.recv_timeout(Duration::from_secs(60)).expect("kafka-python's committed offsets") {
                 v if v.get("committed").is_some() => break v["committed"].clone(),

@@ -76,6 +76,16 @@ impl Endpoint {
     fn issued(&self) -> usize {
         *self.issued.lock().unwrap()
     }
+
+    /// Tokens issued, once `n` have been: the endpoint prints each one just before it
+    /// answers, and a thread of ours reads that line, maybe after the client has the token.
+    async fn issued_after(&self, n: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.issued() < n && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.issued()
+    }
 }
 
 impl Drop for Endpoint {
@@ -111,11 +121,11 @@ fn tokens_are_fetched_cached_and_refreshed_before_they_expire() {
         assert!(left <= Duration::from_secs(2) && left > Duration::from_secs(1), "{left:?}");
         let again = p.current().await.unwrap();
         assert_eq!(again.value, first.value, "cached while young");
-        assert_eq!(ep.issued(), 1);
+        assert_eq!(ep.issued_after(1).await, 1);
         tokio::time::sleep(Duration::from_millis(1700)).await; // past 80 % of 2 s
         let fresh = p.current().await.unwrap();
         assert_ne!(fresh.value, first.value, "refreshed before expiry");
-        assert_eq!(ep.issued(), 2);
+        assert_eq!(ep.issued_after(2).await, 2);
         assert!(!format!("{p:?}").contains("s3cret"));
     });
 }
@@ -169,7 +179,7 @@ fn oidc_config_reaches_the_broker() {
 /// OAUTHBEARER accepted by a server that validates tokens (the front end checks the
 /// unsecured JWT's principal and expiry, as Kafka's unsecured validator does): an
 /// unsecured token from librdkafka's `sasl.oauthbearer.config` with an extension
-/// (KIP-342), and OIDC tokens whose 2 s lifetime caps the session, so the connection
+/// (KIP-342), and OIDC tokens whose 6 s lifetime caps the session, so the connection
 /// re-authenticates with a token fetched again before the old one expires.
 #[test]
 fn oauthbearer_tokens_are_accepted_and_renewed_before_expiry() {
@@ -187,7 +197,11 @@ fn oauthbearer_tokens_are_accepted_and_renewed_before_expiry() {
     assert!(fe.wait_count("authenticated alice OAUTHBEARER", 1) >= 1, "{}", fe.output());
     assert!(fe.wait_count("extensions alice traceId=7", 1) >= 1, "{}", fe.output());
 
-    let ep = Endpoint::start(2.0);
+    // 6 s tokens: re-authentication comes 5 s into a session, when the cached token is
+    // past 80 % of its life, so a new one is fetched with 1 s left. With 2 s tokens the
+    // sessions shrank with the cached token's age (1 s, 0.5 s, 0.25 s) and the fetch and
+    // the exchange had 0.25 s: too little on a loaded machine.
+    let ep = Endpoint::start(6.0);
     let oidc = ClientConfig::from_pairs([
         ("bootstrap.servers", fe.addr()),
         ("security.protocol", "SASL_PLAINTEXT"),
@@ -201,7 +215,7 @@ fn oauthbearer_tokens_are_accepted_and_renewed_before_expiry() {
     .unwrap();
     rt.block_on(async {
         let cluster = Cluster::connect(oidc).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(13);
         while tokio::time::Instant::now() < deadline {
             cluster.describe(None).await.unwrap_or_else(|e| panic!("{e}\n{}", fe.output()));
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -82,7 +82,8 @@ async fn write_outputs(txn: &KafkaTransaction<'_>, values: &[(i32, String)]) -> 
     Ok(())
 }
 
-/// Every output value a reader with `isolation` sees, until 2 s pass without one.
+/// Every output value a reader with `isolation` sees, to the end and then until 2 s
+/// pass without one.
 async fn read_output(bootstrap: &str, isolation: &str) -> Vec<String> {
     let mut c = Consumer::new(client_config(bootstrap, &[("isolation.level", isolation)])).await.unwrap();
     let tps: Vec<_> = (0..PARTITIONS).map(|p| TopicPartition::new(OUTPUT, p)).collect();
@@ -90,13 +91,11 @@ async fn read_output(bootstrap: &str, isolation: &str) -> Vec<String> {
     for tp in &tps {
         c.seek(tp, 0).unwrap();
     }
-    let (mut out, mut last) = (Vec::new(), Instant::now());
-    while last.elapsed() < Duration::from_secs(2) {
-        for r in &c.poll(Duration::from_millis(200)).await.unwrap() {
-            out.push(String::from_utf8(r.unwrap().record.value.clone().unwrap().to_vec()).unwrap());
-            last = Instant::now();
-        }
-    }
+    let mut out = Vec::new();
+    ferrokafka_tests::read_to_end(&mut c, &tps, Duration::from_secs(2), |r| {
+        out.push(String::from_utf8(r.record.value.clone().unwrap().to_vec()).unwrap());
+    })
+    .await;
     c.close().await;
     out
 }

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ fn store_err(e: impl std::fmt::Display) -> StreamingError {
 struct Member {
     stop: Arc<AtomicBool>,
     records: Arc<AtomicI64>,
+    /// Partitions in the member's last batch (its assignment then).
+    owned: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -62,8 +64,9 @@ fn member(bootstrap: &str, topic: &str, group: &str, store: Arc<RedbStore>, prot
         .unwrap()
         .scale_out()
         .offsets_from(store_offsets(store.clone(), group));
-    let (stop, records) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicI64::new(0)));
-    let (s, r, group) = (stop.clone(), records.clone(), group.to_owned());
+    let (stop, records, owned) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicI64::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (s, r, o, group) = (stop.clone(), records.clone(), Arc::clone(&owned), group.to_owned());
     let task = tokio::spawn(async move {
         let cfg = StreamConfig { batch_interval: Duration::from_millis(200), ..Default::default() };
         let mut stream = DirectStream::create(strategy, PreferConsistent, cfg).await.unwrap();
@@ -91,11 +94,12 @@ fn member(bootstrap: &str, topic: &str, group: &str, store: Arc<RedbStore>, prot
             .await
             .unwrap();
             r.fetch_add(batch.record_count_hint(), Ordering::SeqCst);
+            o.store(batch.offset_ranges().len(), Ordering::SeqCst);
             stream.complete(&batch, started.elapsed()).unwrap();
         }
         stream.stop(true).await.unwrap();
     });
-    Member { stop, records, task }
+    Member { stop, records, owned, task }
 }
 
 impl Member {
@@ -176,7 +180,11 @@ fn scale_out(b: &str, topic: &str, protocol: Protocol) {
         let a = member(&b, &topic, &group, store.clone(), protocol);
         wait_until("A stores the first 40 records", || stored(&store) == total).await;
         let second = member(&b, &topic, &group, store.clone(), protocol);
-        tokio::time::sleep(Duration::from_secs(2)).await; // B joins; A rebalances
+        // B joins and A rebalances: B's batches have partitions, and A's no longer all.
+        wait_until("B gets partitions", || {
+            second.owned.load(Ordering::SeqCst) > 0 && a.owned.load(Ordering::SeqCst) < PARTITIONS as usize
+        })
+        .await;
         let total = produce_round(40).await;
         wait_until("A and B store the second 40", || stored(&store) == total).await;
         let by_b = second.leave().await;

@@ -55,7 +55,8 @@ fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-/// Every value in the topic, read from the beginning until `idle` passes without one.
+/// Every value in the topic, read from the beginning to the end, then until `idle`
+/// passes without one.
 async fn read_all(bootstrap: &str, topic: &str, isolation: &str, idle: Duration) -> Vec<String> {
     read_all_with(bootstrap, topic, &[("isolation.level", isolation)], idle).await
 }
@@ -68,14 +69,10 @@ async fn read_all_with(bootstrap: &str, topic: &str, extra: &[(&str, &str)], idl
         c.seek(tp, 0).unwrap();
     }
     let mut out = Vec::new();
-    let mut last = tokio::time::Instant::now();
-    while last.elapsed() < idle {
-        for r in &c.poll(Duration::from_millis(200)).await.unwrap() {
-            let r = r.unwrap();
-            out.push(String::from_utf8(r.record.value.clone().unwrap().to_vec()).unwrap());
-            last = tokio::time::Instant::now();
-        }
-    }
+    ferrokafka_tests::read_to_end(&mut c, &tps, idle, |r| {
+        out.push(String::from_utf8(r.record.value.clone().unwrap().to_vec()).unwrap());
+    })
+    .await;
     c.close().await;
     out
 }
