@@ -112,7 +112,7 @@ pub struct RecordViews<'a> {
 impl<'a> Iterator for RecordViews<'a> {
     type Item = Result<ConsumerRecordView<'a>>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let (tp, from, batches) = self.parts.get(self.part)?;
