@@ -181,6 +181,8 @@ while (last is None and time.time() - start < 50) or (last is not None and time.
     if last is None and len(at_end) == parts:
         last = time.time()
 c.close()
+if last is None:
+    sys.exit("no end reached on partitions %s in 50 s" % sorted(set(range(parts)) - at_end))
 json.dump(out, sys.stdout)
 "#;
 

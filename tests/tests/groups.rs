@@ -356,34 +356,42 @@ assignor = RangePartitionAssignor if strategy == "range" else RoundRobinPartitio
 c = KafkaConsumer(topic, bootstrap_servers=boot, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
                   partition_assignment_strategy=[assignor], session_timeout_ms=6000, heartbeat_interval_ms=500,
                   api_version_auto_timeout_ms=20000)
-def step():
+def say(**kv):
+    print(json.dumps(kv), flush=True)
+# Consume and commit until told to stop (a line on stdin), at most 2 minutes; say
+# "done" once every partition it holds is read and committed to the end.
+deadline, done = time.time() + 120, False
+while time.time() < deadline and not select.select([sys.stdin], [], [], 0)[0]:
     c.poll(timeout_ms=200)
-    if c.assignment():
+    held = c.assignment()
+    if held:
         try:
             c.commit()
         except (CommitFailedError, RebalanceInProgressError):
-            pass  # the group is rebalancing (our member left): the next poll rejoins
-# Consume and commit until told to stop (a line on stdin), at most 2 minutes.
-deadline = time.time() + 120
-while time.time() < deadline and not select.select([sys.stdin], [], [], 0)[0]:
-    step()
-    print(json.dumps({"assigned": sorted(tp.partition for tp in c.assignment())}), flush=True)
-# Then until every partition's committed offset is the end (the other member's commits
-# included), at most 30 s, and print what is committed.
+            pass  # the group is rebalancing: the next poll rejoins
+    say(assigned=sorted(tp.partition for tp in held))
+    if held and not done and all(c.position(tp) == end and c.committed(tp) == end for tp in held):
+        done = True
+        say(done=True)
+# No more polls (so no rejoin: the other member's partitions never become ours); what
+# the group has committed, once every partition is at the end (at most 30 s).
+say(stopped=True)
 parts = [TopicPartition(topic, p) for p in range(6)]
-deadline = time.time() + 30
-committed = {}
+deadline, committed = time.time() + 30, {}
 while time.time() < deadline:
     committed = {str(tp.partition): c.committed(tp) for tp in parts}
     if all(o == end for o in committed.values()):
         break
-    step()
-print(json.dumps({"committed": committed}), flush=True)
+    time.sleep(0.2)
+say(committed=committed)
 c.close(autocommit=False)
 "#;
 
 /// A ferrokafka member and a kafka-python member share a group (range and
-/// roundrobin) and see each other's committed offsets.
+/// roundrobin) and see each other's committed offsets. The records are produced once
+/// the two have split the partitions, and kafka-python stops polling before our member
+/// leaves: each partition's records are read and committed by its owner only, so an
+/// offset of 10 on our partitions is our commit, and on theirs kafka-python's.
 #[test]
 fn mixed_group_with_kafka_python() {
     use std::io::{BufRead, Write};
@@ -393,7 +401,6 @@ fn mixed_group_with_kafka_python() {
     for strategy in ["range", "roundrobin"] {
         let topic = unique_topic(&format!("mixed-{strategy}"));
         ferrokafka_tests::raw::RawConnection::connect(&b).unwrap().create_topic(&topic, 6).unwrap();
-        produce(&rt, &b, &topic, 10, 6);
         let group = unique_topic("g-mixed");
         let mut py = std::process::Command::new("python3")
             .args(["-c", KPY_MEMBER, &b, &topic, &group, strategy, "10"])
@@ -410,6 +417,14 @@ fn mixed_group_with_kafka_python() {
                 }
             }
         });
+        // kafka-python's next line saying `key`.
+        let said = |key: &str| loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(v) if v.get(key).is_some() => break v[key].clone(),
+                Ok(_) => continue,
+                Err(e) => panic!("{strategy}: no {key:?} from kafka-python: {e}"),
+            }
+        };
         let ours =
             Member::start(&rt, config(&b, &group, &[("partition.assignment.strategy", strategy)]), vec![topic.clone()]);
         let all: BTreeSet<i32> = (0..6).collect();
@@ -436,28 +451,23 @@ fn mixed_group_with_kafka_python() {
             std::thread::sleep(Duration::from_millis(100));
         }
         let mine: Vec<TopicPartition> = ours.assigned().into_iter().collect();
-        // Our member reads all ten records of each of its partitions before it stops.
+        produce(&rt, &b, &topic, 10, 6);
+        // Our member reads the ten records of each of its partitions; kafka-python reads
+        // and commits its own, then stops polling.
         let read_all = || {
             let read = ours.records.lock().unwrap();
             mine.iter().all(|tp| read.iter().any(|&(p, o)| p == tp.partition && o == 9))
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !read_all() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{strategy}: our member did not read its partitions {mine:?}"
-            );
+            assert!(std::time::Instant::now() < deadline, "{strategy}: our member did not read {mine:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
+        said("done");
+        py.stdin.take().unwrap().write_all(b"stop\n").unwrap();
+        said("stopped");
         ours.stop(&rt); // commits its positions
-                        // kafka-python may stop now: it waits for every committed offset to be the end.
-        let _ = py.stdin.take().unwrap().write_all(b"stop\n");
-        let committed = loop {
-            match rx.recv_timeout(Duration::from_secs(60)).expect("kafka-python's committed offsets") {
-                v if v.get("committed").is_some() => break v["committed"].clone(),
-                _ => continue,
-            }
-        };
+        let committed = said("committed");
         py.wait().unwrap();
         // kafka-python sees the offsets our member committed for its partitions.
         for tp in &mine {

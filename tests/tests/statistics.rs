@@ -40,7 +40,10 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
     // The metrics facade's values, captured (one recorder per process).
     let recorder = metrics_util::debugging::DebuggingRecorder::new();
     // RUST_LOG=ferrokafka_client=trace shows what the consumer did.
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let snapshotter = recorder.snapshotter();
     metrics::set_global_recorder(recorder).unwrap();
     let mut mock = MockCluster::start(1);
@@ -115,6 +118,7 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
         assert!(after.brokers[0].connects > before, "reconnects are counted: {before} → {:?}", after.brokers[0]);
         assert_eq!(after.brokers[0].state, "UP", "{:?}", after.brokers[0]);
         assert_eq!(after.partitions[0].lag, Some(0));
+        assert_eq!((after.partitions[0].position, after.partitions[0].consumed_offsets), (Some(35), 35));
         let cluster = c.cluster().clone();
         c.close().await;
         // Every request the closed consumer sent is answered or given up: nothing stays
