@@ -75,6 +75,16 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// Awaits until `ok()` holds, checking every 50 ms; fails naming `what` after `timeout`.
+/// The async twin of [`wait_for`], for tests whose clients run on the same runtime.
+pub async fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `c` (its partitions `tps` assigned and positioned) until every partition is
 /// read to its end, then until `idle` passes without a record; hands each record to
 /// `each`. The end is the high watermark, or with `read_committed` the last stable

@@ -123,11 +123,10 @@ fn lag_positions_and_broker_counters_after_known_workloads() {
         c.close().await;
         // Every request the closed consumer sent is answered or given up: nothing stays
         // counted in flight (its fetch was abandoned mid long-poll).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while cluster.statistics()[0].in_flight != 0 {
-            assert!(Instant::now() < deadline, "{:?}", cluster.statistics());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        ferrokafka_tests::wait_until("nothing in flight", Duration::from_secs(10), || {
+            cluster.statistics()[0].in_flight == 0
+        })
+        .await;
         let in_flight = gauge(&snapshotter, "ferrokafka_broker_requests_in_flight", &[("broker", &b)]);
         assert!(in_flight.is_some(), "the broker's in-flight gauge is registered");
     });

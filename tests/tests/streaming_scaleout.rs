@@ -115,12 +115,9 @@ fn stored(store: &RedbStore) -> i64 {
     read.open_table(SUMS).ok().and_then(|t| t.get("sum").unwrap().map(|v| v.value())).unwrap_or(0)
 }
 
-async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits up to a minute for `ok`.
+async fn wait_until(what: &str, ok: impl FnMut() -> bool) {
+    ferrokafka_tests::wait_until(what, Duration::from_secs(60), ok).await;
 }
 
 #[test]
